@@ -1,0 +1,403 @@
+//! The `PrometheusReplica` API (`prometheus.robszumski.com/v1alpha1`).
+//!
+//! The six fields of the 2018 Prometheus Replica Operator keep their names and meaning, so its example
+//! manifests apply unchanged; everything else is an optional extension. Doc comments here become the CRD's
+//! descriptions. The schema rejects at admission what it can; [`crate::spec`] checks the same rules again,
+//! because a cluster can run an older CRD than the hook.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Pattern of a Prometheus duration (`1d`, `2h30m`, `90s`): the units `y w d h m s ms` in that order.
+pub const DURATION_PATTERN: &str = r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$";
+/// Pattern of a DNS-1123 subdomain, the name of a ConfigMap or Secret.
+pub const DNS1123_SUBDOMAIN_PATTERN: &str =
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/// Pattern of a Prometheus label name.
+pub const LABEL_NAME_PATTERN: &str = r"^[a-zA-Z_][a-zA-Z0-9_]*$";
+/// The longest parent name: `<name>-thanos-compact` must stay a valid StatefulSet name (52 characters, so that
+/// the pod's `controller-revision-hash` label fits in 63).
+pub const MAX_NAME_LEN: usize = 37;
+
+/// A highly available Prometheus with Thanos: sidecars shipping blocks to object storage, a store gateway,
+/// a deduplicating querier, a compactor, and optional Ingresses.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[kube(
+    group = "prometheus.robszumski.com",
+    version = "v1alpha1",
+    kind = "PrometheusReplica",
+    plural = "prometheusreplicas",
+    shortname = "promrep",
+    namespaced,
+    status = "PrometheusReplicaStatus",
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Prometheus","type":"string","description":"Ready Prometheus replicas","jsonPath":".status.prometheus.ready"}"#,
+    printcolumn = r#"{"name":"Query","type":"string","description":"Ready Thanos queriers","jsonPath":".status.query.ready"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = kube::core::Rule::new("size(self.metadata.name) <= 37 && self.metadata.name.matches('^[a-z]')")
+        .message("metadata.name must start with a letter and be at most 37 characters, so that every child name fits")
+        .field_path(".metadata.name"),
+    validation = kube::core::Rule::new("has(self.spec.configMap) || has(self.spec.config)")
+        .message("spec.configMap is required")
+        .field_path(".spec.configMap"),
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusReplicaSpec {
+    /// Name of the ConfigMap in the same namespace holding the Prometheus configuration under the key
+    /// `prometheus.yml` (the 2018 key `prometheus.yml.tmpl` is also accepted). Required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS1123_SUBDOMAIN_PATTERN))]
+    pub config_map: Option<String>,
+
+    /// Deprecated: the 2018 `deploy/cr.yaml` spelling of `configMap`. Use `configMap`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS1123_SUBDOMAIN_PATTERN))]
+    pub config: Option<String>,
+
+    /// `true` runs 2 Prometheus replicas and 2 queriers with pod anti-affinity and PodDisruptionBudgets.
+    /// Default `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub highly_available: Option<bool>,
+
+    /// Deprecated: the 2018 `deploy/cr.yaml` spelling of `highlyAvailable`. Use `highlyAvailable`.
+    #[serde(
+        default,
+        rename = "HighlyAvailable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub highly_available_2018: Option<bool>,
+
+    /// When set, Ingresses expose the querier at `<name>-query.<baseDomain>` and Prometheus at
+    /// `<name>-prometheus.<baseDomain>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 200), regex(pattern = DNS1123_SUBDOMAIN_PATTERN))]
+    pub base_domain: Option<String>,
+
+    /// Local TSDB retention and block length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsSpec>,
+
+    /// Name of the Secret in the same namespace with the Thanos object-storage configuration: key
+    /// `objstore.yml` (any provider), or the 2018 keys `s3_bucket`, `s3_endpoint`, `s3_access_key`,
+    /// `s3_secret_key`.
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS1123_SUBDOMAIN_PATTERN))]
+    pub bucket_secret: String,
+
+    /// Replica counts; they override `highlyAvailable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<ReplicasSpec>,
+
+    /// Container images; the defaults are pinned releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<ImagesSpec>,
+
+    /// Extra external labels on every series shipped from Prometheus. The labels `prometheus` and the
+    /// replica label are set by the operator and win on a clash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_labels: Option<BTreeMap<String, String>>,
+
+    /// External label that tells Prometheus replicas apart; the querier deduplicates on it. Default `replica`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = LABEL_NAME_PATTERN))]
+    pub replica_label: Option<String>,
+
+    /// Persistent volumes of Prometheus, the store gateway and the compactor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageSpec>,
+
+    /// Compute resources of each container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourcesSpec>,
+
+    /// The Thanos compactor: downsampling and bucket retention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compact: Option<CompactSpec>,
+
+    /// Settings of the Ingresses made when `baseDomain` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<IngressSpec>,
+
+    /// Scheduling of every pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<PodSpec>,
+}
+
+/// Local TSDB settings.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricsSpec {
+    /// Local TSDB retention (`--storage.tsdb.retention.time`), a Prometheus duration. Default `24h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64), regex(pattern = DURATION_PATTERN))]
+    pub retention: Option<String>,
+
+    /// TSDB block length, after which a block is shipped to the bucket; both the minimum and the maximum block
+    /// duration are set to it. Default `2h`; another value is honoured and reported as a warning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64), regex(pattern = DURATION_PATTERN))]
+    pub block_duration: Option<String>,
+}
+
+/// Replica counts.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicasSpec {
+    /// Prometheus replicas. Default 2 when highly available, else 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10))]
+    pub prometheus: Option<i32>,
+    /// Thanos querier replicas. Default 2 when highly available, else 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub query: Option<i32>,
+}
+
+/// Container images.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImagesSpec {
+    /// Prometheus image. Default `quay.io/prometheus/prometheus:v3.14.0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512), regex(pattern = r"^\S+$"))]
+    pub prometheus: Option<String>,
+    /// Thanos image. Default `quay.io/thanos/thanos:v0.42.4`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512), regex(pattern = r"^\S+$"))]
+    pub thanos: Option<String>,
+}
+
+/// Persistent volumes.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StorageSpec {
+    /// Prometheus TSDB volume of each replica. Default 10Gi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<VolumeSpec>,
+    /// Store gateway cache volume. Default 10Gi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<VolumeSpec>,
+    /// Compactor scratch volume. Default 20Gi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compact: Option<VolumeSpec>,
+}
+
+/// One persistent volume claim template.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeSpec {
+    /// Requested size, a Kubernetes quantity such as `50Gi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<Quantity>,
+    /// StorageClass of the claim; the cluster default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS1123_SUBDOMAIN_PATTERN))]
+    pub storage_class_name: Option<String>,
+}
+
+/// Compute resources per container; each has sane requests by default.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourcesSpec {
+    /// The Prometheus container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<ResourceRequirements>,
+    /// The Thanos sidecar container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sidecar: Option<ResourceRequirements>,
+    /// The Thanos store gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<ResourceRequirements>,
+    /// The Thanos querier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<ResourceRequirements>,
+    /// The Thanos compactor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compact: Option<ResourceRequirements>,
+}
+
+/// The Thanos compactor.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CompactSpec {
+    /// Run the compactor. Default `true`. Turn it off only when another compactor already serves the bucket:
+    /// two compactors on one bucket corrupt it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// How long the bucket keeps each resolution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<CompactRetentionSpec>,
+}
+
+/// Bucket retention per resolution; `0d` keeps that resolution forever.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CompactRetentionSpec {
+    /// Raw samples. Default `30d`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64), regex(pattern = DURATION_PATTERN))]
+    pub raw: Option<String>,
+    /// 5-minute downsampled data. Default `90d`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64), regex(pattern = DURATION_PATTERN))]
+    pub five_minutes: Option<String>,
+    /// 1-hour downsampled data. Default `1y`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64), regex(pattern = DURATION_PATTERN))]
+    pub one_hour: Option<String>,
+}
+
+/// Settings of the Ingresses.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressSpec {
+    /// IngressClass; the cluster default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS1123_SUBDOMAIN_PATTERN))]
+    pub class_name: Option<String>,
+    /// TLS Secret for both hosts; plain HTTP when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS1123_SUBDOMAIN_PATTERN))]
+    pub tls_secret_name: Option<String>,
+    /// Annotations of both Ingresses (for example for cert-manager or authentication).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+/// Scheduling of every pod.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpec {
+    /// Node selector of every pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<BTreeMap<String, String>>,
+    /// Tolerations of every pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerations: Option<Vec<Toleration>>,
+    /// PriorityClass of every pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS1123_SUBDOMAIN_PATTERN))]
+    pub priority_class_name: Option<String>,
+    /// Anti-affinity of the replicas of one component when there are several: `soft` (default) prefers
+    /// distinct nodes, `hard` requires them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anti_affinity: Option<AntiAffinity>,
+}
+
+/// How strictly replicas are kept on distinct nodes.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AntiAffinity {
+    /// Preferred: replicas share a node only when they must.
+    #[default]
+    Soft,
+    /// Required: a replica stays pending rather than share a node.
+    Hard,
+}
+
+/// The observed state, computed from the observed children only.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusReplicaStatus {
+    /// `Install` before any workload exists, `Creating` while one is not fully ready, `Running` when all are,
+    /// `Error` when the stack cannot run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+
+    /// `Available`, `Progressing` and `Degraded`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+
+    /// The parent generation that this status describes (written by Metacontroller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// The Prometheus StatefulSet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<ComponentStatus>,
+    /// The Thanos querier Deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<ComponentStatus>,
+    /// The Thanos store gateway StatefulSet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<ComponentStatus>,
+    /// The Thanos compactor StatefulSet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compact: Option<ComponentStatus>,
+
+    /// Where to reach the stack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<OutputStatus>,
+
+    /// The names of the workloads, as in 2018.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<LocalStatus>,
+
+    /// Things that work but deserve attention, such as a change that cannot be applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// The lifecycle phase, with the 2018 names.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Phase {
+    /// No workload has been observed yet.
+    Install,
+    /// A workload is not fully ready.
+    Creating,
+    /// Every workload is ready.
+    Running,
+    /// The stack cannot run until the spec or a referenced object is fixed.
+    Error,
+}
+
+/// Replica counts of one workload.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentStatus {
+    /// Desired replicas.
+    pub replicas: i32,
+    /// Ready replicas.
+    pub ready_replicas: i32,
+    /// Replicas running the current template.
+    pub updated_replicas: i32,
+    /// `ready/desired`, for `kubectl get`.
+    pub ready: String,
+}
+
+/// Where to reach the stack.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputStatus {
+    /// In-cluster URL of the Thanos querier (Prometheus HTTP API, deduplicated).
+    pub query: String,
+    /// External URL of the querier, with `baseDomain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_external: Option<String>,
+    /// In-cluster URL of Prometheus.
+    pub prometheus: String,
+    /// External URL of Prometheus, with `baseDomain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus_external: Option<String>,
+}
+
+/// The names of the workloads.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalStatus {
+    /// Store gateway StatefulSets.
+    pub stores: Vec<String>,
+    /// Prometheus StatefulSets.
+    pub prometheuses: Vec<String>,
+    /// Querier Deployments.
+    pub queries: Vec<String>,
+    /// Compactor StatefulSets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compactors: Vec<String>,
+}

@@ -1,0 +1,149 @@
+//! Metacontroller's hook wire types (CompositeController, hook versions v1 and v2).
+//!
+//! Requests are read leniently (both ways of keying children, `controller` as opaque JSON, `related` absent
+//! or null) and answers are written exactly as Metacontroller decodes them in `responseUnMarshallMode:
+//! strict`: only `status`, `children`, `resyncAfterSeconds` (and `relatedResources` for customize).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::api::PrometheusReplicaStatus;
+
+/// Objects of one request, by `Kind.group/version` (`Kind.version` for the core group), then by name (v1) or
+/// `namespace/name` (v2). Only the values are read; the inner keys are not trusted.
+pub type Objects = BTreeMap<String, BTreeMap<String, Value>>;
+
+/// A sync request: the parent and what Metacontroller observes of its children and related objects.
+#[derive(Deserialize, Debug, Default, Clone)]
+pub struct SyncRequest {
+    /// The CompositeController, read only to learn whether a customize hook is configured.
+    #[serde(default)]
+    pub controller: Value,
+    /// The parent object as Metacontroller's cache holds it.
+    #[serde(default)]
+    pub parent: Value,
+    /// Observed children.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub children: Objects,
+    /// Related objects asked for by the customize hook.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub related: Objects,
+    /// Set while the parent is being deleted with a finalize hook; the sync answer is the same.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub finalizing: bool,
+}
+
+impl SyncRequest {
+    /// Whether the CompositeController that sent this request has a customize hook, so that an empty
+    /// `related` means the referenced objects do not exist.
+    pub fn has_customize_hook(&self) -> bool {
+        self.controller
+            .pointer("/spec/hooks/customize")
+            .is_some_and(|hook| hook.is_object())
+    }
+}
+
+/// The sync answer: the complete desired state.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncResponse {
+    /// The parent's whole new status.
+    pub status: PrometheusReplicaStatus,
+    /// Every desired child; an observed child left out is deleted.
+    pub children: Vec<Child>,
+    /// Ask for another sync after this many seconds; 0 waits for the next change or resync.
+    pub resync_after_seconds: u32,
+}
+
+/// One desired child, serialized with its `apiVersion` and `kind`.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+#[serde(untagged)]
+pub enum Child {
+    ConfigMap(ConfigMap),
+    Service(Service),
+    StatefulSet(StatefulSet),
+    Deployment(Deployment),
+    PodDisruptionBudget(PodDisruptionBudget),
+    Ingress(Ingress),
+}
+
+impl Child {
+    /// `Kind`, as in Metacontroller's keys.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::ConfigMap(_) => "ConfigMap",
+            Self::Service(_) => "Service",
+            Self::StatefulSet(_) => "StatefulSet",
+            Self::Deployment(_) => "Deployment",
+            Self::PodDisruptionBudget(_) => "PodDisruptionBudget",
+            Self::Ingress(_) => "Ingress",
+        }
+    }
+
+    /// The child's `metadata.name`.
+    pub fn name(&self) -> &str {
+        let meta = match self {
+            Self::ConfigMap(o) => &o.metadata,
+            Self::Service(o) => &o.metadata,
+            Self::StatefulSet(o) => &o.metadata,
+            Self::Deployment(o) => &o.metadata,
+            Self::PodDisruptionBudget(o) => &o.metadata,
+            Self::Ingress(o) => &o.metadata,
+        };
+        meta.name.as_deref().unwrap_or_default()
+    }
+}
+
+/// A customize request.
+#[derive(Deserialize, Debug, Default, Clone)]
+pub struct CustomizeRequest {
+    /// The CompositeController (unused).
+    #[serde(default)]
+    pub controller: Value,
+    /// The parent object.
+    #[serde(default)]
+    pub parent: Value,
+}
+
+/// The customize answer: which related objects to send with every sync.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomizeResponse {
+    pub related_resources: Vec<RelatedResourceRule>,
+}
+
+/// One rule of related objects, by name in the parent's namespace.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RelatedResourceRule {
+    pub api_version: String,
+    pub resource: String,
+    pub names: Vec<String>,
+}
+
+/// The objects of one kind in [`Objects`], whatever the hook version.
+pub fn of_kind<'a>(objects: &'a Objects, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    objects
+        .iter()
+        .filter(move |(key, _)| key.split_once('.').map_or(key.as_str(), |(k, _)| k) == kind)
+        .flat_map(|(_, by_name)| by_name.values())
+}
+
+/// The object of `kind` named `name` in [`Objects`], read from its `metadata.name`, not from its key.
+pub fn find<'a>(objects: &'a Objects, kind: &'a str, name: &str) -> Option<&'a Value> {
+    of_kind(objects, kind).find(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
+}
+
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}

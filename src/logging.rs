@@ -1,0 +1,2 @@
+//! Logging setup. (To be written.)
+pub fn init_cli() {}
