@@ -1,0 +1,78 @@
+"""Pull what the real Prometheus checks out of the hook's rendered children.
+
+Usage:
+  rendered.py args RENDERED CONFIG TSDB LISTEN
+      The Prometheus container's flags from the `*-prometheus` StatefulSet, one a
+      line, made runnable here: config and TSDB paths swapped for CONFIG and TSDB,
+      the listen address set to LISTEN, and flags that Debian's Prometheus 2.42
+      lacks left out (each one named on standard error).
+  rendered.py configs RENDERED DIR
+      Writes `prometheus.yml` of every `*-prometheus-config` ConfigMap to
+      DIR/NAME.yml and prints the paths.
+"""
+
+import os
+import sys
+
+import yaml
+
+# Flags that only Prometheus v3 knows; 2.42 stops at an unknown flag.
+V3_ONLY = ("--config.auto-reload",)
+
+
+def children(path):
+    with open(path, encoding="utf-8") as f:
+        return [doc for doc in yaml.safe_load_all(f) if doc]
+
+
+def prometheus_container(objs):
+    sets = [o for o in objs if o["kind"] == "StatefulSet" and o["metadata"]["name"].endswith("-prometheus")]
+    if len(sets) != 1:
+        sys.exit(f"expected one *-prometheus StatefulSet, found {len(sets)}")
+    containers = sets[0]["spec"]["template"]["spec"]["containers"]
+    matches = [c for c in containers if c["name"] == "prometheus"]
+    if len(matches) != 1:
+        sys.exit(f"no container named prometheus in {sets[0]['metadata']['name']}")
+    return matches[0]
+
+
+def runnable_args(container, config, tsdb, listen):
+    flags = [a for a in container.get("command", []) + container.get("args", []) if a.startswith("-")]
+    if not flags:
+        sys.exit("the prometheus container has no flags")
+    out = []
+    for flag in flags:
+        name = flag.split("=", 1)[0]
+        if name.startswith(V3_ONLY):
+            print(f"  left out (v3 only): {flag}", file=sys.stderr)
+        elif name == "--config.file":
+            out.append(f"--config.file={config}")
+        elif name == "--storage.tsdb.path":
+            out.append(f"--storage.tsdb.path={tsdb}")
+        elif name != "--web.listen-address":
+            out.append(flag)
+    # 2.42 expands ${POD_NAME} in external labels only with this feature; v3 always does.
+    return out + [f"--web.listen-address={listen}", "--enable-feature=expand-external-labels"]
+
+
+def write_configs(objs, directory):
+    for obj in objs:
+        name = obj["metadata"]["name"]
+        if obj["kind"] == "ConfigMap" and name.endswith("-prometheus-config"):
+            path = os.path.join(directory, f"{name}.yml")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(obj["data"]["prometheus.yml"])
+            print(path)
+
+
+def main(argv):
+    if len(argv) == 6 and argv[1] == "args":
+        print("\n".join(runnable_args(prometheus_container(children(argv[2])), *argv[3:])))
+    elif len(argv) == 4 and argv[1] == "configs":
+        write_configs(children(argv[2]), argv[3])
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
