@@ -15,7 +15,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Pattern of a Prometheus duration (`1d`, `2h30m`, `90s`): the units `y w d h m s ms` in that order.
-pub const DURATION_PATTERN: &str = r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$";
+pub const DURATION_PATTERN: &str =
+    r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$";
 /// Pattern of a DNS-1123 subdomain, the name of a ConfigMap or Secret.
 pub const DNS1123_SUBDOMAIN_PATTERN: &str =
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
@@ -32,6 +33,7 @@ pub const MAX_NAME_LEN: usize = 37;
     group = "prometheus.robszumski.com",
     version = "v1alpha1",
     kind = "PrometheusReplica",
+    doc = "A Prometheus + Thanos monitoring stack, rendered by the prometheus-replica-operator sync hook for Metacontroller.",
     plural = "prometheusreplicas",
     shortname = "promrep",
     namespaced,
@@ -41,8 +43,7 @@ pub const MAX_NAME_LEN: usize = 37;
     printcolumn = r#"{"name":"Query","type":"string","description":"Ready Thanos queriers","jsonPath":".status.query.ready"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     validation = kube::core::Rule::new("size(self.metadata.name) <= 37 && self.metadata.name.matches('^[a-z]')")
-        .message("metadata.name must start with a letter and be at most 37 characters, so that every child name fits")
-        .field_path(".metadata.name"),
+        .message("metadata.name must start with a letter and be at most 37 characters, so that every child name fits"),
     validation = kube::core::Rule::new("has(self.spec.configMap) || has(self.spec.config)")
         .message("spec.configMap is required")
         .field_path(".spec.configMap"),

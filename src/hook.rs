@@ -137,7 +137,8 @@ pub fn of_kind<'a>(objects: &'a Objects, kind: &'a str) -> impl Iterator<Item = 
 
 /// The object of `kind` named `name` in [`Objects`], read from its `metadata.name`, not from its key.
 pub fn find<'a>(objects: &'a Objects, kind: &'a str, name: &str) -> Option<&'a Value> {
-    of_kind(objects, kind).find(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
+    of_kind(objects, kind)
+        .find(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
 }
 
 fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>

@@ -1,1 +1,643 @@
-//! Validated, defaulted spec.
+//! The parent, checked and defaulted: [`Stack`] is everything rendering needs, with every rule of the CRD
+//! schema checked again (a cluster can run an older CRD than the hook).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use serde_json::Value;
+
+use crate::api::{self, AntiAffinity, MAX_NAME_LEN, PrometheusReplicaSpec};
+use crate::{Error, Result};
+
+/// API group and version of the parent.
+pub const API_VERSION: &str = "prometheus.robszumski.com/v1alpha1";
+/// Kind of the parent.
+pub const KIND: &str = "PrometheusReplica";
+
+/// Default Prometheus image, a pinned release.
+pub const PROMETHEUS_IMAGE: &str = "quay.io/prometheus/prometheus:v3.14.0";
+/// Default Thanos image, a pinned release.
+pub const THANOS_IMAGE: &str = "quay.io/thanos/thanos:v0.42.4";
+/// The block length Thanos expects; another one is honoured with a warning.
+pub const DEFAULT_BLOCK_DURATION: &str = "2h";
+
+/// A parent that passed every rule, with every default applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stack {
+    pub name: String,
+    pub namespace: String,
+    /// `metadata.generation`, copied to the conditions' `observedGeneration`.
+    pub generation: Option<i64>,
+    pub config_map: String,
+    pub bucket_secret: String,
+    pub prometheus_replicas: i32,
+    pub query_replicas: i32,
+    pub retention: String,
+    pub block_duration: String,
+    pub prometheus_image: String,
+    pub thanos_image: String,
+    /// The user's `externalLabels`, without the two the operator owns.
+    pub external_labels: BTreeMap<String, String>,
+    pub replica_label: String,
+    pub base_domain: Option<String>,
+    pub storage: Storage,
+    pub resources: Resources,
+    pub compact: Option<Compact>,
+    pub ingress: Ingress,
+    pub pod: Pod,
+    /// Things the spec asks for that work but deserve attention.
+    pub warnings: Vec<String>,
+}
+
+/// One claim template's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Volume {
+    pub size: Quantity,
+    pub storage_class_name: Option<String>,
+}
+
+/// Volumes of each stateful component.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Storage {
+    pub prometheus: Volume,
+    pub store: Volume,
+    pub compact: Volume,
+}
+
+/// Resources of each container.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resources {
+    pub prometheus: ResourceRequirements,
+    pub sidecar: ResourceRequirements,
+    pub store: ResourceRequirements,
+    pub query: ResourceRequirements,
+    pub compact: ResourceRequirements,
+}
+
+/// The compactor, when enabled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compact {
+    pub retention_raw: String,
+    pub retention_5m: String,
+    pub retention_1h: String,
+}
+
+/// Ingress settings.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Ingress {
+    pub class_name: Option<String>,
+    pub tls_secret_name: Option<String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Scheduling of every pod.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Pod {
+    pub node_selector: BTreeMap<String, String>,
+    pub tolerations: Vec<Toleration>,
+    pub priority_class_name: Option<String>,
+    pub anti_affinity: AntiAffinity,
+}
+
+impl Stack {
+    /// Whether two or more Prometheus replicas run.
+    pub fn highly_available(&self) -> bool {
+        self.prometheus_replicas > 1
+    }
+
+    /// Check and default the parent of a request. A parent that is not a PrometheusReplica object is
+    /// [`Error::BadRequest`]; a spec that breaks a rule is [`Error::Invalid`] naming the field.
+    pub fn from_parent(parent: &Value) -> Result<Self> {
+        let Value::Object(object) = parent else {
+            return Err(Error::BadRequest("parent: expected an object".into()));
+        };
+        let api_version = object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let kind = object
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if api_version != API_VERSION || kind != KIND {
+            return Err(Error::BadRequest(format!(
+                "parent: expected {API_VERSION} {KIND}, got {:?} {:?}",
+                short(api_version),
+                short(kind)
+            )));
+        }
+        let meta = object.get("metadata").unwrap_or(&Value::Null);
+        let name = meta.get("name").and_then(Value::as_str).unwrap_or_default();
+        check_name(name)?;
+        let namespace = meta
+            .get("namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !is_dns1123_label(namespace) {
+            return Err(Error::BadRequest(format!(
+                "parent metadata.namespace: {:?} is not a namespace name",
+                short(namespace)
+            )));
+        }
+        let generation = meta.get("generation").and_then(Value::as_i64);
+        let spec = match object.get("spec") {
+            None | Some(Value::Null) => return Err(Error::invalid("spec", "is required")),
+            Some(spec) => spec,
+        };
+        let spec: PrometheusReplicaSpec = serde_path_to_error::deserialize(spec).map_err(|e| {
+            let path = e.path().to_string();
+            Error::invalid(
+                format!("spec.{path}").trim_end_matches('.'),
+                e.into_inner().to_string(),
+            )
+        })?;
+        Self::new(name, namespace, generation, &spec)
+    }
+
+    fn new(
+        name: &str,
+        namespace: &str,
+        generation: Option<i64>,
+        spec: &PrometheusReplicaSpec,
+    ) -> Result<Self> {
+        let mut warnings = Vec::new();
+
+        let config_map = match (&spec.config_map, &spec.config) {
+            (Some(config_map), _) => {
+                if spec.config.is_some() {
+                    warnings.push(
+                        "spec.config is deprecated and ignored because spec.configMap is set"
+                            .into(),
+                    );
+                }
+                config_map.clone()
+            }
+            (None, Some(config)) => {
+                warnings.push("spec.config is deprecated: rename it to spec.configMap".into());
+                config.clone()
+            }
+            (None, None) => return Err(Error::invalid("spec.configMap", "is required")),
+        };
+        let config_map_field = if spec.config_map.is_some() {
+            "spec.configMap"
+        } else {
+            "spec.config"
+        };
+        check_object_name(config_map_field, &config_map)?;
+        check_object_name("spec.bucketSecret", &spec.bucket_secret)?;
+
+        let highly_available = match (spec.highly_available, spec.highly_available_2018) {
+            (Some(ha), legacy) => {
+                if legacy.is_some() {
+                    warnings.push(
+                        "spec.HighlyAvailable is deprecated and ignored because spec.highlyAvailable is set".into(),
+                    );
+                }
+                ha
+            }
+            (None, Some(ha)) => {
+                warnings.push(
+                    "spec.HighlyAvailable is deprecated: rename it to spec.highlyAvailable".into(),
+                );
+                ha
+            }
+            (None, None) => false,
+        };
+        let default_replicas = if highly_available { 2 } else { 1 };
+        let replicas = spec.replicas.clone().unwrap_or_default();
+        let prometheus_replicas = replicas.prometheus.unwrap_or(default_replicas);
+        check_range("spec.replicas.prometheus", prometheus_replicas, 1, 10)?;
+        let query_replicas = replicas.query.unwrap_or(default_replicas);
+        check_range("spec.replicas.query", query_replicas, 1, 100)?;
+
+        let metrics = spec.metrics.clone().unwrap_or_default();
+        let retention = metrics.retention.unwrap_or_else(|| "24h".into());
+        let retention_ms = check_duration("spec.metrics.retention", &retention)?;
+        if retention_ms == 0 {
+            return Err(Error::invalid(
+                "spec.metrics.retention",
+                "must be longer than 0",
+            ));
+        }
+        let block_duration = metrics
+            .block_duration
+            .unwrap_or_else(|| DEFAULT_BLOCK_DURATION.into());
+        let block_ms = check_duration("spec.metrics.blockDuration", &block_duration)?;
+        if block_ms == 0 {
+            return Err(Error::invalid(
+                "spec.metrics.blockDuration",
+                "must be longer than 0",
+            ));
+        }
+        if block_duration != DEFAULT_BLOCK_DURATION {
+            warnings.push(format!(
+                "spec.metrics.blockDuration is {block_duration}: Thanos expects {DEFAULT_BLOCK_DURATION}; \
+                 shorter blocks flood the bucket with small blocks"
+            ));
+        }
+        if retention_ms < 3 * block_ms {
+            warnings.push(format!(
+                "spec.metrics.retention {retention} is shorter than 3 times spec.metrics.blockDuration \
+                 {block_duration}: blocks may be deleted locally before they are uploaded"
+            ));
+        }
+
+        let images = spec.images.clone().unwrap_or_default();
+        let prometheus_image = images.prometheus.unwrap_or_else(|| PROMETHEUS_IMAGE.into());
+        check_image("spec.images.prometheus", &prometheus_image)?;
+        let thanos_image = images.thanos.unwrap_or_else(|| THANOS_IMAGE.into());
+        check_image("spec.images.thanos", &thanos_image)?;
+
+        let replica_label = spec
+            .replica_label
+            .clone()
+            .unwrap_or_else(|| "replica".into());
+        check_label_name("spec.replicaLabel", &replica_label)?;
+        if replica_label == "prometheus" {
+            return Err(Error::invalid(
+                "spec.replicaLabel",
+                "\"prometheus\" is taken by the label naming the PrometheusReplica; choose another",
+            ));
+        }
+        let mut external_labels = BTreeMap::new();
+        for (key, value) in spec.external_labels.iter().flatten() {
+            check_label_name(&format!("spec.externalLabels.{key}"), key)?;
+            if key == "prometheus" || *key == replica_label {
+                warnings.push(format!(
+                    "spec.externalLabels.{key} is ignored: the operator sets this label to tell replicas apart"
+                ));
+                continue;
+            }
+            external_labels.insert(key.clone(), value.clone());
+        }
+
+        if let Some(domain) = &spec.base_domain {
+            check_dns_subdomain("spec.baseDomain", domain)?;
+            let host = format!("{name}-prometheus.{domain}");
+            if host.len() > 253 {
+                return Err(Error::invalid(
+                    "spec.baseDomain",
+                    format!("is too long: the host {host:?} exceeds 253 characters"),
+                ));
+            }
+        }
+
+        let storage = spec.storage.clone().unwrap_or_default();
+        let storage = Storage {
+            prometheus: volume("spec.storage.prometheus", storage.prometheus, "10Gi")?,
+            store: volume("spec.storage.store", storage.store, "10Gi")?,
+            compact: volume("spec.storage.compact", storage.compact, "20Gi")?,
+        };
+
+        let resources = spec.resources.clone().unwrap_or_default();
+        let resources = Resources {
+            prometheus: resources_or(
+                "spec.resources.prometheus",
+                resources.prometheus,
+                "200m",
+                "1Gi",
+            )?,
+            sidecar: resources_or("spec.resources.sidecar", resources.sidecar, "50m", "128Mi")?,
+            store: resources_or("spec.resources.store", resources.store, "100m", "512Mi")?,
+            query: resources_or("spec.resources.query", resources.query, "100m", "256Mi")?,
+            compact: resources_or("spec.resources.compact", resources.compact, "100m", "512Mi")?,
+        };
+
+        let compact_spec = spec.compact.clone().unwrap_or_default();
+        let compact = if compact_spec.enabled.unwrap_or(true) {
+            let retention = compact_spec.retention.unwrap_or_default();
+            let raw = retention.raw.unwrap_or_else(|| "30d".into());
+            let five = retention.five_minutes.unwrap_or_else(|| "90d".into());
+            let hour = retention.one_hour.unwrap_or_else(|| "1y".into());
+            // Thanos refuses to start when a resolution is deleted before the next one is made from it
+            // (cmd/thanos/compact.go: 40h for raw data, 10d for 5m data); 0 keeps the resolution forever.
+            let raw_ms = check_duration("spec.compact.retention.raw", &raw)?;
+            if raw_ms != 0 && raw_ms < 40 * HOUR_MS {
+                return Err(Error::invalid(
+                    "spec.compact.retention.raw",
+                    format!(
+                        "{raw:?} must be 0d (forever) or at least 40h: Thanos downsamples raw data at 40h"
+                    ),
+                ));
+            }
+            let five_ms = check_duration("spec.compact.retention.fiveMinutes", &five)?;
+            if five_ms != 0 && five_ms < 10 * 24 * HOUR_MS {
+                return Err(Error::invalid(
+                    "spec.compact.retention.fiveMinutes",
+                    format!(
+                        "{five:?} must be 0d (forever) or at least 10d: Thanos downsamples 5m data at 10d"
+                    ),
+                ));
+            }
+            check_duration("spec.compact.retention.oneHour", &hour)?;
+            Some(Compact {
+                retention_raw: raw,
+                retention_5m: five,
+                retention_1h: hour,
+            })
+        } else {
+            warnings.push(
+                "spec.compact.enabled is false: nothing downsamples the bucket or applies its retention".into(),
+            );
+            None
+        };
+
+        let ingress = spec.ingress.clone().unwrap_or_default();
+        if let Some(class) = &ingress.class_name {
+            check_object_name("spec.ingress.className", class)?;
+        }
+        if let Some(secret) = &ingress.tls_secret_name {
+            check_object_name("spec.ingress.tlsSecretName", secret)?;
+        }
+        let ingress = Ingress {
+            class_name: ingress.class_name,
+            tls_secret_name: ingress.tls_secret_name,
+            annotations: ingress.annotations.unwrap_or_default(),
+        };
+
+        let pod = spec.pod.clone().unwrap_or_default();
+        if let Some(class) = &pod.priority_class_name {
+            check_object_name("spec.pod.priorityClassName", class)?;
+        }
+        let pod = Pod {
+            node_selector: pod.node_selector.unwrap_or_default(),
+            tolerations: pod.tolerations.unwrap_or_default(),
+            priority_class_name: pod.priority_class_name,
+            anti_affinity: pod.anti_affinity.unwrap_or_default(),
+        };
+
+        Ok(Self {
+            name: name.into(),
+            namespace: namespace.into(),
+            generation,
+            config_map,
+            bucket_secret: spec.bucket_secret.clone(),
+            prometheus_replicas,
+            query_replicas,
+            retention,
+            block_duration,
+            prometheus_image,
+            thanos_image,
+            external_labels,
+            replica_label,
+            base_domain: spec.base_domain.clone(),
+            storage,
+            resources,
+            compact,
+            ingress,
+            pod,
+            warnings,
+        })
+    }
+}
+
+const HOUR_MS: u64 = 3_600_000;
+
+/// Values quoted in errors are cut short: an error ends up in an Event, which should stay readable.
+fn short(value: &str) -> String {
+    const MAX: usize = 64;
+    match value.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}...", &value[..end]),
+        None => value.to_string(),
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let field = "metadata.name";
+    if name.is_empty() {
+        return Err(Error::invalid(field, "is required"));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{:?} is {} characters; at most {MAX_NAME_LEN} fit in every child name \
+                 (<name>-thanos-compact is a StatefulSet)",
+                short(name),
+                name.len()
+            ),
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) || !is_dns1123_label(name) {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{:?} must start with a lowercase letter and hold only lowercase letters, digits and '-' \
+                 (children include Services, whose names are DNS-1035 labels)",
+                short(name)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A DNS-1123 label: lowercase alphanumerics and '-', starting and ending alphanumeric, at most 63.
+pub fn is_dns1123_label(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        && bytes[0] != b'-'
+        && bytes[bytes.len() - 1] != b'-'
+}
+
+fn check_dns_subdomain(field: &str, value: &str) -> Result<()> {
+    if value.is_empty() || value.len() > 253 || !value.split('.').all(is_dns1123_label) {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{:?} is not a DNS name: use lowercase letters, digits, '-' and '.', at most 253 characters",
+                short(value)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_object_name(field: &str, value: &str) -> Result<()> {
+    check_dns_subdomain(field, value).map_err(|_| {
+        Error::invalid(
+            field,
+            format!(
+                "{:?} is not an object name: use lowercase letters, digits, '-' and '.', at most 253 characters",
+                short(value)
+            ),
+        )
+    })
+}
+
+fn check_range(field: &str, value: i32, min: i32, max: i32) -> Result<()> {
+    if !(min..=max).contains(&value) {
+        return Err(Error::invalid(
+            field,
+            format!("{value} is out of range: use {min} to {max}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_image(field: &str, value: &str) -> Result<()> {
+    if value.is_empty()
+        || value.len() > 512
+        || value.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(Error::invalid(
+            field,
+            format!("{:?} is not an image reference", short(value)),
+        ));
+    }
+    Ok(())
+}
+
+fn check_label_name(field: &str, value: &str) -> Result<()> {
+    let mut chars = value.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !value.starts_with("__");
+    if !valid {
+        return Err(Error::invalid(
+            field,
+            format!(
+                "{:?} is not a Prometheus label name: use letters, digits and '_', not starting with a digit \
+                 or '__'",
+                short(value)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Parse a Prometheus duration (`1y2w3d4h5m6s7ms`, units in that order, each at most once) into
+/// milliseconds. This is the rule of [`api::DURATION_PATTERN`], plus "not empty".
+pub fn parse_duration(value: &str) -> Option<u64> {
+    const UNITS: [(&str, u64); 7] = [
+        ("y", 365 * 24 * HOUR_MS),
+        ("w", 7 * 24 * HOUR_MS),
+        ("d", 24 * HOUR_MS),
+        ("h", HOUR_MS),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ];
+    if value.is_empty() {
+        return None;
+    }
+    let mut rest = value;
+    let mut total: u64 = 0;
+    let mut next_unit = 0;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let number: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        // "ms" must be tried before "m".
+        let (index, (unit, factor)) = UNITS
+            .iter()
+            .enumerate()
+            .skip(next_unit)
+            .filter(|(_, (unit, _))| rest.starts_with(unit))
+            .max_by_key(|(_, (unit, _))| unit.len())?;
+        rest = &rest[unit.len()..];
+        total = total.checked_add(number.checked_mul(*factor)?)?;
+        next_unit = index + 1;
+    }
+    Some(total)
+}
+
+fn check_duration(field: &str, value: &str) -> Result<u64> {
+    parse_duration(value).ok_or_else(|| {
+        Error::invalid(
+            field,
+            format!(
+                "{:?} is not a duration: use a number and a unit among y, w, d, h, m, s, ms, such as 24h or 1d12h",
+                short(value)
+            ),
+        )
+    })
+}
+
+/// The number of a Kubernetes quantity, when the quantity is well formed: a non-negative decimal number and
+/// an optional suffix (binary `Ki`..`Ei`, decimal `m`, `k`, `M`..`E`, or an exponent such as `e3`).
+pub fn quantity_number(value: &str) -> Option<f64> {
+    let body = value.strip_prefix('+').unwrap_or(value);
+    let split = body
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(body.len());
+    let (number, suffix) = body.split_at(split);
+    let suffix_ok = match suffix {
+        "" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei" | "m" | "k" | "M" | "G" | "T" | "P" | "E" => {
+            true
+        }
+        _ => suffix.strip_prefix(['e', 'E']).is_some_and(|exponent| {
+            let digits = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+            !digits.is_empty() && digits.len() <= 3 && digits.bytes().all(|b| b.is_ascii_digit())
+        }),
+    };
+    if !suffix_ok || number.is_empty() || number == "." || number.matches('.').count() > 1 {
+        return None;
+    }
+    number.parse::<f64>().ok().filter(|n| n.is_finite())
+}
+
+fn check_quantity(field: &str, quantity: &Quantity) -> Result<f64> {
+    quantity_number(&quantity.0).filter(|_| quantity.0.len() <= 64).ok_or_else(|| {
+        Error::invalid(
+            field,
+            format!(
+                "{:?} is not a quantity: use a number with an optional unit, such as 50Gi or 500m",
+                short(&quantity.0)
+            ),
+        )
+    })
+}
+
+fn volume(field: &str, spec: Option<api::VolumeSpec>, default_size: &str) -> Result<Volume> {
+    let spec = spec.unwrap_or_default();
+    let size = spec.size.unwrap_or_else(|| Quantity(default_size.into()));
+    if check_quantity(&format!("{field}.size"), &size)? == 0.0 {
+        return Err(Error::invalid(
+            format!("{field}.size"),
+            "must be larger than 0",
+        ));
+    }
+    if let Some(class) = &spec.storage_class_name {
+        check_object_name(&format!("{field}.storageClassName"), class)?;
+    }
+    Ok(Volume {
+        size,
+        storage_class_name: spec.storage_class_name,
+    })
+}
+
+fn resources_or(
+    field: &str,
+    spec: Option<ResourceRequirements>,
+    cpu: &str,
+    memory: &str,
+) -> Result<ResourceRequirements> {
+    let Some(resources) = spec else {
+        return Ok(ResourceRequirements {
+            requests: Some(BTreeMap::from([
+                ("cpu".to_string(), Quantity(cpu.into())),
+                ("memory".to_string(), Quantity(memory.into())),
+            ])),
+            ..Default::default()
+        });
+    };
+    for (part, map) in [
+        ("limits", &resources.limits),
+        ("requests", &resources.requests),
+    ] {
+        for (resource, quantity) in map.iter().flatten() {
+            check_quantity(&format!("{field}.{part}.{resource}"), quantity)?;
+        }
+    }
+    Ok(resources)
+}

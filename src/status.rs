@@ -1,1 +1,301 @@
-//! Status.
+//! The parent's status, computed from the observed children only.
+//!
+//! Deterministic: no clock. A condition's `lastTransitionTime` is carried over from the parent's current
+//! status while the condition does not change; on a change it is the newest timestamp found in the request
+//! (creation, managedFields and condition times of the parent and the observed children).
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use serde_json::Value;
+
+use crate::api::{ComponentStatus, LocalStatus, OutputStatus, Phase, PrometheusReplicaStatus};
+use crate::hook::{self, SyncRequest};
+use crate::render::Problem;
+use crate::render::meta::{Component, Names};
+use crate::render::pod::{HTTP_PORT, PROMETHEUS_PORT};
+use crate::spec::Stack;
+
+/// A workload as observed.
+struct Workload {
+    component: Component,
+    status: ComponentStatus,
+    observed: bool,
+    /// Observed, with every replica ready and running the current template.
+    complete: bool,
+}
+
+impl Workload {
+    fn observe(stack: &Stack, request: &SyncRequest, component: Component) -> Self {
+        let (kind, desired) = match component {
+            Component::Prometheus => ("StatefulSet", stack.prometheus_replicas),
+            Component::Query => ("Deployment", stack.query_replicas),
+            Component::Store | Component::Compact => ("StatefulSet", 1),
+        };
+        let name = Names::new(stack).workload(component);
+        let observed = hook::find(&request.children, kind, &name);
+        let count = |field: &str| {
+            observed
+                .and_then(|o| o.pointer(&format!("/status/{field}")))
+                .and_then(Value::as_i64)
+                .and_then(|n| i32::try_from(n).ok())
+                .unwrap_or(0)
+        };
+        let ready = count("readyReplicas");
+        let updated = count("updatedReplicas");
+        let generation = observed
+            .and_then(|o| o.pointer("/metadata/generation"))
+            .and_then(Value::as_i64);
+        let seen = observed
+            .and_then(|o| o.pointer("/status/observedGeneration"))
+            .and_then(Value::as_i64);
+        let current = match (generation, seen) {
+            (Some(generation), Some(seen)) => seen >= generation,
+            (None, _) => true,
+            (Some(_), None) => false,
+        };
+        Self {
+            component,
+            status: ComponentStatus {
+                replicas: desired,
+                ready_replicas: ready,
+                updated_replicas: updated,
+                ready: format!("{ready}/{desired}"),
+            },
+            observed: observed.is_some(),
+            complete: observed.is_some() && current && ready >= desired && updated >= desired,
+        }
+    }
+
+    fn describe(&self) -> String {
+        let s = &self.status;
+        if self.observed {
+            format!(
+                "{} (ready {}/{}, updated {}/{})",
+                self.component.label(),
+                s.ready_replicas,
+                s.replicas,
+                s.updated_replicas,
+                s.replicas
+            )
+        } else {
+            format!("{} (not created yet)", self.component.label())
+        }
+    }
+}
+
+/// The status of a parent whose desired children were rendered with these problems and warnings.
+pub fn status(
+    stack: &Stack,
+    request: &SyncRequest,
+    problems: &[Problem],
+    pending_immutable: bool,
+    warnings: Vec<String>,
+) -> PrometheusReplicaStatus {
+    let names = Names::new(stack);
+    let mut components = vec![Component::Prometheus, Component::Store, Component::Query];
+    if stack.compact.is_some() {
+        components.push(Component::Compact);
+    }
+    let workloads: Vec<Workload> = components
+        .iter()
+        .map(|c| Workload::observe(stack, request, *c))
+        .collect();
+
+    let nothing_observed = workloads.iter().all(|w| !w.observed);
+    let all_complete = workloads.iter().all(|w| w.complete);
+    let phase = if !problems.is_empty() && !all_complete {
+        Phase::Error
+    } else if nothing_observed {
+        Phase::Install
+    } else if all_complete {
+        Phase::Running
+    } else {
+        Phase::Creating
+    };
+
+    let unavailable: Vec<&str> = workloads
+        .iter()
+        .filter(|w| w.component != Component::Compact && w.status.ready_replicas < 1)
+        .map(|w| w.component.label())
+        .collect();
+    let available = if unavailable.is_empty() {
+        (
+            "True",
+            "MinimumReplicasAvailable",
+            "Prometheus, the store gateway and the querier each have a ready replica".to_string(),
+        )
+    } else {
+        (
+            "False",
+            "ComponentsUnavailable",
+            format!("no ready replica yet: {}", unavailable.join(", ")),
+        )
+    };
+
+    let rolling: Vec<String> = workloads
+        .iter()
+        .filter(|w| !w.complete)
+        .map(Workload::describe)
+        .collect();
+    let progressing = if rolling.is_empty() {
+        (
+            "False",
+            "RolloutComplete",
+            "every workload is ready and up to date".to_string(),
+        )
+    } else {
+        (
+            "True",
+            "RollingOut",
+            format!("waiting for {}", rolling.join(", ")),
+        )
+    };
+
+    let degraded = if let Some(first) = problems.first() {
+        let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        ("True", first.reason, messages.join("; "))
+    } else if pending_immutable {
+        (
+            "True",
+            "ImmutableFieldChangePending",
+            "a change cannot be applied in place: see status.warnings".to_string(),
+        )
+    } else {
+        (
+            "False",
+            "AsExpected",
+            "the referenced ConfigMap and Secret are usable".to_string(),
+        )
+    };
+
+    let newest = newest_timestamp(request);
+    let current = current_conditions(&request.parent);
+    let conditions = [
+        ("Available", available),
+        ("Progressing", progressing),
+        ("Degraded", degraded),
+    ]
+    .into_iter()
+    .map(|(type_, (status, reason, message))| {
+        let last_transition_time = current
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == status)
+            .map(|c| c.last_transition_time.clone())
+            .unwrap_or_else(|| newest.clone());
+        Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message,
+            last_transition_time,
+            observed_generation: stack.generation,
+        }
+    })
+    .collect();
+
+    let external = |component: Component| {
+        stack.base_domain.as_ref().map(|domain| {
+            let scheme = if stack.ingress.tls_secret_name.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!(
+                "{scheme}://{}",
+                crate::render::ingress::host(stack, component, domain)
+            )
+        })
+    };
+    let component_status = |component: Component| {
+        workloads
+            .iter()
+            .find(|w| w.component == component)
+            .map(|w| w.status.clone())
+    };
+
+    let mut warnings = warnings;
+    let mut seen = std::collections::BTreeSet::new();
+    warnings.retain(|w| seen.insert(w.clone()));
+
+    PrometheusReplicaStatus {
+        phase: Some(phase),
+        conditions,
+        observed_generation: None,
+        prometheus: component_status(Component::Prometheus),
+        query: component_status(Component::Query),
+        store: component_status(Component::Store),
+        compact: component_status(Component::Compact),
+        output: Some(OutputStatus {
+            query: format!(
+                "http://{}.{}.svc:{HTTP_PORT}",
+                names.workload(Component::Query),
+                stack.namespace
+            ),
+            query_external: external(Component::Query),
+            prometheus: format!(
+                "http://{}.{}.svc:{PROMETHEUS_PORT}",
+                names.workload(Component::Prometheus),
+                stack.namespace
+            ),
+            prometheus_external: external(Component::Prometheus),
+        }),
+        local: Some(LocalStatus {
+            stores: vec![names.workload(Component::Store)],
+            prometheuses: vec![names.workload(Component::Prometheus)],
+            queries: vec![names.workload(Component::Query)],
+            compactors: stack
+                .compact
+                .iter()
+                .map(|_| names.workload(Component::Compact))
+                .collect(),
+        }),
+        warnings,
+    }
+}
+
+/// The conditions of the parent's current status; unreadable ones are ignored (they are replaced).
+fn current_conditions(parent: &Value) -> Vec<Condition> {
+    parent
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| serde_json::from_value(c.clone()).ok())
+        .collect()
+}
+
+/// The newest timestamp of the parent and the observed children, or the Unix epoch when there is none.
+pub fn newest_timestamp(request: &SyncRequest) -> Time {
+    let objects =
+        std::iter::once(&request.parent).chain(request.children.values().flat_map(|m| m.values()));
+    let mut newest = Timestamp::UNIX_EPOCH;
+    for object in objects {
+        let mut consider = |value: Option<&Value>| {
+            if let Some(t) = value
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<Timestamp>().ok())
+            {
+                newest = newest.max(t);
+            }
+        };
+        consider(object.pointer("/metadata/creationTimestamp"));
+        for entry in object
+            .pointer("/metadata/managedFields")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            consider(entry.get("time"));
+        }
+        for condition in object
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            consider(condition.get("lastTransitionTime"));
+            consider(condition.get("lastUpdateTime"));
+        }
+    }
+    Time(newest)
+}

@@ -1,22 +1,208 @@
-//! Rendering: the desired children of one parent. (Work in progress.)
-use crate::hook::{Child, CustomizeRequest, CustomizeResponse, SyncRequest, SyncResponse};
-use crate::{Error, Result};
+//! Rendering: the complete desired state of one parent, as a pure function of the request.
 
-pub fn sync(_request: &SyncRequest) -> Result<SyncResponse> {
-    Err(Error::Internal("not yet".into()))
+pub mod deployment;
+pub mod ingress;
+pub mod meta;
+pub mod pdb;
+pub mod pod;
+pub mod related;
+pub mod service;
+pub mod statefulset;
+
+use kube::CustomResourceExt;
+use serde_json::Value;
+
+pub use related::{Bucket, Problem, Sources};
+
+use crate::api::PrometheusReplica;
+use crate::hook::{
+    self, Child, CustomizeRequest, CustomizeResponse, RelatedResourceRule, SyncRequest,
+    SyncResponse,
+};
+use crate::spec::Stack;
+use crate::{Error, Result, status};
+use meta::{Component, Names};
+
+/// The sync hook: every desired child and the full status, or an error. Never a partial answer.
+pub fn sync(request: &SyncRequest) -> Result<SyncResponse> {
+    let stack = Stack::from_parent(&request.parent)?;
+    tracing::debug!(
+        "Parsing PrometheusReplica {} in {}",
+        stack.name,
+        stack.namespace
+    );
+    let related = related::resolve(&stack, request);
+    let mut warnings = stack.warnings.clone();
+    warnings.extend(related.warnings.iter().cloned());
+    let before = warnings.len();
+    let children = children(&stack, &related, request, &mut warnings)?;
+    let pending_immutable = warnings.len() > before;
+    let status = status::status(
+        &stack,
+        request,
+        &related.problems,
+        pending_immutable,
+        warnings,
+    );
+    tracing::debug!(
+        "Status of PrometheusReplica {} is now {:?}",
+        stack.name,
+        status.phase.unwrap_or(crate::api::Phase::Install)
+    );
+    Ok(SyncResponse {
+        status,
+        children,
+        resync_after_seconds: 0,
+    })
 }
-pub fn customize(_request: &CustomizeRequest) -> Result<CustomizeResponse> {
-    Err(Error::Internal("not yet".into()))
+
+/// The desired children, in a fixed order.
+fn children(
+    stack: &Stack,
+    related: &related::Related,
+    request: &SyncRequest,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Child>> {
+    let sources = &related.sources;
+    let names = Names::new(stack);
+    let mut children = Vec::new();
+    if let Some(config) = &related.config {
+        children.push(Child::ConfigMap(config.clone()));
+    }
+
+    tracing::debug!("Creating Prometheus service for {}", stack.name);
+    children.push(Child::Service(service::prometheus(stack)));
+    tracing::debug!("Creating Thanos peers service for {}", stack.name);
+    children.push(Child::Service(service::peers(stack)));
+    tracing::debug!("Creating Thanos store service for {}", stack.name);
+    children.push(Child::Service(service::store(stack)));
+    tracing::debug!("Creating Thanos query service for {}", stack.name);
+    children.push(Child::Service(service::query(stack)));
+    if stack.compact.is_some() {
+        children.push(Child::Service(service::compact(stack)));
+    }
+
+    tracing::debug!("Creating Prometheus StatefulSet for {}", stack.name);
+    let mut statefulsets = vec![statefulset::prometheus(stack, sources)];
+    tracing::debug!("Creating Thanos store StatefulSet for {}", stack.name);
+    statefulsets.push(statefulset::store(stack, sources));
+    if let Some(compact) = &stack.compact {
+        tracing::debug!("Creating Thanos compact StatefulSet for {}", stack.name);
+        statefulsets.push(statefulset::compact(stack, sources, compact));
+    }
+    for mut desired in statefulsets {
+        let name = desired.metadata.name.clone().unwrap_or_default();
+        if let Some(observed) = hook::find(&request.children, "StatefulSet", &name) {
+            tracing::debug!("  Checking StatefulSet {name}");
+            statefulset::keep_immutable(&mut desired, observed, warnings)?;
+        }
+        children.push(Child::StatefulSet(desired));
+    }
+
+    tracing::debug!("Creating Thanos query Deployment for {}", stack.name);
+    let mut query = deployment::query(stack, sources);
+    if let Some(observed) = hook::find(
+        &request.children,
+        "Deployment",
+        &names.workload(Component::Query),
+    ) {
+        deployment::keep_selector(&mut query, observed, warnings)?;
+    }
+    children.push(Child::Deployment(query));
+
+    for (component, replicas) in [
+        (Component::Prometheus, stack.prometheus_replicas),
+        (Component::Query, stack.query_replicas),
+    ] {
+        if replicas > 1 {
+            children.push(Child::PodDisruptionBudget(pdb::budget(stack, component)));
+        }
+    }
+
+    if let Some(domain) = &stack.base_domain {
+        for component in [Component::Query, Component::Prometheus] {
+            tracing::debug!(
+                "Creating Ingress for {} at {}",
+                component.label(),
+                ingress::host(stack, component, domain)
+            );
+            children.push(Child::Ingress(ingress::ingress(stack, component, domain)));
+        }
+    }
+    Ok(children)
 }
+
+/// The customize hook: the ConfigMap and the Secret named in the spec, from the parent's namespace.
+pub fn customize(request: &CustomizeRequest) -> Result<CustomizeResponse> {
+    let stack = Stack::from_parent(&request.parent)?;
+    Ok(CustomizeResponse {
+        related_resources: vec![
+            RelatedResourceRule {
+                api_version: "v1".into(),
+                resource: "configmaps".into(),
+                names: vec![stack.config_map],
+            },
+            RelatedResourceRule {
+                api_version: "v1".into(),
+                resource: "secrets".into(),
+                names: vec![stack.bucket_secret],
+            },
+        ],
+    })
+}
+
+/// The PrometheusReplica CustomResourceDefinition as YAML; `deploy/crd.yaml` is this output.
 pub fn crd_yaml() -> String {
-    String::new()
+    let crd = PrometheusReplica::crd();
+    let yaml = serde_yaml_ng::to_string(&crd).expect("a CRD always encodes as YAML");
+    format!("# Generated by `prometheus-replica-operator crd`; do not edit.\n{yaml}")
 }
-pub fn request_from_file(_input: &str) -> Result<SyncRequest> {
-    Err(Error::Internal("not yet".into()))
+
+/// A sync request from the `render` command's input: a whole sync request (JSON with a `parent`), or a
+/// PrometheusReplica manifest in YAML or JSON (namespace `default` when it has none).
+pub fn request_from_file(input: &str) -> Result<SyncRequest> {
+    let value: Value = serde_yaml_ng::from_str(input)
+        .map_err(|e| Error::BadRequest(format!("the input is neither YAML nor JSON: {e}")))?;
+    if value.get("parent").is_some() {
+        return serde_json::from_value(value)
+            .map_err(|e| Error::BadRequest(format!("the input is not a sync request: {e}")));
+    }
+    let mut parent = value;
+    let Some(object) = parent.as_object_mut() else {
+        return Err(Error::BadRequest(
+            "the input is not a PrometheusReplica manifest".into(),
+        ));
+    };
+    let metadata = object
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if let Some(metadata) = metadata.as_object_mut() {
+        metadata
+            .entry("namespace")
+            .or_insert_with(|| Value::String("default".into()));
+    }
+    Ok(SyncRequest {
+        parent,
+        ..Default::default()
+    })
 }
-pub fn to_json_pretty(_r: &SyncResponse) -> Result<String> {
-    Err(Error::Internal("not yet".into()))
+
+/// The whole sync response as indented JSON.
+pub fn to_json_pretty(response: &SyncResponse) -> Result<String> {
+    serde_json::to_string_pretty(response)
+        .map(|s| s + "\n")
+        .map_err(|e| Error::Internal(format!("encoding the answer: {e}")))
 }
-pub fn to_yaml_stream(_c: &[Child]) -> Result<String> {
-    Err(Error::Internal("not yet".into()))
+
+/// The children as a multi-document YAML stream.
+pub fn to_yaml_stream(children: &[Child]) -> Result<String> {
+    let mut out = String::new();
+    for child in children {
+        out.push_str("---\n");
+        out.push_str(
+            &serde_yaml_ng::to_string(child)
+                .map_err(|e| Error::Internal(format!("encoding a child: {e}")))?,
+        );
+    }
+    Ok(out)
 }

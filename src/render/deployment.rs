@@ -1,0 +1,63 @@
+//! The querier Deployment.
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+
+use super::meta::{self, Component, Names};
+use super::{Sources, pod};
+use crate::spec::Stack;
+
+/// `<name>-thanos-query`: stateless, so a Deployment.
+pub fn query(stack: &Stack, sources: &Sources) -> Deployment {
+    let name = Names::new(stack).workload(Component::Query);
+    tracing::debug!(
+        "Deployment: Translating HighlyAvailable to {} replica(s)",
+        stack.query_replicas
+    );
+    tracing::debug!(
+        "Deployment: Deduplicating replicas on the label {}",
+        stack.replica_label
+    );
+    let template = pod::template(
+        stack,
+        sources,
+        Component::Query,
+        stack.query_replicas,
+        vec![pod::query(stack)],
+        Vec::new(),
+    );
+    Deployment {
+        metadata: meta::metadata(stack, Component::Query, name),
+        spec: Some(DeploymentSpec {
+            replicas: Some(stack.query_replicas),
+            selector: meta::selector(stack, Component::Query),
+            template,
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// Keep the querier's selector as observed (it cannot change) and say so when it differs.
+pub fn keep_selector(
+    desired: &mut Deployment,
+    observed: &serde_json::Value,
+    warnings: &mut Vec<String>,
+) -> crate::Result<()> {
+    let Some(selector) = observed.pointer("/spec/selector").filter(|s| !s.is_null()) else {
+        return Ok(());
+    };
+    let name = desired.metadata.name.clone().unwrap_or_default();
+    let selector = serde_json::from_value(selector.clone()).map_err(|e| {
+        crate::Error::BadRequest(format!("children: Deployment {name}: spec.selector: {e}"))
+    })?;
+    if let Some(spec) = desired.spec.as_mut()
+        && spec.selector != selector
+    {
+        warnings.push(format!(
+            "Deployment {name}: spec.selector cannot change in place; the observed value is kept. To apply the \
+             change, delete the Deployment: it is recreated at once"
+        ));
+        spec.selector = selector;
+    }
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! The one home of child names, labels and metadata: every child's metadata is built here.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+
+use crate::spec::Stack;
+
+/// The value of `app.kubernetes.io/managed-by` on every child.
+pub const MANAGED_BY: &str = "prometheus-replica-operator";
+
+/// A part of the stack; it decides names and labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Component {
+    Prometheus,
+    Store,
+    Query,
+    Compact,
+}
+
+impl Component {
+    /// `app.kubernetes.io/component`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Prometheus => "prometheus",
+            Self::Store => "store",
+            Self::Query => "query",
+            Self::Compact => "compact",
+        }
+    }
+
+    /// `app.kubernetes.io/name`: the program the pods run.
+    fn app(self) -> &'static str {
+        match self {
+            Self::Prometheus => "prometheus",
+            Self::Store | Self::Query | Self::Compact => "thanos",
+        }
+    }
+}
+
+/// The names of every child of one parent.
+pub struct Names<'a> {
+    name: &'a str,
+}
+
+impl<'a> Names<'a> {
+    pub fn new(stack: &'a Stack) -> Self {
+        Self { name: &stack.name }
+    }
+
+    /// The workload of a component, and the Service in front of it.
+    pub fn workload(&self, component: Component) -> String {
+        match component {
+            Component::Prometheus => format!("{}-prometheus", self.name),
+            Component::Store => format!("{}-thanos-store", self.name),
+            Component::Query => format!("{}-thanos-query", self.name),
+            Component::Compact => format!("{}-thanos-compact", self.name),
+        }
+    }
+
+    /// The headless Service of the sidecars' gRPC ports (the 2018 "peers" Service).
+    pub fn peers(&self) -> String {
+        format!("{}-thanos-peers", self.name)
+    }
+
+    /// The derived Prometheus configuration.
+    pub fn prometheus_config(&self) -> String {
+        format!("{}-prometheus-config", self.name)
+    }
+
+    /// The Ingress of a component (`<name>-query`, `<name>-prometheus`).
+    pub fn ingress(&self, component: Component) -> String {
+        format!("{}-{}", self.name, component.label())
+    }
+}
+
+/// All labels of a component's objects and pods.
+pub fn labels(stack: &Stack, component: Component) -> BTreeMap<String, String> {
+    let mut labels = selector_labels(stack, component);
+    labels.insert("app.kubernetes.io/managed-by".into(), MANAGED_BY.into());
+    labels
+}
+
+/// The stable subset of [`labels`] that selectors use: it never changes for a given parent and component,
+/// because a workload's selector is immutable.
+pub fn selector_labels(stack: &Stack, component: Component) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".into(), component.app().into()),
+        ("app.kubernetes.io/instance".into(), stack.name.clone()),
+        (
+            "app.kubernetes.io/component".into(),
+            component.label().into(),
+        ),
+    ])
+}
+
+/// A label selector matching exactly the pods of a component.
+pub fn selector(stack: &Stack, component: Component) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(selector_labels(stack, component)),
+        ..Default::default()
+    }
+}
+
+/// Metadata of a child: its name, the parent's namespace and the component's labels. Metacontroller adds
+/// the owner reference and the `controller-uid` label.
+pub fn metadata(stack: &Stack, component: Component, name: String) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: Some(stack.namespace.clone()),
+        labels: Some(labels(stack, component)),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,406 @@
+//! The related objects: the user's Prometheus ConfigMap and the bucket Secret.
+//!
+//! With a customize hook, Metacontroller sends both in `related`, and the hook derives `<name>-prometheus-config`
+//! (the user's configuration with unique external labels), detects the Secret's format from its key names and
+//! hashes its data into the pod templates. A missing or broken object is a [`Problem`] in status; nothing is
+//! deleted and the last good derived configuration is kept. Secret values are read only to hash them.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use serde_json::Value;
+use serde_yaml_ng::{Mapping, Value as Yaml};
+use sha2::{Digest, Sha256};
+
+use super::meta::{self, Component, Names};
+use super::pod::S3_ENV;
+use crate::hook::{self, SyncRequest};
+use crate::spec::Stack;
+
+/// The key of the Prometheus configuration in the user's ConfigMap and in the derived one.
+pub const CONFIG_KEY: &str = "prometheus.yml";
+/// The 2018 key, for a configuration written for the old reloader's envsubst.
+pub const CONFIG_KEY_2018: &str = "prometheus.yml.tmpl";
+/// The key of a Thanos object-storage configuration in the bucket Secret.
+pub const OBJSTORE_KEY: &str = "objstore.yml";
+/// The largest ConfigMap the API server stores.
+const MAX_CONFIG_MAP_BYTES: usize = 1024 * 1024;
+
+/// How the pods reach the bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bucket {
+    /// The Secret holds a Thanos `objstore.yml` (any provider) under `key`: mounted as a file.
+    File { secret: String, key: String },
+    /// The Secret holds the 2018 `s3_*` keys: passed as `secretKeyRef` environment variables.
+    S3Keys { secret: String },
+}
+
+/// What the pods mount, decided by the related objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sources {
+    /// The ConfigMap mounted as Prometheus's configuration directory.
+    pub config_map: String,
+    /// The configuration file in it.
+    pub config_file: String,
+    pub bucket: Bucket,
+    /// SHA-256 of the bucket Secret's data, when the Secret was seen.
+    pub bucket_hash: Option<String>,
+}
+
+/// A referenced object that is missing or unusable: a `Degraded` condition until it is fixed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The condition reason, such as `ConfigMapNotFound`.
+    pub reason: &'static str,
+    /// What to fix, naming the object and key.
+    pub message: String,
+}
+
+/// The outcome of reading the related objects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Related {
+    pub sources: Sources,
+    /// The derived configuration child, or the observed one kept while its source is broken.
+    pub config: Option<ConfigMap>,
+    pub problems: Vec<Problem>,
+    pub warnings: Vec<String>,
+}
+
+/// Read the related objects of a request.
+pub fn resolve(stack: &Stack, request: &SyncRequest) -> Related {
+    if !request.has_customize_hook() {
+        return Related {
+            sources: Sources {
+                config_map: stack.config_map.clone(),
+                config_file: CONFIG_KEY.into(),
+                bucket: Bucket::File {
+                    secret: stack.bucket_secret.clone(),
+                    key: OBJSTORE_KEY.into(),
+                },
+                bucket_hash: None,
+            },
+            config: None,
+            problems: Vec::new(),
+            warnings: vec![format!(
+                "no customize hook is configured, so the hook cannot add external labels: ConfigMap {} is mounted \
+                 as it is. Unless its global.external_labels set {}: ${{POD_NAME}}, the sidecars will not upload \
+                 and the replicas will not deduplicate. Configure the customize hook (deploy/compositecontroller.yaml)",
+                stack.config_map, stack.replica_label
+            )],
+        };
+    }
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let names = Names::new(stack);
+
+    let derived = match hook::find(&request.related, "ConfigMap", &stack.config_map) {
+        None => Err(Problem {
+            reason: "ConfigMapNotFound",
+            message: format!(
+                "ConfigMap {}/{} (spec.configMap) does not exist",
+                stack.namespace, stack.config_map
+            ),
+        }),
+        Some(source) => derive_config(stack, source, &mut warnings),
+    };
+    let config = match derived {
+        Ok(config) => Some(config),
+        Err(problem) => {
+            problems.push(problem);
+            hook::find(&request.children, "ConfigMap", &names.prometheus_config()).map(kept_config)
+        }
+    };
+
+    let (bucket, bucket_hash) = match hook::find(&request.related, "Secret", &stack.bucket_secret) {
+        None => {
+            problems.push(Problem {
+                reason: "BucketSecretNotFound",
+                message: format!(
+                    "Secret {}/{} (spec.bucketSecret) does not exist",
+                    stack.namespace, stack.bucket_secret
+                ),
+            });
+            (None, None)
+        }
+        Some(secret) => match bucket_format(stack, secret) {
+            Ok(bucket) => (Some(bucket), Some(hash_secret(secret))),
+            Err(problem) => {
+                problems.push(problem);
+                (None, None)
+            }
+        },
+    };
+
+    Related {
+        sources: Sources {
+            config_map: names.prometheus_config(),
+            config_file: CONFIG_KEY.into(),
+            bucket: bucket.unwrap_or_else(|| Bucket::File {
+                secret: stack.bucket_secret.clone(),
+                key: OBJSTORE_KEY.into(),
+            }),
+            bucket_hash,
+        },
+        config,
+        problems,
+        warnings,
+    }
+}
+
+/// The user's configuration with the operator's external labels, as the `<name>-prometheus-config` child.
+fn derive_config(
+    stack: &Stack,
+    source: &Value,
+    warnings: &mut Vec<String>,
+) -> Result<ConfigMap, Problem> {
+    let object = format!("ConfigMap {}/{}", stack.namespace, stack.config_map);
+    let data: BTreeMap<String, String> = match source.get("data") {
+        None | Some(Value::Null) => BTreeMap::new(),
+        Some(data) => serde_json::from_value(data.clone()).map_err(|_| Problem {
+            reason: "ConfigInvalid",
+            message: format!("{object}: data must map keys to strings"),
+        })?,
+    };
+    let (key, text) = [CONFIG_KEY, CONFIG_KEY_2018]
+        .iter()
+        .find_map(|key| data.get(*key).map(|text| (*key, text)))
+        .ok_or_else(|| Problem {
+            reason: "ConfigKeyMissing",
+            message: format!("{object} has no key {CONFIG_KEY} (or the 2018 {CONFIG_KEY_2018})"),
+        })?;
+    let config = with_external_labels(stack, text, warnings).map_err(|error| Problem {
+        reason: "ConfigInvalid",
+        message: format!("{object} key {key}: {error}"),
+    })?;
+
+    let mut out: BTreeMap<String, String> = data
+        .into_iter()
+        .filter(|(k, _)| k != CONFIG_KEY && k != CONFIG_KEY_2018)
+        .collect();
+    out.insert(CONFIG_KEY.into(), config);
+    let binary_data = match source.get("binaryData") {
+        None | Some(Value::Null) => None,
+        Some(binary) => Some(serde_json::from_value(binary.clone()).map_err(|_| Problem {
+            reason: "ConfigInvalid",
+            message: format!("{object}: binaryData must map keys to base64 strings"),
+        })?),
+    };
+    let size: usize = out.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > MAX_CONFIG_MAP_BYTES {
+        return Err(Problem {
+            reason: "ConfigInvalid",
+            message: format!(
+                "{object}: with the external labels added it exceeds the 1 MiB ConfigMap limit"
+            ),
+        });
+    }
+    tracing::debug!(
+        "ConfigMap: Adding external labels to the Prometheus config from {object} key {key}"
+    );
+    let names = Names::new(stack);
+    Ok(ConfigMap {
+        metadata: meta::metadata(stack, Component::Prometheus, names.prometheus_config()),
+        data: Some(out),
+        binary_data,
+        ..Default::default()
+    })
+}
+
+/// The observed derived configuration, sent back as it is (without what the API server adds) so that the
+/// running Prometheus keeps its last good configuration.
+fn kept_config(observed: &Value) -> ConfigMap {
+    let mut config: ConfigMap = serde_json::from_value(observed.clone()).unwrap_or_default();
+    let metadata = std::mem::take(&mut config.metadata);
+    config.metadata = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+        name: metadata.name,
+        namespace: metadata.namespace,
+        labels: metadata.labels,
+        ..Default::default()
+    };
+    config
+}
+
+/// Parse a Prometheus configuration and set its `global.external_labels`: the user's own, then
+/// `spec.externalLabels`, then `prometheus` and the replica label, which win.
+pub fn with_external_labels(
+    stack: &Stack,
+    text: &str,
+    warnings: &mut Vec<String>,
+) -> Result<String, String> {
+    let mut config: Yaml =
+        serde_yaml_ng::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
+    if config.is_null() {
+        config = Yaml::Mapping(Mapping::new());
+    }
+    let root = config
+        .as_mapping_mut()
+        .ok_or("the configuration must be a YAML mapping")?;
+    let global = root
+        .entry(Yaml::from("global"))
+        .or_insert_with(|| Yaml::Mapping(Mapping::new()));
+    if global.is_null() {
+        *global = Yaml::Mapping(Mapping::new());
+    }
+    let global = global.as_mapping_mut().ok_or("global must be a mapping")?;
+    let labels = global
+        .entry(Yaml::from("external_labels"))
+        .or_insert_with(|| Yaml::Mapping(Mapping::new()));
+    if labels.is_null() {
+        *labels = Yaml::Mapping(Mapping::new());
+    }
+    let labels = labels
+        .as_mapping_mut()
+        .ok_or("global.external_labels must be a mapping")?;
+
+    let mut merged: Vec<(String, String)> = Vec::new();
+    for (key, value) in labels.iter() {
+        let (Some(key), Some(value)) = (key.as_str(), scalar(value)) else {
+            return Err("global.external_labels must map label names to strings".into());
+        };
+        if key == "prometheus" || key == stack.replica_label {
+            warnings.push(format!(
+                "ConfigMap {}: global.external_labels.{key} is replaced: the operator sets it to tell replicas apart",
+                stack.config_map
+            ));
+            continue;
+        }
+        merged.push((key.to_string(), expand_2018(&value)));
+    }
+    for (key, value) in &stack.external_labels {
+        merged.retain(|(k, _)| k != key);
+        merged.push((key.clone(), expand_2018(value)));
+    }
+    merged.push((
+        "prometheus".into(),
+        escape(&format!("{}/{}", stack.namespace, stack.name)),
+    ));
+    merged.push((stack.replica_label.clone(), "${POD_NAME}".into()));
+
+    *labels = merged
+        .into_iter()
+        .map(|(k, v)| (Yaml::from(k), Yaml::from(v)))
+        .collect();
+    serde_yaml_ng::to_string(&config).map_err(|e| format!("cannot be written back: {e}"))
+}
+
+fn scalar(value: &Yaml) -> Option<String> {
+    match value {
+        Yaml::String(s) => Some(s.clone()),
+        Yaml::Number(n) => Some(n.to_string()),
+        Yaml::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A label value for Prometheus v3, which expands `${VAR}` and `$VAR` in external labels itself: the 2018
+/// reloader's `$(VAR)` becomes `${VAR}`, `${VAR}` and `$$` stay, and any other `$` is a literal, so `$$`.
+pub fn expand_2018(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let after = &rest[1..];
+        if let Some(name) = braced(after, '(', ')') {
+            out.push_str(&format!("${{{name}}}"));
+            rest = &after[name.len() + 2..];
+        } else if let Some(name) = braced(after, '{', '}') {
+            out.push_str(&format!("${{{name}}}"));
+            rest = &after[name.len() + 2..];
+        } else {
+            // `$$` is already an escaped `$`; a lone `$` is a literal and gets escaped.
+            out.push_str("$$");
+            rest = after.strip_prefix('$').unwrap_or(after);
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `(NAME)` or `{NAME}` at the start of `text`, with a valid environment variable name: the name.
+fn braced(text: &str, open: char, close: char) -> Option<&str> {
+    let inner = text.strip_prefix(open)?;
+    let end = inner.find(close)?;
+    let name = &inner[..end];
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    valid.then_some(name)
+}
+
+/// A literal label value: every `$` doubled.
+fn escape(value: &str) -> String {
+    value.replace('$', "$$")
+}
+
+/// The format of the bucket Secret, from its key names only.
+fn bucket_format(stack: &Stack, secret: &Value) -> Result<Bucket, Problem> {
+    let keys: Vec<&str> = ["data", "stringData"]
+        .iter()
+        .filter_map(|field| secret.get(*field).and_then(Value::as_object))
+        .flat_map(|data| data.keys().map(String::as_str))
+        .collect();
+    let object = format!("Secret {}/{}", stack.namespace, stack.bucket_secret);
+    if keys.contains(&OBJSTORE_KEY) {
+        tracing::debug!("Using bucket parameters from {object} key {OBJSTORE_KEY}");
+        return Ok(Bucket::File {
+            secret: stack.bucket_secret.clone(),
+            key: OBJSTORE_KEY.into(),
+        });
+    }
+    let missing: Vec<&str> = S3_ENV
+        .iter()
+        .map(|(_, key, _)| *key)
+        .filter(|key| !keys.contains(key))
+        .collect();
+    if missing.is_empty() {
+        tracing::debug!("Using bucket parameters from {object} (2018 s3_* keys)");
+        return Ok(Bucket::S3Keys {
+            secret: stack.bucket_secret.clone(),
+        });
+    }
+    let message = if missing.len() < S3_ENV.len() {
+        format!(
+            "{object} has 2018 s3_* keys but lacks {}",
+            missing.join(", ")
+        )
+    } else {
+        format!(
+            "{object} has neither the key {OBJSTORE_KEY} nor the 2018 keys s3_bucket, s3_endpoint, s3_access_key, s3_secret_key"
+        )
+    };
+    Err(Problem {
+        reason: "BucketSecretInvalid",
+        message,
+    })
+}
+
+/// SHA-256 over the Secret's keys and values, never the values themselves: a new credential rolls the pods.
+/// Keys are hashed in sorted order, so the hash does not depend on the order of the request.
+fn hash_secret(secret: &Value) -> String {
+    let mut entries: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+    for field in ["data", "stringData"] {
+        for (key, value) in secret
+            .get(field)
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            entries.insert((field, key.as_str()), value.as_str().unwrap_or_default());
+        }
+    }
+    let mut hasher = Sha256::new();
+    for ((field, key), value) in entries {
+        for part in [field, key, value] {
+            hasher.update(part.as_bytes());
+            hasher.update([0]);
+        }
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

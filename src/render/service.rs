@@ -1,0 +1,108 @@
+//! Services: ClusterIP ones for people and dashboards, headless ones for DNS SRV discovery.
+
+use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::meta::{self, Component, Names};
+use super::pod::{GRPC_PORT, HTTP_PORT, PROMETHEUS_PORT};
+use crate::spec::Stack;
+
+/// `<name>-prometheus`: Prometheus's web port and the sidecar's HTTP port.
+pub fn prometheus(stack: &Stack) -> Service {
+    let name = Names::new(stack).workload(Component::Prometheus);
+    service(
+        stack,
+        Component::Prometheus,
+        name,
+        false,
+        vec![
+            port("web", PROMETHEUS_PORT, "web"),
+            port("sidecar-http", HTTP_PORT, "http"),
+        ],
+    )
+}
+
+/// `<name>-thanos-peers`: headless, the sidecars' gRPC ports; the querier finds every replica through its
+/// SRV records (a ClusterIP Service would yield one pod only).
+pub fn peers(stack: &Stack) -> Service {
+    let name = Names::new(stack).peers();
+    service(
+        stack,
+        Component::Prometheus,
+        name,
+        true,
+        vec![port("grpc", GRPC_PORT, "grpc")],
+    )
+}
+
+/// `<name>-thanos-store`: headless, the store gateway's gRPC and HTTP ports.
+pub fn store(stack: &Stack) -> Service {
+    let name = Names::new(stack).workload(Component::Store);
+    service(
+        stack,
+        Component::Store,
+        name,
+        true,
+        vec![
+            port("grpc", GRPC_PORT, "grpc"),
+            port("http", HTTP_PORT, "http"),
+        ],
+    )
+}
+
+/// `<name>-thanos-query`: the querier's HTTP API (and gRPC for other queriers).
+pub fn query(stack: &Stack) -> Service {
+    let name = Names::new(stack).workload(Component::Query);
+    service(
+        stack,
+        Component::Query,
+        name,
+        false,
+        vec![
+            port("http", HTTP_PORT, "http"),
+            port("grpc", GRPC_PORT, "grpc"),
+        ],
+    )
+}
+
+/// `<name>-thanos-compact`: headless, the compactor's HTTP port; it governs the compactor StatefulSet.
+pub fn compact(stack: &Stack) -> Service {
+    let name = Names::new(stack).workload(Component::Compact);
+    service(
+        stack,
+        Component::Compact,
+        name,
+        true,
+        vec![port("http", HTTP_PORT, "http")],
+    )
+}
+
+fn service(
+    stack: &Stack,
+    component: Component,
+    name: String,
+    headless: bool,
+    ports: Vec<ServicePort>,
+) -> Service {
+    Service {
+        metadata: meta::metadata(stack, component, name),
+        spec: Some(ServiceSpec {
+            type_: Some("ClusterIP".into()),
+            cluster_ip: headless.then(|| "None".into()),
+            selector: Some(meta::selector_labels(stack, component)),
+            ports: Some(ports),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+fn port(name: &str, number: i32, target: &str) -> ServicePort {
+    ServicePort {
+        name: Some(name.into()),
+        port: number,
+        target_port: Some(IntOrString::String(target.into())),
+        protocol: Some("TCP".into()),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,288 @@
+//! StatefulSets: Prometheus with its sidecar, the store gateway, the compactor.
+//!
+//! A StatefulSet's `selector`, `serviceName` and `volumeClaimTemplates` cannot change. When the StatefulSet is
+//! observed, [`keep_immutable`] keeps those fields as observed and reports the pending change as a warning,
+//! instead of sending an update the API server would reject on every retry.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{
+    StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
+};
+use k8s_openapi::api::core::v1::{
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::Value;
+
+use super::meta::{self, Component, Names};
+use super::{Sources, pod};
+use crate::spec::{self, Stack};
+use crate::{Error, Result};
+
+/// `<name>-prometheus`: Prometheus and the Thanos sidecar, one pod per replica.
+pub fn prometheus(stack: &Stack, sources: &Sources) -> StatefulSet {
+    let names = Names::new(stack);
+    tracing::debug!(
+        "StatefulSet: Translating HighlyAvailable to {} replica(s)",
+        stack.prometheus_replicas
+    );
+    tracing::debug!(
+        "StatefulSet: Setting overall metrics retention to {}",
+        stack.retention
+    );
+    tracing::debug!(
+        "StatefulSet: Setting duration until upload to storage bucket to {}",
+        stack.block_duration
+    );
+    tracing::debug!(
+        "StatefulSet: Using Prometheus config from ConfigMap {}",
+        sources.config_map
+    );
+    tracing::debug!(
+        "StatefulSet: Using bucket parameters from Secret {}",
+        stack.bucket_secret
+    );
+    let containers = vec![
+        pod::prometheus(stack, sources),
+        pod::sidecar(stack, sources),
+    ];
+    let template = pod::template(
+        stack,
+        sources,
+        Component::Prometheus,
+        stack.prometheus_replicas,
+        containers,
+        pod::prometheus_volumes(sources),
+    );
+    statefulset(
+        stack,
+        Component::Prometheus,
+        names.peers(),
+        stack.prometheus_replicas,
+        template,
+        &stack.storage.prometheus,
+    )
+}
+
+/// `<name>-thanos-store`: the store gateway.
+pub fn store(stack: &Stack, sources: &Sources) -> StatefulSet {
+    let names = Names::new(stack);
+    tracing::debug!(
+        "StatefulSet: Using bucket parameters from Secret {} for the store gateway",
+        stack.bucket_secret
+    );
+    let template = pod::template(
+        stack,
+        sources,
+        Component::Store,
+        1,
+        vec![pod::store(stack, sources)],
+        pod::objstore_volume(sources).into_iter().collect(),
+    );
+    statefulset(
+        stack,
+        Component::Store,
+        names.workload(Component::Store),
+        1,
+        template,
+        &stack.storage.store,
+    )
+}
+
+/// `<name>-thanos-compact`: always exactly one replica, because two compactors corrupt a bucket.
+pub fn compact(stack: &Stack, sources: &Sources, compact: &spec::Compact) -> StatefulSet {
+    let names = Names::new(stack);
+    tracing::debug!(
+        "StatefulSet: Using bucket parameters from Secret {} for the compactor",
+        stack.bucket_secret
+    );
+    let template = pod::template(
+        stack,
+        sources,
+        Component::Compact,
+        1,
+        vec![pod::compact(stack, sources, compact)],
+        pod::objstore_volume(sources).into_iter().collect(),
+    );
+    statefulset(
+        stack,
+        Component::Compact,
+        names.workload(Component::Compact),
+        1,
+        template,
+        &stack.storage.compact,
+    )
+}
+
+fn statefulset(
+    stack: &Stack,
+    component: Component,
+    service_name: String,
+    replicas: i32,
+    template: k8s_openapi::api::core::v1::PodTemplateSpec,
+    volume: &spec::Volume,
+) -> StatefulSet {
+    let name = Names::new(stack).workload(component);
+    StatefulSet {
+        metadata: meta::metadata(stack, component, name),
+        spec: Some(StatefulSetSpec {
+            replicas: Some(replicas),
+            selector: meta::selector(stack, component),
+            service_name: Some(service_name),
+            // Replicas are independent: start and replace them together.
+            pod_management_policy: Some("Parallel".into()),
+            persistent_volume_claim_retention_policy: Some(
+                StatefulSetPersistentVolumeClaimRetentionPolicy {
+                    when_deleted: Some("Retain".into()),
+                    when_scaled: Some("Retain".into()),
+                },
+            ),
+            template,
+            volume_claim_templates: Some(vec![claim_template(volume)]),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+fn claim_template(volume: &spec::Volume) -> PersistentVolumeClaim {
+    PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some(pod::DATA_VOLUME.into()),
+            ..Default::default()
+        },
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".into()]),
+            storage_class_name: volume.storage_class_name.clone(),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([("storage".into(), volume.size.clone())])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// Keep the immutable fields of `desired` as `observed` has them, and say what would have changed.
+///
+/// What the API server adds to claim templates (`apiVersion`/`kind`, `volumeMode: Filesystem`, `status`,
+/// empty metadata) is no difference, and is not sent back.
+pub fn keep_immutable(
+    desired: &mut StatefulSet,
+    observed: &Value,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
+    let name = desired.metadata.name.clone().unwrap_or_default();
+    let Some(observed_spec) = observed.get("spec") else {
+        return Ok(());
+    };
+    let spec = desired
+        .spec
+        .as_mut()
+        .ok_or_else(|| Error::Internal("a rendered StatefulSet has a spec".into()))?;
+    let decode = |field: &str| -> Result<Option<Value>> {
+        Ok(observed_spec.get(field).filter(|v| !v.is_null()).cloned())
+    };
+    let bad = |field: &str, e: serde_json::Error| {
+        Error::BadRequest(format!("children: StatefulSet {name}: spec.{field}: {e}"))
+    };
+
+    if let Some(selector) = decode("selector")? {
+        let selector = serde_json::from_value(selector).map_err(|e| bad("selector", e))?;
+        if spec.selector != selector {
+            warnings.push(pending(&name, "selector"));
+            spec.selector = selector;
+        }
+    }
+    if let Some(service_name) = decode("serviceName")? {
+        let service_name: String =
+            serde_json::from_value(service_name).map_err(|e| bad("serviceName", e))?;
+        if spec.service_name.as_deref() != Some(service_name.as_str()) {
+            warnings.push(pending(&name, "serviceName"));
+            spec.service_name = Some(service_name);
+        }
+    }
+    let observed_templates = match decode("volumeClaimTemplates")? {
+        Some(Value::Array(templates)) => templates
+            .into_iter()
+            .map(normalize_claim_template)
+            .collect(),
+        Some(other) => {
+            return Err(Error::BadRequest(format!(
+                "children: StatefulSet {name}: spec.volumeClaimTemplates: expected a list, got {}",
+                json_type(&other)
+            )));
+        }
+        None => Vec::new(),
+    };
+    let desired_templates: Vec<Value> = spec
+        .volume_claim_templates
+        .iter()
+        .flatten()
+        .map(|t| serde_json::to_value(t).map(normalize_claim_template))
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::Internal(format!("encoding a claim template: {e}")))?;
+    if observed_templates != desired_templates {
+        warnings.push(pending(&name, "volumeClaimTemplates"));
+        let kept = serde_json::from_value(Value::Array(observed_templates))
+            .map_err(|e| bad("volumeClaimTemplates", e))?;
+        spec.volume_claim_templates = Some(kept);
+    }
+    Ok(())
+}
+
+fn pending(name: &str, field: &str) -> String {
+    format!(
+        "StatefulSet {name}: spec.{field} cannot change in place; the change is pending and the observed value is \
+         kept. To apply it, delete the StatefulSet with `kubectl delete statefulset {name} --cascade=orphan`: \
+         it is recreated at once and its pods and volumes are kept"
+    )
+}
+
+/// A claim template as the hook renders it: without what the API server adds or defaults.
+fn normalize_claim_template(mut template: Value) -> Value {
+    if let Value::Object(object) = &mut template {
+        object.remove("apiVersion");
+        object.remove("kind");
+        object.remove("status");
+        if let Some(Value::Object(spec)) = object.get_mut("spec")
+            && spec.get("volumeMode").and_then(Value::as_str) == Some("Filesystem")
+        {
+            spec.remove("volumeMode");
+        }
+    }
+    drop_nulls(&mut template);
+    if let Some(Value::Object(metadata)) = template.get_mut("metadata") {
+        metadata.retain(|_, v| !is_empty_object(v));
+    }
+    template
+}
+
+fn is_empty_object(value: &Value) -> bool {
+    value.as_object().is_some_and(|o| o.is_empty())
+}
+
+/// Remove every `null` (and the `{}` left behind by removing them) from a JSON value.
+fn drop_nulls(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            object.retain(|_, v| !v.is_null());
+            object.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
