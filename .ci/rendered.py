@@ -9,8 +9,15 @@ Usage:
   rendered.py configs RENDERED DIR
       Writes `prometheus.yml` of every `*-prometheus-config` ConfigMap to
       DIR/NAME.yml and prints the paths.
+  rendered.py request OBJECTS CONTROLLERS
+      A sync request as Metacontroller sends it once the customize hook has
+      asked for the user's ConfigMap and Secret: the PrometheusReplica of
+      OBJECTS as parent, its ConfigMaps and Secrets in `related` (hook v2 keys),
+      and the CompositeController of CONTROLLERS (so a customize hook is set).
 """
 
+import base64
+import json
 import os
 import sys
 
@@ -65,9 +72,40 @@ def write_configs(objs, directory):
             print(path)
 
 
+# Outer keys of `children` for each childResources rule: `Kind.group/version`.
+CHILD_KEYS = {
+    "statefulsets": "StatefulSet.apps/v1",
+    "deployments": "Deployment.apps/v1",
+    "services": "Service.v1",
+    "configmaps": "ConfigMap.v1",
+    "poddisruptionbudgets": "PodDisruptionBudget.policy/v1",
+    "ingresses": "Ingress.networking.k8s.io/v1",
+}
+
+
+def sync_request(objs, controllers):
+    (parent,) = [o for o in objs if o["kind"] == "PrometheusReplica"]
+    (controller,) = [o for o in controllers if o["kind"] == "CompositeController"]
+    namespace = parent["metadata"].setdefault("namespace", "default")
+    related = {"ConfigMap.v1": {}, "Secret.v1": {}}
+    for obj in objs:
+        if obj["kind"] in ("ConfigMap", "Secret"):
+            obj = dict(obj)
+            # The API server stores stringData as base64 data.
+            strings = obj.pop("stringData", {})
+            obj["data"] = {**obj.get("data", {}),
+                           **{k: base64.b64encode(v.encode()).decode() for k, v in strings.items()}}
+            related[f'{obj["kind"]}.v1'][f'{namespace}/{obj["metadata"]["name"]}'] = obj
+    children = {CHILD_KEYS[rule["resource"]]: {} for rule in controller["spec"]["childResources"]}
+    return {"controller": controller, "parent": parent, "children": children,
+            "related": related, "finalizing": False}
+
+
 def main(argv):
     if len(argv) == 6 and argv[1] == "args":
         print("\n".join(runnable_args(prometheus_container(children(argv[2])), *argv[3:])))
+    elif len(argv) == 4 and argv[1] == "request":
+        print(json.dumps(sync_request(children(argv[2]), children(argv[3])), indent=2))
     elif len(argv) == 4 and argv[1] == "configs":
         write_configs(children(argv[2]), argv[3])
     else:
