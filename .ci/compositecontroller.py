@@ -5,8 +5,10 @@ Usage: compositecontroller.py CRD FILE [RENDERED...]
 The API server prunes a key the schema does not know, so a typo (`resyncPeriod`,
 `responseUnmarshalMode`) is dropped silently. Here every object in the schema
 that lists `properties` gets `additionalProperties: false`, so a typo fails.
-With RENDERED files (the hook's children), every child's apiVersion and kind
-must also match a `childResources` rule: Metacontroller deletes any other child.
+Each hook must call a Service of FILE on its port, and trust the CA of a Secret
+that a Deployment of FILE mounts. With RENDERED files (the hook's children),
+every child's apiVersion and kind must also match a `childResources` rule:
+Metacontroller deletes any other child.
 """
 
 import sys
@@ -51,9 +53,29 @@ def compositecontroller_schema(crd_path):
     sys.exit(f"{crd_path}: no CompositeController CRD")
 
 
+def wiring(cc, objs):
+    """Errors where a hook points at no Service port or at a CA Secret no hook pod mounts."""
+    services = {(o["metadata"].get("namespace"), o["metadata"]["name"]): {p["port"] for p in o["spec"]["ports"]}
+                for o in objs if o["kind"] == "Service"}
+    mounted = {(o["metadata"].get("namespace"), v["secret"]["secretName"])
+               for o in objs if o["kind"] == "Deployment"
+               for v in o["spec"]["template"]["spec"].get("volumes", []) if "secret" in v}
+    errors = []
+    for hook, spec in cc["spec"].get("hooks", {}).items():
+        webhook = spec.get("webhook", {})
+        service = webhook.get("service")
+        if service and service.get("port", 80) not in services.get((service["namespace"], service["name"]), set()):
+            errors.append(f"hooks.{hook}: no Service {service['namespace']}/{service['name']} with port {service.get('port')}")
+        ref = webhook.get("caBundle", {}).get("secretRef")
+        if ref and (ref["namespace"], ref["name"]) not in mounted:
+            errors.append(f"hooks.{hook}: caBundle Secret {ref['namespace']}/{ref['name']} is mounted by no Deployment")
+    return errors
+
+
 def main(crd_path, path, rendered):
     validator = jsonschema.Draft7Validator(compositecontroller_schema(crd_path))
-    controllers = [o for o in load_all(path) if o.get("kind") == "CompositeController"]
+    objs = load_all(path)
+    controllers = [o for o in objs if o.get("kind") == "CompositeController"]
     if not controllers:
         print(f"FAIL {path}: no CompositeController")
         return 1
@@ -64,6 +86,9 @@ def main(crd_path, path, rendered):
         for error in validator.iter_errors(cc):
             where = ".".join(str(p) for p in error.absolute_path) or "(top)"
             print(f"FAIL CompositeController/{name}: {where}: {error.message}")
+            failures += 1
+        for error in wiring(cc, objs):
+            print(f"FAIL CompositeController/{name}: {error}")
             failures += 1
         rules = {(r["apiVersion"], r["resource"]) for r in cc["spec"].get("childResources", [])}
         for rendered_path in rendered:
