@@ -29,7 +29,13 @@ fn names(response: &Value) -> Vec<String> {
         .as_array()
         .expect("answers have children")
         .iter()
-        .map(|c| format!("{}/{}", c["kind"].as_str().unwrap(), c["metadata"]["name"].as_str().unwrap()))
+        .map(|c| {
+            format!(
+                "{}/{}",
+                c["kind"].as_str().unwrap(),
+                c["metadata"]["name"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -53,12 +59,16 @@ fn snapshot_2018_deploy_cr_with_deprecated_spellings() {
 
 #[test]
 fn snapshot_single_replica() {
-    insta::assert_yaml_snapshot!(Request::manifest(include_str!("fixtures/single.yaml")).sync_json());
+    insta::assert_yaml_snapshot!(
+        Request::manifest(include_str!("fixtures/single.yaml")).sync_json()
+    );
 }
 
 #[test]
 fn snapshot_all_extensions() {
-    insta::assert_yaml_snapshot!(Request::manifest(include_str!("fixtures/all-extensions.yaml")).sync_json());
+    insta::assert_yaml_snapshot!(
+        Request::manifest(include_str!("fixtures/all-extensions.yaml")).sync_json()
+    );
 }
 
 #[test]
@@ -121,14 +131,24 @@ fn the_2018_example_renders_every_child_of_the_stack() {
 #[test]
 fn ha_runs_two_prometheus_replicas_and_two_queriers() {
     let response = Request::example().sync_json();
-    assert_eq!(child(&response, "StatefulSet", "example-prometheus")["spec"]["replicas"], 2);
-    assert_eq!(child(&response, "Deployment", "example-thanos-query")["spec"]["replicas"], 2);
+    assert_eq!(
+        child(&response, "StatefulSet", "example-prometheus")["spec"]["replicas"],
+        2
+    );
+    assert_eq!(
+        child(&response, "Deployment", "example-thanos-query")["spec"]["replicas"],
+        2
+    );
 }
 
 #[test]
 fn single_replica_has_no_disruption_budget_and_no_anti_affinity() {
     let response = Request::manifest(include_str!("fixtures/single.yaml")).sync_json();
-    assert!(!names(&response).iter().any(|n| n.starts_with("PodDisruptionBudget/")));
+    assert!(
+        !names(&response)
+            .iter()
+            .any(|n| n.starts_with("PodDisruptionBudget/"))
+    );
     let prometheus = child(&response, "StatefulSet", "single-prometheus");
     assert_eq!(prometheus["spec"]["replicas"], 1);
     assert!(prometheus["spec"]["template"]["spec"]["affinity"].is_null());
@@ -139,8 +159,14 @@ fn replicas_override_highly_available() {
     let response = Request::example()
         .spec("replicas", json!({"prometheus": 3, "query": 1}))
         .sync_json();
-    assert_eq!(child(&response, "StatefulSet", "example-prometheus")["spec"]["replicas"], 3);
-    assert_eq!(child(&response, "Deployment", "example-thanos-query")["spec"]["replicas"], 1);
+    assert_eq!(
+        child(&response, "StatefulSet", "example-prometheus")["spec"]["replicas"],
+        3
+    );
+    assert_eq!(
+        child(&response, "Deployment", "example-thanos-query")["spec"]["replicas"],
+        1
+    );
     // One querier: a budget would block every drain.
     assert!(!names(&response).contains(&"PodDisruptionBudget/example-thanos-query".to_string()));
 }
@@ -154,16 +180,26 @@ fn ingresses_only_with_base_domain() {
 
 #[test]
 fn compactor_is_left_out_when_disabled_and_the_status_warns() {
-    let response = Request::example().spec("compact", json!({"enabled": false})).sync_json();
+    let response = Request::example()
+        .spec("compact", json!({"enabled": false}))
+        .sync_json();
     assert!(!names(&response).iter().any(|n| n.contains("compact")));
     let warnings = response["status"]["warnings"].to_string();
-    assert!(warnings.contains("spec.compact.enabled is false"), "{warnings}");
+    assert!(
+        warnings.contains("spec.compact.enabled is false"),
+        "{warnings}"
+    );
 }
 
 #[test]
 fn compactor_always_runs_exactly_one_replica() {
-    let response = Request::example().spec("replicas", json!({"prometheus": 5})).sync_json();
-    assert_eq!(child(&response, "StatefulSet", "example-thanos-compact")["spec"]["replicas"], 1);
+    let response = Request::example()
+        .spec("replicas", json!({"prometheus": 5}))
+        .sync_json();
+    assert_eq!(
+        child(&response, "StatefulSet", "example-thanos-compact")["spec"]["replicas"],
+        1
+    );
 }
 
 #[test]
@@ -172,9 +208,20 @@ fn block_duration_other_than_2h_is_honoured_and_warned() {
     let args = child(&response, "StatefulSet", "example-prometheus")["spec"]["template"]["spec"]["containers"][0]
         ["args"]
         .to_string();
-    assert!(args.contains("--storage.tsdb.min-block-duration=1h"), "{args}");
-    assert!(args.contains("--storage.tsdb.max-block-duration=1h"), "{args}");
-    assert!(response["status"]["warnings"][0].as_str().unwrap().contains("blockDuration is 1h"));
+    assert!(
+        args.contains("--storage.tsdb.min-block-duration=1h"),
+        "{args}"
+    );
+    assert!(
+        args.contains("--storage.tsdb.max-block-duration=1h"),
+        "{args}"
+    );
+    assert!(
+        response["status"]["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("blockDuration is 1h")
+    );
 }
 
 #[test]
@@ -186,7 +233,10 @@ fn answers_are_byte_for_byte_the_same_every_time() {
     let body = serde_json::to_vec(&request.json()).unwrap();
     let first = prometheus_replica_operator::sync_json(&body).unwrap();
     for _ in 0..5 {
-        assert_eq!(prometheus_replica_operator::sync_json(&body).unwrap(), first);
+        assert_eq!(
+            prometheus_replica_operator::sync_json(&body).unwrap(),
+            first
+        );
     }
 }
 
@@ -200,10 +250,18 @@ fn observing_the_children_back_changes_no_child() {
         let request = Request::manifest(fixture);
         let first = request.sync_json();
         for rollout in [Rollout::Started, Rollout::Done] {
-            let second = request.clone().observe(as_stored(&first, rollout)).sync_json();
-            assert_eq!(second["children"], first["children"], "children changed once observed ({rollout:?})");
+            let second = request
+                .clone()
+                .observe(as_stored(&first, rollout))
+                .sync_json();
+            assert_eq!(
+                second["children"], first["children"],
+                "children changed once observed ({rollout:?})"
+            );
             assert!(
-                !second["status"]["warnings"].to_string().contains("cannot change"),
+                !second["status"]["warnings"]
+                    .to_string()
+                    .contains("cannot change"),
                 "an unchanged StatefulSet was reported as changed: {}",
                 second["status"]["warnings"]
             );
@@ -230,8 +288,13 @@ fn no_child_carries_status_owner_references_or_nulls() {
     fn no_nulls(value: &Value, path: &str) {
         match value {
             Value::Null => panic!("null at {path}"),
-            Value::Object(o) => o.iter().for_each(|(k, v)| no_nulls(v, &format!("{path}.{k}"))),
-            Value::Array(a) => a.iter().enumerate().for_each(|(i, v)| no_nulls(v, &format!("{path}[{i}]"))),
+            Value::Object(o) => o
+                .iter()
+                .for_each(|(k, v)| no_nulls(v, &format!("{path}.{k}"))),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, v)| no_nulls(v, &format!("{path}[{i}]"))),
             _ => {}
         }
     }
@@ -250,14 +313,24 @@ fn changed_storage_keeps_the_observed_claim_templates_and_warns() {
         .spec("storage", json!({"prometheus": {"size": "50Gi"}}))
         .observe(as_stored(&first, Rollout::Done))
         .sync_json();
-    let templates = &child(&response, "StatefulSet", "example-prometheus")["spec"]["volumeClaimTemplates"];
-    assert_eq!(templates[0]["spec"]["resources"]["requests"]["storage"], "10Gi");
+    let templates =
+        &child(&response, "StatefulSet", "example-prometheus")["spec"]["volumeClaimTemplates"];
+    assert_eq!(
+        templates[0]["spec"]["resources"]["requests"]["storage"],
+        "10Gi"
+    );
     // What the API server added is not sent back.
     assert!(templates[0].get("status").is_none());
     assert!(templates[0]["spec"].get("volumeMode").is_none());
     let warnings = response["status"]["warnings"].to_string();
-    assert!(warnings.contains("StatefulSet example-prometheus: spec.volumeClaimTemplates"), "{warnings}");
-    assert_eq!(response["status"]["conditions"][2]["reason"], "ImmutableFieldChangePending");
+    assert!(
+        warnings.contains("StatefulSet example-prometheus: spec.volumeClaimTemplates"),
+        "{warnings}"
+    );
+    assert_eq!(
+        response["status"]["conditions"][2]["reason"],
+        "ImmutableFieldChangePending"
+    );
     // The other StatefulSets are untouched and unreported.
     assert!(!warnings.contains("example-thanos-store"), "{warnings}");
 }
@@ -266,10 +339,14 @@ fn changed_storage_keeps_the_observed_claim_templates_and_warns() {
 fn phase_follows_the_observed_workloads() {
     let first = Request::example().sync_json();
     assert_eq!(first["status"]["phase"], "Install");
-    let started = Request::example().observe(as_stored(&first, Rollout::Started)).sync_json();
+    let started = Request::example()
+        .observe(as_stored(&first, Rollout::Started))
+        .sync_json();
     assert_eq!(started["status"]["phase"], "Creating");
     assert_eq!(started["status"]["prometheus"]["ready"], "0/2");
-    let done = Request::example().observe(as_stored(&first, Rollout::Done)).sync_json();
+    let done = Request::example()
+        .observe(as_stored(&first, Rollout::Done))
+        .sync_json();
     assert_eq!(done["status"]["phase"], "Running");
     assert_eq!(done["status"]["prometheus"]["ready"], "2/2");
     assert_eq!(done["status"]["conditions"][0]["status"], "True");
@@ -280,16 +357,25 @@ fn phase_follows_the_observed_workloads() {
 fn condition_times_come_from_the_request_and_carry_over_while_unchanged() {
     let first = Request::example().sync_json();
     // Nothing observed: the parent's creation time is the newest time in the request.
-    assert_eq!(first["status"]["conditions"][0]["lastTransitionTime"], "2026-11-01T10:00:00Z");
+    assert_eq!(
+        first["status"]["conditions"][0]["lastTransitionTime"],
+        "2026-11-01T10:00:00Z"
+    );
     let observed = as_stored(&first, Rollout::Done);
     let running = Request::example()
         .set("/status", first["status"].clone())
         .observe(observed.clone())
         .sync_json();
     // Available turned True: the newest time of the request (a Deployment condition at 10:01).
-    assert_eq!(running["status"]["conditions"][0]["lastTransitionTime"], "2026-11-01T10:01:00Z");
+    assert_eq!(
+        running["status"]["conditions"][0]["lastTransitionTime"],
+        "2026-11-01T10:01:00Z"
+    );
     // Degraded stayed False: its time is carried over.
-    assert_eq!(running["status"]["conditions"][2]["lastTransitionTime"], "2026-11-01T10:00:00Z");
+    assert_eq!(
+        running["status"]["conditions"][2]["lastTransitionTime"],
+        "2026-11-01T10:00:00Z"
+    );
     let again = Request::example()
         .set("/status", running["status"].clone())
         .observe(observed)
@@ -300,58 +386,166 @@ fn condition_times_come_from_the_request_and_carry_over_while_unchanged() {
 #[test]
 fn invalid_specs_are_rejected_naming_the_field() {
     let cases: Vec<(Request, &str, &str)> = vec![
-        (Request::example().spec("metrics", json!({"retention": "24x"})), "spec.metrics.retention", "not a duration"),
         (
-            Request::example().spec("metrics", json!({"retention": "24h --web.enable-admin-api"})),
+            Request::example().spec("metrics", json!({"retention": "24x"})),
             "spec.metrics.retention",
             "not a duration",
         ),
-        (Request::example().spec("metrics", json!({"blockDuration": ""})), "spec.metrics.blockDuration", "not a duration"),
-        (Request::example().spec("metrics", json!({"blockDuration": "0s"})), "spec.metrics.blockDuration", "longer than 0"),
-        (Request::example().spec("replicas", json!({"prometheus": 0})), "spec.replicas.prometheus", "out of range"),
-        (Request::example().spec("replicas", json!({"query": -3})), "spec.replicas.query", "out of range"),
-        (Request::example().spec("replicas", json!({"prometheus": "two"})), "spec.replicas.prometheus", "invalid type"),
-        (Request::example().spec("configMap", json!("../etc")), "spec.configMap", "not an object name"),
-        (Request::example().spec("bucketSecret", json!("a/b")), "spec.bucketSecret", "not an object name"),
-        (Request::example().remove("/spec/bucketSecret"), "spec", "missing field `bucketSecret`"),
-        (Request::example().remove("/spec/configMap"), "spec.configMap", "is required"),
-        (Request::example().spec("baseDomain", json!("Example.COM")), "spec.baseDomain", "not a DNS name"),
-        (Request::example().spec("pod", json!({"antiAffinity": "medium"})), "spec.pod.antiAffinity", "unknown variant"),
-        (Request::example().spec("replicaLabel", json!("0abc")), "spec.replicaLabel", "label name"),
-        (Request::example().spec("replicaLabel", json!("prometheus")), "spec.replicaLabel", "taken"),
-        (Request::example().spec("externalLabels", json!({"__x": "y"})), "spec.externalLabels.__x", "label name"),
-        (Request::example().spec("storage", json!({"store": {"size": "lots"}})), "spec.storage.store.size", "not a quantity"),
-        (Request::example().spec("storage", json!({"store": {"size": "0Gi"}})), "spec.storage.store.size", "larger than 0"),
         (
-            Request::example().spec("resources", json!({"query": {"limits": {"memory": "1 GB"}}})),
+            Request::example().spec(
+                "metrics",
+                json!({"retention": "24h --web.enable-admin-api"}),
+            ),
+            "spec.metrics.retention",
+            "not a duration",
+        ),
+        (
+            Request::example().spec("metrics", json!({"blockDuration": ""})),
+            "spec.metrics.blockDuration",
+            "not a duration",
+        ),
+        (
+            Request::example().spec("metrics", json!({"blockDuration": "0s"})),
+            "spec.metrics.blockDuration",
+            "longer than 0",
+        ),
+        (
+            Request::example().spec("replicas", json!({"prometheus": 0})),
+            "spec.replicas.prometheus",
+            "out of range",
+        ),
+        (
+            Request::example().spec("replicas", json!({"query": -3})),
+            "spec.replicas.query",
+            "out of range",
+        ),
+        (
+            Request::example().spec("replicas", json!({"prometheus": "two"})),
+            "spec.replicas.prometheus",
+            "invalid type",
+        ),
+        (
+            Request::example().spec("configMap", json!("../etc")),
+            "spec.configMap",
+            "not an object name",
+        ),
+        (
+            Request::example().spec("bucketSecret", json!("a/b")),
+            "spec.bucketSecret",
+            "not an object name",
+        ),
+        (
+            Request::example().remove("/spec/bucketSecret"),
+            "spec",
+            "missing field `bucketSecret`",
+        ),
+        (
+            Request::example().remove("/spec/configMap"),
+            "spec.configMap",
+            "is required",
+        ),
+        (
+            Request::example().spec("baseDomain", json!("Example.COM")),
+            "spec.baseDomain",
+            "not a DNS name",
+        ),
+        (
+            Request::example().spec("pod", json!({"antiAffinity": "medium"})),
+            "spec.pod.antiAffinity",
+            "unknown variant",
+        ),
+        (
+            Request::example().spec("replicaLabel", json!("0abc")),
+            "spec.replicaLabel",
+            "label name",
+        ),
+        (
+            Request::example().spec("replicaLabel", json!("prometheus")),
+            "spec.replicaLabel",
+            "taken",
+        ),
+        (
+            Request::example().spec("externalLabels", json!({"__x": "y"})),
+            "spec.externalLabels.__x",
+            "label name",
+        ),
+        (
+            Request::example().spec("storage", json!({"store": {"size": "lots"}})),
+            "spec.storage.store.size",
+            "not a quantity",
+        ),
+        (
+            Request::example().spec("storage", json!({"store": {"size": "0Gi"}})),
+            "spec.storage.store.size",
+            "larger than 0",
+        ),
+        (
+            Request::example().spec(
+                "resources",
+                json!({"query": {"limits": {"memory": "1 GB"}}}),
+            ),
             "spec.resources.query.limits.memory",
             "not a quantity",
         ),
-        (Request::example().spec("compact", json!({"retention": {"raw": "1d"}})), "spec.compact.retention.raw", "40h"),
-        (Request::example().spec("images", json!({"thanos": "thanos latest"})), "spec.images.thanos", "image"),
-        (Request::example().set("/metadata/name", json!("a".repeat(38))), "metadata.name", "at most 37"),
-        (Request::example().set("/metadata/name", json!("1abc")), "metadata.name", "start with a lowercase letter"),
-        (Request::example().set("/metadata/name", json!("a/b")), "metadata.name", "lowercase letters"),
-        (Request::example().set("/spec", Value::Null), "spec", "required"),
+        (
+            Request::example().spec("compact", json!({"retention": {"raw": "1d"}})),
+            "spec.compact.retention.raw",
+            "40h",
+        ),
+        (
+            Request::example().spec("images", json!({"thanos": "thanos latest"})),
+            "spec.images.thanos",
+            "image",
+        ),
+        (
+            Request::example().set("/metadata/name", json!("a".repeat(38))),
+            "metadata.name",
+            "at most 37",
+        ),
+        (
+            Request::example().set("/metadata/name", json!("1abc")),
+            "metadata.name",
+            "start with a lowercase letter",
+        ),
+        (
+            Request::example().set("/metadata/name", json!("a/b")),
+            "metadata.name",
+            "lowercase letters",
+        ),
+        (
+            Request::example().set("/spec", Value::Null),
+            "spec",
+            "required",
+        ),
     ];
     for (request, field, words) in cases {
         let (got_field, message) = invalid(request);
         assert_eq!(got_field, field, "{message}");
-        assert!(message.contains(words), "{field}: {message:?} does not say {words:?}");
+        assert!(
+            message.contains(words),
+            "{field}: {message:?} does not say {words:?}"
+        );
     }
 }
 
 #[test]
 fn a_parent_of_another_kind_is_a_bad_request() {
-    let request = Request::example().set("/kind", json!("Deployment")).set("/apiVersion", json!("apps/v1"));
+    let request = Request::example()
+        .set("/kind", json!("Deployment"))
+        .set("/apiVersion", json!("apps/v1"));
     let error = prometheus_replica_operator::sync(&request.build()).unwrap_err();
-    assert!(matches!(error, Error::BadRequest(ref m) if m.contains("expected prometheus.robszumski.com/v1alpha1")), "{error}");
+    assert!(
+        matches!(error, Error::BadRequest(ref m) if m.contains("expected prometheus.robszumski.com/v1alpha1")),
+        "{error}"
+    );
 }
 
 #[test]
 fn every_name_fits_at_the_longest_parent_name() {
     let name = format!("a{}", "b".repeat(36));
-    let response = Request::example().set("/metadata/name", json!(name)).sync_json();
+    let response = Request::example()
+        .set("/metadata/name", json!(name))
+        .sync_json();
     for child in response["children"].as_array().unwrap() {
         let child_name = child["metadata"]["name"].as_str().unwrap();
         let limit = match child["kind"].as_str().unwrap() {
@@ -360,6 +554,9 @@ fn every_name_fits_at_the_longest_parent_name() {
             "Service" => 63,
             _ => 253,
         };
-        assert!(child_name.len() <= limit, "{child_name} is longer than {limit}");
+        assert!(
+            child_name.len() <= limit,
+            "{child_name} is longer than {limit}"
+        );
     }
 }

@@ -24,7 +24,9 @@ impl Request {
     /// A PrometheusReplica manifest (YAML or JSON) as the parent, with the metadata the API server adds.
     pub fn manifest(yaml: &str) -> Self {
         let mut parent: Value = serde_yaml_ng::from_str(yaml).expect("fixture manifests are YAML");
-        let meta = parent["metadata"].as_object_mut().expect("fixture manifests have metadata");
+        let meta = parent["metadata"]
+            .as_object_mut()
+            .expect("fixture manifests have metadata");
         meta.entry("namespace").or_insert(json!("default"));
         meta.insert("uid".into(), json!("6f1c3a52-1d0e-4c55-9a3b-2f6d5e8a9b10"));
         meta.insert("generation".into(), json!(1));
@@ -58,7 +60,11 @@ impl Request {
     /// Remove a field of the parent by JSON pointer.
     pub fn remove(mut self, pointer: &str) -> Self {
         let (parent, key) = pointer.rsplit_once('/').expect("a pointer has a slash");
-        if let Some(object) = self.parent.pointer_mut(parent).and_then(Value::as_object_mut) {
+        if let Some(object) = self
+            .parent
+            .pointer_mut(parent)
+            .and_then(Value::as_object_mut)
+        {
             object.remove(key);
         }
         self
@@ -71,7 +77,8 @@ impl Request {
 
     /// The CompositeController has a customize hook, so `related` is meaningful.
     pub fn customize(mut self) -> Self {
-        self.controller["spec"]["hooks"]["customize"] = json!({"webhook": {"url": "https://hook/customize"}});
+        self.controller["spec"]["hooks"]["customize"] =
+            json!({"webhook": {"url": "https://hook/customize"}});
         // Metacontroller sends an entry per related rule, empty when nothing matched.
         self.related.entry("ConfigMap.v1".into()).or_default();
         self.related.entry("Secret.v1".into()).or_default();
@@ -86,7 +93,8 @@ impl Request {
 
     /// A related ConfigMap.
     pub fn config_map(self, name: &str, data: &[(&str, &str)]) -> Self {
-        let data: serde_json::Map<String, Value> = data.iter().map(|(k, v)| ((*k).into(), json!(v))).collect();
+        let data: serde_json::Map<String, Value> =
+            data.iter().map(|(k, v)| ((*k).into(), json!(v))).collect();
         let object = json!({
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": name, "namespace": "default", "resourceVersion": "100"},
@@ -97,7 +105,8 @@ impl Request {
 
     /// A related Secret with these keys and (base64) values.
     pub fn secret(self, name: &str, data: &[(&str, &str)]) -> Self {
-        let data: serde_json::Map<String, Value> = data.iter().map(|(k, v)| ((*k).into(), json!(v))).collect();
+        let data: serde_json::Map<String, Value> =
+            data.iter().map(|(k, v)| ((*k).into(), json!(v))).collect();
         let object = json!({
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": name, "namespace": "default", "resourceVersion": "101"},
@@ -108,7 +117,10 @@ impl Request {
 
     fn related_object(mut self, key: &str, object: Value) -> Self {
         let name = self.key(&object);
-        self.related.entry(key.into()).or_default().insert(name, object);
+        self.related
+            .entry(key.into())
+            .or_default()
+            .insert(name, object);
         self
     }
 
@@ -125,7 +137,12 @@ impl Request {
     fn key(&self, object: &Value) -> String {
         let name = object["metadata"]["name"].as_str().unwrap_or_default();
         if self.v2 {
-            format!("{}/{name}", object["metadata"]["namespace"].as_str().unwrap_or("default"))
+            format!(
+                "{}/{name}",
+                object["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or("default")
+            )
         } else {
             name.to_string()
         }
@@ -198,9 +215,14 @@ pub fn as_stored(response: &Value, rollout: Rollout) -> Vec<Value> {
 
 fn stored(child: &Value, rollout: Rollout) -> Value {
     let mut object = child.clone();
-    let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let name = object["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let last_applied = serde_json::to_string(child).expect("children encode");
-    let meta = object["metadata"].as_object_mut().expect("children have metadata");
+    let meta = object["metadata"]
+        .as_object_mut()
+        .expect("children have metadata");
     meta.insert("uid".into(), json!(format!("uid-{name}")));
     meta.insert("resourceVersion".into(), json!("4242"));
     meta.insert("generation".into(), json!(1));
@@ -214,15 +236,27 @@ fn stored(child: &Value, rollout: Rollout) -> Value {
         .or_insert(json!({}))
         .as_object_mut()
         .expect("annotations are an object")
-        .insert("metacontroller.k8s.io/last-applied-configuration".into(), json!(last_applied));
+        .insert(
+            "metacontroller.k8s.io/last-applied-configuration".into(),
+            json!(last_applied),
+        );
     let replicas = object["spec"]["replicas"].as_i64().unwrap_or(1);
-    let ready = if rollout == Rollout::Done { replicas } else { 0 };
+    let ready = if rollout == Rollout::Done {
+        replicas
+    } else {
+        0
+    };
     match object["kind"].as_str() {
         Some("StatefulSet") => {
             let spec = &mut object["spec"];
             spec["revisionHistoryLimit"] = json!(10);
-            spec["updateStrategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}});
-            for template in spec["volumeClaimTemplates"].as_array_mut().into_iter().flatten() {
+            spec["updateStrategy"] =
+                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}});
+            for template in spec["volumeClaimTemplates"]
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+            {
                 template["apiVersion"] = json!("v1");
                 template["kind"] = json!("PersistentVolumeClaim");
                 template["metadata"]["creationTimestamp"] = Value::Null;
