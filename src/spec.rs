@@ -641,3 +641,146 @@ fn resources_or(
     }
     Ok(resources)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parent(spec: Value) -> Value {
+        json!({
+            "apiVersion": API_VERSION, "kind": KIND,
+            "metadata": {"name": "example", "namespace": "default", "generation": 3},
+            "spec": spec,
+        })
+    }
+
+    fn stack(spec: Value) -> Stack {
+        Stack::from_parent(&parent(spec)).expect("the spec is valid")
+    }
+
+    #[test]
+    fn durations_follow_the_prometheus_grammar() {
+        assert_eq!(parse_duration("24h"), Some(24 * HOUR_MS));
+        assert_eq!(parse_duration("1d12h"), Some(36 * HOUR_MS));
+        assert_eq!(parse_duration("1y"), Some(365 * 24 * HOUR_MS));
+        assert_eq!(parse_duration("90s"), Some(90_000));
+        assert_eq!(parse_duration("1m30s500ms"), Some(90_500));
+        assert_eq!(parse_duration("0s"), Some(0));
+        for bad in [
+            "",
+            "24",
+            "h",
+            "24x",
+            "1h1d",
+            "1h1h",
+            "24h ",
+            " 24h",
+            "-1h",
+            "1.5h",
+            "24h --x",
+            "99999999999999999999y",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn quantities_accept_kubernetes_forms_only() {
+        for good in ["10Gi", "500m", "1", "0.5", "1e3", "2E", "+1Mi", "128974848"] {
+            assert!(quantity_number(good).is_some(), "{good:?}");
+        }
+        for bad in [
+            "", "Gi", "1 Gi", "1GB", "lots", "1.2.3", ".", "-1Gi", "1e", "1e1234",
+        ] {
+            assert!(quantity_number(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn defaults_match_the_2018_operator_and_the_design() {
+        let stack = stack(json!({"configMap": "cfg", "bucketSecret": "bucket"}));
+        assert_eq!(stack.prometheus_replicas, 1);
+        assert_eq!(stack.query_replicas, 1);
+        assert_eq!(stack.retention, "24h");
+        assert_eq!(stack.block_duration, "2h");
+        assert_eq!(stack.replica_label, "replica");
+        assert_eq!(stack.prometheus_image, PROMETHEUS_IMAGE);
+        assert_eq!(stack.thanos_image, THANOS_IMAGE);
+        assert_eq!(stack.generation, Some(3));
+        assert!(stack.compact.is_some());
+        assert!(stack.warnings.is_empty(), "{:?}", stack.warnings);
+    }
+
+    #[test]
+    fn highly_available_means_two_of_each() {
+        let stack =
+            stack(json!({"configMap": "cfg", "bucketSecret": "b", "highlyAvailable": true}));
+        assert_eq!((stack.prometheus_replicas, stack.query_replicas), (2, 2));
+        assert!(stack.highly_available());
+    }
+
+    #[test]
+    fn the_2018_spellings_are_accepted_with_a_warning() {
+        let stack = stack(json!({"config": "cfg", "HighlyAvailable": true, "bucketSecret": "b"}));
+        assert_eq!(stack.config_map, "cfg");
+        assert_eq!(stack.prometheus_replicas, 2);
+        assert_eq!(stack.warnings.len(), 2, "{:?}", stack.warnings);
+        assert!(stack.warnings[0].contains("rename it to spec.configMap"));
+    }
+
+    #[test]
+    fn retention_shorter_than_three_blocks_is_warned() {
+        let stack =
+            stack(json!({"configMap": "c", "bucketSecret": "b", "metrics": {"retention": "4h"}}));
+        assert!(
+            stack
+                .warnings
+                .iter()
+                .any(|w| w.contains("shorter than 3 times")),
+            "{:?}",
+            stack.warnings
+        );
+    }
+
+    #[test]
+    fn operator_labels_win_over_spec_external_labels() {
+        let stack = stack(json!({"configMap": "c", "bucketSecret": "b",
+            "externalLabels": {"prometheus": "x", "replica": "y", "cluster": "eu"}}));
+        assert_eq!(
+            stack.external_labels,
+            BTreeMap::from([("cluster".into(), "eu".into())])
+        );
+        assert_eq!(stack.warnings.len(), 2, "{:?}", stack.warnings);
+    }
+
+    #[test]
+    fn compactor_retention_of_zero_keeps_forever() {
+        let stack = stack(json!({"configMap": "c", "bucketSecret": "b",
+            "compact": {"retention": {"raw": "0d", "fiveMinutes": "0d", "oneHour": "0d"}}}));
+        assert_eq!(stack.compact.unwrap().retention_raw, "0d");
+    }
+
+    #[test]
+    fn a_parent_that_is_not_an_object_or_lacks_a_namespace_is_a_bad_request() {
+        assert!(matches!(
+            Stack::from_parent(&Value::Null),
+            Err(Error::BadRequest(_))
+        ));
+        let mut no_namespace = parent(json!({"configMap": "c", "bucketSecret": "b"}));
+        no_namespace["metadata"]["namespace"].take();
+        let error = Stack::from_parent(&no_namespace).unwrap_err();
+        assert!(
+            matches!(&error, Error::BadRequest(m) if m.contains("metadata.namespace")),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn errors_quote_long_values_briefly() {
+        let error = Stack::from_parent(&parent(json!({"configMap": "c", "bucketSecret": "b",
+            "metrics": {"retention": "x".repeat(1000)}})))
+        .unwrap_err();
+        assert!(error.to_string().len() < 300, "{error}");
+    }
+}

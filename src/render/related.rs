@@ -404,3 +404,148 @@ fn hash_secret(secret: &Value) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn stack() -> Stack {
+        Stack::from_parent(&json!({
+            "apiVersion": crate::spec::API_VERSION, "kind": crate::spec::KIND,
+            "metadata": {"name": "example", "namespace": "monitoring"},
+            "spec": {"configMap": "cfg", "bucketSecret": "bucket", "externalLabels": {"cluster": "eu"}},
+        }))
+        .expect("valid")
+    }
+
+    fn labels(config: &str) -> Vec<(String, String)> {
+        let yaml: Yaml = serde_yaml_ng::from_str(config).unwrap();
+        yaml["global"]["external_labels"]
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.as_str().unwrap().into(), v.as_str().unwrap().into()))
+            .collect()
+    }
+
+    fn derive(text: &str) -> (String, Vec<String>) {
+        let mut warnings = Vec::new();
+        let config = with_external_labels(&stack(), text, &mut warnings).expect("derives");
+        (config, warnings)
+    }
+
+    #[test]
+    fn labels_are_added_to_a_config_without_global() {
+        let (config, warnings) = derive("scrape_configs: []\n");
+        assert_eq!(
+            labels(&config),
+            [
+                ("cluster".into(), "eu".into()),
+                ("prometheus".into(), "monitoring/example".into()),
+                ("replica".into(), "${POD_NAME}".into())
+            ]
+        );
+        assert!(config.contains("scrape_configs: []"));
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn an_empty_config_gets_the_labels() {
+        for text in ["", "global:\n", "global:\n  external_labels:\n"] {
+            let (config, _) = derive(text);
+            assert_eq!(labels(&config).len(), 3, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn user_labels_are_kept_and_ours_win_on_a_clash() {
+        let (config, warnings) = derive(
+            "global:\n  scrape_interval: 15s\n  external_labels:\n    region: us\n    replica: a\n",
+        );
+        let labels = labels(&config);
+        assert_eq!(labels[0], ("region".into(), "us".into()));
+        assert!(labels.contains(&("replica".into(), "${POD_NAME}".into())));
+        assert!(config.contains("scrape_interval: 15s"));
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("external_labels.replica is replaced"));
+    }
+
+    #[test]
+    fn the_2018_envsubst_syntax_becomes_prometheus_expansion_and_dollars_are_literal() {
+        assert_eq!(expand_2018("$(HOSTNAME)"), "${HOSTNAME}");
+        assert_eq!(expand_2018("a-$(NODE_NAME)-b"), "a-${NODE_NAME}-b");
+        assert_eq!(expand_2018("${POD_NAME}"), "${POD_NAME}");
+        assert_eq!(expand_2018("cost: $5"), "cost: $$5");
+        assert_eq!(expand_2018("$$"), "$$");
+        assert_eq!(expand_2018("$"), "$$");
+        assert_eq!(expand_2018("$(not valid)"), "$$(not valid)");
+        assert_eq!(expand_2018("plain"), "plain");
+    }
+
+    #[test]
+    fn invalid_configs_say_what_is_wrong() {
+        let mut warnings = Vec::new();
+        for (text, words) in [
+            ("global: [unclosed", "not valid YAML"),
+            ("- a list\n", "must be a YAML mapping"),
+            ("global: 5\n", "global must be a mapping"),
+            (
+                "global:\n  external_labels: [a]\n",
+                "external_labels must be a mapping",
+            ),
+            (
+                "global:\n  external_labels:\n    a: {b: c}\n",
+                "label names to strings",
+            ),
+        ] {
+            let error = with_external_labels(&stack(), text, &mut warnings).unwrap_err();
+            assert!(error.contains(words), "{text:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_secret_format_comes_from_key_names() {
+        let stack = stack();
+        let file = json!({"data": {"objstore.yml": "eA==", "s3_bucket": "eA=="}});
+        assert!(matches!(
+            bucket_format(&stack, &file),
+            Ok(Bucket::File { .. })
+        ));
+        let s3 = json!({"data": {"s3_bucket": "", "s3_endpoint": "", "s3_access_key": "", "s3_secret_key": ""}});
+        assert!(matches!(
+            bucket_format(&stack, &s3),
+            Ok(Bucket::S3Keys { .. })
+        ));
+        let partial = json!({"data": {"s3_bucket": "", "s3_endpoint": ""}});
+        let problem = bucket_format(&stack, &partial).unwrap_err();
+        assert_eq!(problem.reason, "BucketSecretInvalid");
+        assert!(
+            problem
+                .message
+                .contains("lacks s3_access_key, s3_secret_key"),
+            "{}",
+            problem.message
+        );
+        let neither = json!({"data": {"password": "eA=="}});
+        let problem = bucket_format(&stack, &neither).unwrap_err();
+        assert!(
+            problem
+                .message
+                .contains("Secret monitoring/bucket has neither"),
+            "{}",
+            problem.message
+        );
+    }
+
+    #[test]
+    fn the_secret_hash_changes_with_any_value_and_not_with_key_order() {
+        let a = hash_secret(&json!({"data": {"a": "MQ==", "b": "Mg=="}}));
+        let b =
+            hash_secret(&serde_json::from_str(r#"{"data": {"b": "Mg==", "a": "MQ=="}}"#).unwrap());
+        let c = hash_secret(&json!({"data": {"a": "MQ==", "b": "Mw=="}}));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a.len(), 64);
+    }
+}
