@@ -1,0 +1,329 @@
+//! Related objects through the whole sync: the derived configuration, both bucket Secret formats,
+//! credential rollouts, broken references reported without losing anything, and secrets kept secret.
+
+mod common;
+
+use common::{Request, Rollout, as_stored};
+use serde_json::{Value, json};
+
+/// base64 of "type: FILESYSTEM\nconfig:\n  directory: /tmp\n".
+const OBJSTORE: &str = "dHlwZTogRklMRVNZU1RFTQpjb25maWc6CiAgZGlyZWN0b3J5OiAvdG1wCg==";
+const CONFIG: &str = "global:\n  scrape_interval: 30s\nscrape_configs:\n- job_name: self\n  static_configs:\n  - targets: ['localhost:9090']\n";
+
+fn child<'a>(response: &'a Value, kind: &str, name: &str) -> Option<&'a Value> {
+    response["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == kind && c["metadata"]["name"] == name)
+}
+
+fn pod<'a>(response: &'a Value, kind: &str, name: &str) -> &'a Value {
+    &child(response, kind, name).unwrap_or_else(|| panic!("no {kind} {name}"))["spec"]["template"]
+}
+
+fn degraded(response: &Value) -> (&str, &str, &str) {
+    let condition = response["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Degraded")
+        .unwrap();
+    (
+        condition["status"].as_str().unwrap(),
+        condition["reason"].as_str().unwrap(),
+        condition["message"].as_str().unwrap(),
+    )
+}
+
+fn healthy() -> Request {
+    Request::example()
+        .customize()
+        .config_map("prometheus-config", &[("prometheus.yml", CONFIG)])
+        .secret("s3-bucket", &[("objstore.yml", OBJSTORE)])
+}
+
+#[test]
+fn customize_asks_for_the_config_map_and_the_secret() {
+    let body = json!({"controller": {}, "parent": Request::example().json()["parent"]});
+    let answer = prometheus_replica_operator::customize_json(body.to_string().as_bytes()).unwrap();
+    let answer: Value = serde_json::from_slice(&answer).unwrap();
+    assert_eq!(
+        answer,
+        json!({"relatedResources": [
+            {"apiVersion": "v1", "resource": "configmaps", "names": ["prometheus-config"]},
+            {"apiVersion": "v1", "resource": "secrets", "names": ["s3-bucket"]},
+        ]})
+    );
+}
+
+#[test]
+fn customize_rejects_an_invalid_spec_like_sync() {
+    let body = json!({"parent": Request::example().spec("bucketSecret", json!("Bad_Name")).json()["parent"]});
+    let error =
+        prometheus_replica_operator::customize_json(body.to_string().as_bytes()).unwrap_err();
+    assert!(
+        error.to_string().starts_with("spec.bucketSecret:"),
+        "{error}"
+    );
+}
+
+#[test]
+fn prometheus_mounts_the_derived_config_with_unique_replica_labels() {
+    let response = healthy().sync_json();
+    let config =
+        child(&response, "ConfigMap", "example-prometheus-config").expect("the derived config");
+    let text = config["data"]["prometheus.yml"].as_str().unwrap();
+    assert!(text.contains("replica: ${POD_NAME}"), "{text}");
+    assert!(text.contains("prometheus: default/example"), "{text}");
+    let template = pod(&response, "StatefulSet", "example-prometheus");
+    assert_eq!(
+        template["spec"]["volumes"][0]["configMap"]["name"],
+        "example-prometheus-config"
+    );
+    assert_eq!(response["status"]["phase"], "Install");
+    assert_eq!(degraded(&response).0, "False");
+    assert!(
+        !response["status"]["warnings"]
+            .to_string()
+            .contains("customize"),
+        "no warning about a missing customize hook when one is configured"
+    );
+}
+
+#[test]
+fn the_2018_template_key_and_rule_files_are_carried_over() {
+    let response = Request::example()
+        .customize()
+        .config_map(
+            "prometheus-config",
+            &[
+                ("prometheus.yml.tmpl", "global:\n  external_labels:\n    replica: '$(HOSTNAME)'\nrule_files: ['*.rules']\n"),
+                ("a.rules", "groups: []\n"),
+            ],
+        )
+        .secret("s3-bucket", &[("objstore.yml", OBJSTORE)])
+        .sync_json();
+    let data = &child(&response, "ConfigMap", "example-prometheus-config").unwrap()["data"];
+    assert_eq!(data["a.rules"], "groups: []\n");
+    assert!(data.get("prometheus.yml.tmpl").is_none());
+    assert!(
+        data["prometheus.yml"]
+            .as_str()
+            .unwrap()
+            .contains("rule_files:\n- '*.rules'"),
+        "{data}"
+    );
+}
+
+#[test]
+fn the_2018_secret_keys_become_secret_references_and_never_values() {
+    let response = Request::example()
+        .customize()
+        .config_map("prometheus-config", &[("prometheus.yml", CONFIG)])
+        .secret(
+            "s3-bucket",
+            &[
+                ("s3_bucket", "YnVja2V0"),
+                ("s3_endpoint", "bWluaW86OTAwMA=="),
+                ("s3_access_key", "QUtJQQ=="),
+                ("s3_secret_key", "c2VjcmV0"),
+            ],
+        )
+        .sync_json();
+    for (kind, name, container) in [
+        ("StatefulSet", "example-prometheus", 1),
+        ("StatefulSet", "example-thanos-store", 0),
+        ("StatefulSet", "example-thanos-compact", 0),
+    ] {
+        let spec = &pod(&response, kind, name)["spec"]["containers"][container];
+        let env = spec["env"].as_array().unwrap();
+        assert_eq!(env.len(), 4, "{name}");
+        assert!(
+            env.iter()
+                .all(|e| e["valueFrom"]["secretKeyRef"]["name"] == "s3-bucket"),
+            "{name}"
+        );
+        let config = spec["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|a| a.as_str()?.strip_prefix("--objstore.config="));
+        let config = config.expect("inline objstore config");
+        assert!(
+            config.contains("secret_key: $$(OBJSTORE_S3_SECRET_KEY)"),
+            "{config}"
+        );
+        assert!(
+            spec["volumeMounts"].to_string().find("objstore").is_none(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn new_credentials_roll_every_pod_that_reads_the_bucket() {
+    let hash = |data: &str| {
+        let response = Request::example()
+            .customize()
+            .config_map("prometheus-config", &[("prometheus.yml", CONFIG)])
+            .secret("s3-bucket", &[("objstore.yml", data)])
+            .sync_json();
+        ["example-prometheus", "example-thanos-store", "example-thanos-compact"]
+            .map(|name| {
+                pod(&response, "StatefulSet", name)["metadata"]["annotations"]["prometheus.robszumski.com/bucket-secret-hash"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .to_vec()
+    };
+    let before = hash(OBJSTORE);
+    let after = hash("dHlwZTogUzMK");
+    assert!(before.iter().all(|h| h == &before[0] && h.len() == 64));
+    assert_ne!(before, after);
+    // The querier does not read the bucket: it is not rolled.
+    let response = healthy().sync_json();
+    assert!(
+        pod(&response, "Deployment", "example-thanos-query")["metadata"]["annotations"].is_null()
+    );
+}
+
+#[test]
+fn a_missing_config_map_keeps_the_last_good_config_and_reports_it() {
+    let first = healthy().sync_json();
+    let observed = as_stored(&first, Rollout::Done);
+    let response = Request::example()
+        .customize()
+        .secret("s3-bucket", &[("objstore.yml", OBJSTORE)])
+        .observe(observed)
+        .sync_json();
+    assert_eq!(
+        child(&response, "ConfigMap", "example-prometheus-config").unwrap()["data"],
+        child(&first, "ConfigMap", "example-prometheus-config").unwrap()["data"],
+        "the observed config is kept as it is"
+    );
+    assert_eq!(
+        response["children"].as_array().unwrap().len(),
+        first["children"].as_array().unwrap().len()
+    );
+    let (status, reason, message) = degraded(&response);
+    assert_eq!((status, reason), ("True", "ConfigMapNotFound"));
+    assert!(
+        message.contains("ConfigMap default/prometheus-config (spec.configMap) does not exist"),
+        "{message}"
+    );
+    // The stack still runs on the kept config.
+    assert_eq!(response["status"]["phase"], "Running");
+}
+
+#[test]
+fn broken_references_before_anything_runs_are_an_error_phase() {
+    let cases = [
+        (Request::example().customize(), "ConfigMapNotFound"),
+        (
+            Request::example()
+                .customize()
+                .config_map("prometheus-config", &[("prometheus.yml", CONFIG)]),
+            "BucketSecretNotFound",
+        ),
+        (
+            Request::example()
+                .customize()
+                .config_map("prometheus-config", &[("other.yml", CONFIG)])
+                .secret("s3-bucket", &[("objstore.yml", OBJSTORE)]),
+            "ConfigKeyMissing",
+        ),
+        (
+            Request::example()
+                .customize()
+                .config_map("prometheus-config", &[("prometheus.yml", "global: [")])
+                .secret("s3-bucket", &[("objstore.yml", OBJSTORE)]),
+            "ConfigInvalid",
+        ),
+        (
+            Request::example()
+                .customize()
+                .config_map("prometheus-config", &[("prometheus.yml", CONFIG)])
+                .secret("s3-bucket", &[("password", "eA==")]),
+            "BucketSecretInvalid",
+        ),
+    ];
+    for (request, expected) in cases {
+        let response = request.sync_json();
+        assert_eq!(degraded(&response).1, expected);
+        assert_eq!(response["status"]["phase"], "Error", "{expected}");
+        // Every workload is still in the answer: nothing is deleted.
+        for name in [
+            "example-prometheus",
+            "example-thanos-store",
+            "example-thanos-compact",
+        ] {
+            assert!(
+                child(&response, "StatefulSet", name).is_some(),
+                "{expected}: {name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fixing_the_object_clears_the_condition() {
+    let broken = Request::example().customize().sync_json();
+    let fixed = healthy()
+        .set("/status", broken["status"].clone())
+        .sync_json();
+    assert_eq!(degraded(&fixed).0, "False");
+    assert_eq!(fixed["status"]["phase"], "Install");
+}
+
+#[test]
+fn related_objects_keyed_by_namespace_and_name_work_too() {
+    let v1 = healthy().sync_json();
+    let v2 = Request::example()
+        .v2()
+        .customize()
+        .config_map("prometheus-config", &[("prometheus.yml", CONFIG)])
+        .secret("s3-bucket", &[("objstore.yml", OBJSTORE)])
+        .sync_json();
+    assert_eq!(v1, v2);
+}
+
+#[test]
+fn secret_values_never_appear_in_an_answer_or_an_error() {
+    // "SUPERSECRET-3f9a" in base64, and in clear text as a `stringData` value.
+    let secret = "U1VQRVJTRUNSRVQtM2Y5YQ==";
+    let clear = "SUPERSECRET-3f9a";
+    let mut outputs = Vec::new();
+    for data in [
+        vec![("objstore.yml", secret)],
+        vec![
+            ("s3_bucket", secret),
+            ("s3_endpoint", secret),
+            ("s3_access_key", secret),
+            ("s3_secret_key", secret),
+        ],
+        vec![("s3_secret_key", secret)],
+        vec![("unrelated", secret)],
+    ] {
+        let request = Request::example()
+            .customize()
+            .config_map("prometheus-config", &[("prometheus.yml", CONFIG)])
+            .secret("s3-bucket", &data);
+        outputs.push(serde_json::to_string(&request.sync_json()).unwrap());
+        // A broken spec beside the secret: the error must not carry it either.
+        let broken = request.spec("metrics", json!({"retention": "bad"}));
+        let body = serde_json::to_vec(&broken.json()).unwrap();
+        outputs.push(
+            prometheus_replica_operator::sync_json(&body)
+                .unwrap_err()
+                .to_string(),
+        );
+    }
+    for output in outputs {
+        assert!(
+            !output.contains(secret) && !output.contains(clear),
+            "a secret leaked: {output}"
+        );
+    }
+}
