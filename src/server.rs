@@ -660,6 +660,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
                 "no --tls-cert/--tls-key: serving a self-signed certificate for localhost and 127.0.0.1 (clients must skip verification, e.g. curl -k)"
             ),
         }
+        // Ready before the line that says so: whoever reads the log may ask at once.
+        readiness.set(true);
         info!(
             addr = %local,
             client_certificates = client_ca.is_some(),
@@ -669,7 +671,6 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             request_timeout_ms = request_timeout.as_millis() as u64,
             "hook port listening (https): POST /sync, POST /customize"
         );
-        readiness.set(true);
 
         let server = HookServer {
             tls: TlsAcceptor::from(Arc::new(tls_config)),
