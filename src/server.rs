@@ -384,7 +384,8 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         route,
         method = %method,
         status = code,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        // Microsecond precision, printed as milliseconds.
+        duration_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3,
         namespace = outcome.namespace.as_deref(),
         name = outcome.name.as_deref(),
         children = outcome.children,
