@@ -682,7 +682,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         serve(listener, server, shutdown, &readiness, shutdown_timeout).await;
 
         let _ = admin_stop.send(());
-        let _ = admin_task.await;
+        // A scraper's keep-alive connection must not hold the exit up.
+        let _ = tokio::time::timeout(Duration::from_secs(2), admin_task).await;
         info!("stopped");
         Ok(())
     });
@@ -807,7 +808,10 @@ async fn serve(
             let io = TokioIo::new(stream);
             let result = if h2 {
                 let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-                builder.timer(TokioTimer::new());
+                // Pings find peers that vanished without closing, so their connections do not pile up.
+                builder
+                    .timer(TokioTimer::new())
+                    .keep_alive_interval(Some(Duration::from_secs(30)));
                 watcher.watch(builder.serve_connection(io, service)).await
             } else {
                 let mut builder = hyper::server::conn::http1::Builder::new();

@@ -241,6 +241,11 @@ impl HeldRequest {
             .await
             .expect("write the last byte");
         self.stream.flush().await.expect("flush");
+        self.answer().await
+    }
+
+    /// Read the answer without sending the rest of the body.
+    async fn answer(mut self) -> (u16, String) {
         let mut raw = Vec::new();
         // The server closes after answering (Connection: close); an unclean close still leaves the answer.
         let _ = tokio::time::timeout(PATIENCE, self.stream.read_to_end(&mut raw)).await;
@@ -279,6 +284,16 @@ async fn over_max_in_flight_answers_429_with_retry_after() {
             .await,
         1.0
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn body_that_never_arrives_is_408_after_the_request_timeout() {
+    let server = Server::start(&["--request-timeout", "1s"]);
+    let held = HeldRequest::start(&server, EXAMPLE).await;
+    let (status, body) = held.answer().await;
+    assert_eq!(status, 408, "{body}");
+    server.wait_for_metric(IN_FLIGHT, |n| n == 0.0).await;
+    assert_full_answer(&post_example(&server).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

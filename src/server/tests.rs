@@ -223,6 +223,31 @@ async fn slow_answer_is_500_after_the_request_timeout() {
     );
 }
 
+/// A body that never sends anything.
+struct Silent;
+
+impl axum::body::HttpBody for Silent {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+#[tokio::test]
+async fn body_that_never_arrives_is_408_and_frees_its_slot() {
+    let mut state = state();
+    state.request_timeout = Duration::from_millis(50);
+    let answer = call(&state, post("/sync", Body::new(Silent))).await;
+    assert_eq!(answer.status, StatusCode::REQUEST_TIMEOUT);
+    answer.error();
+    assert_eq!(state.metrics.in_flight.get(), 0);
+}
+
 #[tokio::test]
 async fn unknown_path_is_404() {
     let state = state();
