@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::api::PrometheusReplicaStatus;
+use crate::{Error, Result};
 
 /// Objects of one request, by `Kind.group/version` (`Kind.version` for the core group), then by name (v1) or
 /// `namespace/name` (v2). Only the values are read; the inner keys are not trusted.
@@ -40,6 +41,38 @@ pub struct SyncRequest {
 }
 
 impl SyncRequest {
+    /// Check the shape Metacontroller always sends: outer keys `Kind.version` or `Kind.group/version`, every
+    /// object a JSON object with a string `metadata.name`. Anything else is not from Metacontroller, and
+    /// answering it could delete children, so it is [`Error::BadRequest`].
+    pub fn check_shape(&self) -> Result<()> {
+        for (field, objects) in [("children", &self.children), ("related", &self.related)] {
+            for (group_key, by_name) in objects {
+                let valid_key = group_key
+                    .split_once('.')
+                    .is_some_and(|(kind, version)| !kind.is_empty() && !version.is_empty());
+                if !valid_key {
+                    return Err(Error::BadRequest(format!(
+                        "{field}: {:?} is not a Kind.group/version key",
+                        short(group_key)
+                    )));
+                }
+                for (key, object) in by_name {
+                    if object
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .is_none()
+                    {
+                        return Err(Error::BadRequest(format!(
+                            "{field}.{group_key}.{}: expected an object with metadata.name",
+                            short(key)
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the CompositeController that sent this request has a customize hook, so that an empty
     /// `related` means the referenced objects do not exist.
     pub fn has_customize_hook(&self) -> bool {
@@ -147,4 +180,9 @@ where
     T: Default + Deserialize<'de>,
 {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// A key quoted in an error, cut short.
+fn short(key: &str) -> String {
+    key.chars().take(80).collect()
 }

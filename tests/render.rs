@@ -560,3 +560,32 @@ fn every_name_fits_at_the_longest_parent_name() {
         );
     }
 }
+
+#[test]
+fn children_of_the_wrong_shape_are_a_bad_request() {
+    let valid = Request::example().json();
+    let cases = [
+        ("/children", json!([])),
+        ("/children", json!({"Service.v1": []})),
+        ("/children", json!({"Service.v1": {"x": 5}})),
+        ("/children", json!({"Service.v1": {"x": {"metadata": {}}}})),
+        ("/children", json!({"Service": {}})),
+        ("/related", json!({".v1": {}})),
+        ("/related", json!({"Secret.v1": {"s": "not an object"}})),
+    ];
+    for (pointer, value) in cases {
+        let mut request = valid.clone();
+        *request.pointer_mut(pointer).unwrap() = value.clone();
+        let body = serde_json::to_vec(&request).unwrap();
+        match prometheus_replica_operator::sync_json(&body) {
+            Err(Error::BadRequest(_)) => {}
+            Err(other) => panic!("{pointer} = {value}: {other}"),
+            Ok(_) => panic!("{pointer} = {value}: answered 200"),
+        }
+    }
+    // Null and absent mean empty, as Metacontroller may send them.
+    let mut request = valid.clone();
+    request["related"] = Value::Null;
+    request.as_object_mut().unwrap().remove("children");
+    assert!(prometheus_replica_operator::sync_json(&serde_json::to_vec(&request).unwrap()).is_ok());
+}

@@ -26,6 +26,7 @@ use meta::{Component, Names};
 /// The sync hook: every desired child and the full status, or an error. Never a partial answer.
 pub fn sync(request: &SyncRequest) -> Result<SyncResponse> {
     let stack = Stack::from_parent(&request.parent)?;
+    request.check_shape()?;
     tracing::debug!(
         "Parsing PrometheusReplica {} in {}",
         stack.name,
