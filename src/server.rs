@@ -553,7 +553,7 @@ async fn read_body(
     request: Request,
     max: usize,
     deadline: tokio::time::Instant,
-) -> Result<Vec<u8>, Failure> {
+) -> Result<axum::body::Bytes, Failure> {
     // A declared length over the limit is refused before reading anything.
     let declared = request
         .headers()
@@ -571,7 +571,7 @@ async fn read_body(
             debug!(error = %e, "reading a request body failed");
             Err(Failure::BodyUnreadable)
         }
-        Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
 }
 
@@ -815,6 +815,8 @@ async fn serve(
                 watcher.watch(builder.serve_connection(io, service)).await
             } else {
                 let mut builder = hyper::server::conn::http1::Builder::new();
+                // hyper also applies this to an idle keep-alive connection waiting for its next request:
+                // such a connection is closed after the same time, and the client opens a new one.
                 builder
                     .timer(TokioTimer::new())
                     .header_read_timeout(server.header_read_timeout);
