@@ -5,6 +5,9 @@
 //! environment, no randomness, no network. The shell ([`server`], [`tls`], [`admin`], [`metrics`], [`cli`])
 //! moves bytes in and out of it.
 
+// Outside tests, a panic must be an invariant stated with `expect`, never a bare unwrap.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
 pub mod admin;
 pub mod api;
 pub mod cli;

@@ -163,7 +163,7 @@ fn check(answer: prometheus_replica_operator::Result<Vec<u8>>) -> Result<(), Tes
         }
     }
     prop_assert!(
-        !local["prometheuses"].as_array().map_or(true, Vec::is_empty),
+        !local["prometheuses"].as_array().is_none_or(Vec::is_empty),
         "status.local names no workload"
     );
     Ok(())
