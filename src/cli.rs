@@ -67,9 +67,11 @@ impl Cli {
 fn render_command(args: &RenderArgs) -> Result<(), String> {
     crate::logging::init_cli();
     let input = if args.file.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin()).map_err(|e| format!("reading standard input: {e}"))?
+        std::io::read_to_string(std::io::stdin())
+            .map_err(|e| format!("reading standard input: {e}"))?
     } else {
-        std::fs::read_to_string(&args.file).map_err(|e| format!("reading {}: {e}", args.file.display()))?
+        std::fs::read_to_string(&args.file)
+            .map_err(|e| format!("reading {}: {e}", args.file.display()))?
     };
     let request = render::request_from_file(&input).map_err(|e| e.to_string())?;
     let response = crate::sync(&request).map_err(|e| e.to_string())?;
