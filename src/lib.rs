@@ -52,8 +52,7 @@ fn decode<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner();
-        // serde_json's messages name a line and column, never the input itself.
+        let inner = without_strings(&e.into_inner().to_string());
         if path == "." {
             Error::BadRequest(format!("body is not a hook request: {inner}"))
         } else {
@@ -65,6 +64,53 @@ fn decode<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T> {
     Ok(value)
 }
 
+/// A serde message without the string values it quotes (`invalid type: string "x", expected a map`):
+/// a request can carry Secret data, and error bodies end up in Events and logs.
+fn without_strings(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        match (c, quoted) {
+            ('"', false) => {
+                quoted = true;
+                out.push_str("\"...\"");
+            }
+            ('"', true) => quoted = false,
+            (_, false) => out.push(c),
+            (_, true) => {}
+        }
+    }
+    out
+}
+
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| Error::Internal(format!("encoding the answer: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoding_errors_never_repeat_string_values() {
+        let error =
+            sync_json(br#"{"parent": {}, "related": {"Secret.v1": "hunter2"}}"#).unwrap_err();
+        let message = error.to_string();
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(
+            message.contains("related.Secret.v1: invalid type: string \"...\", expected a map"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line_and_column() {
+        let error = sync_json(b"{\"parent\": ").unwrap_err();
+        assert!(
+            matches!(&error, Error::BadRequest(m) if m.contains("line 1 column 11")),
+            "{error}"
+        );
+        let error = sync_json(b"{} {}").unwrap_err();
+        assert!(error.to_string().contains("trailing data"), "{error}");
+    }
 }

@@ -32,7 +32,7 @@ pub fn sync(request: &SyncRequest) -> Result<SyncResponse> {
         stack.name,
         stack.namespace
     );
-    let related = related::resolve(&stack, request);
+    let related = related::resolve(&stack, request)?;
     let mut warnings = stack.warnings.clone();
     warnings.extend(related.warnings.iter().cloned());
     let before = warnings.len();

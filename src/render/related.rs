@@ -67,9 +67,9 @@ pub struct Related {
 }
 
 /// Read the related objects of a request.
-pub fn resolve(stack: &Stack, request: &SyncRequest) -> Related {
+pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
     if !request.has_customize_hook() {
-        return Related {
+        return Ok(Related {
             sources: Sources {
                 config_map: stack.config_map.clone(),
                 config_file: CONFIG_KEY.into(),
@@ -87,7 +87,7 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> Related {
                  and the replicas will not deduplicate. Configure the customize hook (deploy/compositecontroller.yaml)",
                 stack.config_map, stack.replica_label
             )],
-        };
+        });
     }
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
@@ -107,7 +107,9 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> Related {
         Ok(config) => Some(config),
         Err(problem) => {
             problems.push(problem);
-            hook::find(&request.children, "ConfigMap", &names.prometheus_config()).map(kept_config)
+            hook::find(&request.children, "ConfigMap", &names.prometheus_config())
+                .map(kept_config)
+                .transpose()?
         }
     };
 
@@ -131,7 +133,7 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> Related {
         },
     };
 
-    Related {
+    Ok(Related {
         sources: Sources {
             config_map: names.prometheus_config(),
             config_file: CONFIG_KEY.into(),
@@ -144,7 +146,7 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> Related {
         config,
         problems,
         warnings,
-    }
+    })
 }
 
 /// The user's configuration with the operator's external labels, as the `<name>-prometheus-config` child.
@@ -208,8 +210,14 @@ fn derive_config(
 
 /// The observed derived configuration, sent back as it is (without what the API server adds) so that the
 /// running Prometheus keeps its last good configuration.
-fn kept_config(observed: &Value) -> ConfigMap {
-    let mut config: ConfigMap = serde_json::from_value(observed.clone()).unwrap_or_default();
+///
+/// An observed ConfigMap that does not decode is a bad request: leaving it out of the answer would delete it.
+fn kept_config(observed: &Value) -> crate::Result<ConfigMap> {
+    let mut config: ConfigMap = serde_json::from_value(observed.clone()).map_err(|e| {
+        crate::Error::BadRequest(format!(
+            "children: the observed ConfigMap is not a ConfigMap: {e}"
+        ))
+    })?;
     let metadata = std::mem::take(&mut config.metadata);
     config.metadata = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
         name: metadata.name,
@@ -217,7 +225,7 @@ fn kept_config(observed: &Value) -> ConfigMap {
         labels: metadata.labels,
         ..Default::default()
     };
-    config
+    Ok(config)
 }
 
 /// Parse a Prometheus configuration and set its `global.external_labels`: the user's own, then
