@@ -150,3 +150,74 @@ fn the_checker_catches_what_restricted_forbids() {
         );
     }
 }
+
+fn shipped(yaml: &str) -> Value {
+    serde_yaml_ng::from_str(yaml).expect("deploy/ manifests are YAML")
+}
+
+#[test]
+fn the_hooks_own_pod_passes_the_restricted_profile_with_a_read_only_root() {
+    let deployment = shipped(include_str!("../deploy/deployment.yaml"));
+    assert_eq!(deployment["kind"], "Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let violations = restricted_violations(pod);
+    assert!(violations.is_empty(), "{violations:?}");
+    assert_eq!(
+        pod["automountServiceAccountToken"], false,
+        "the hook calls no API server"
+    );
+    for container in pod["containers"].as_array().unwrap() {
+        assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
+    }
+}
+
+#[test]
+fn the_namespace_enforces_the_restricted_profile() {
+    let namespace = shipped(include_str!("../deploy/namespace.yaml"));
+    assert_eq!(
+        namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "restricted"
+    );
+}
+
+#[test]
+fn only_metacontrollers_namespace_reaches_the_hook_port() {
+    let policy = shipped(include_str!("../deploy/networkpolicy.yaml"));
+    assert_eq!(policy["spec"]["policyTypes"], json!(["Ingress"]));
+    let deployment = shipped(include_str!("../deploy/deployment.yaml"));
+    let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    for (key, value) in policy["spec"]["podSelector"]["matchLabels"]
+        .as_object()
+        .unwrap()
+    {
+        assert_eq!(
+            &pod_labels[key], value,
+            "the policy selects the hook's pods"
+        );
+    }
+    // Every rule that opens the HTTPS port admits only the metacontroller namespace.
+    let rules = policy["spec"]["ingress"].as_array().unwrap();
+    let https_rules: Vec<&Value> = rules
+        .iter()
+        .filter(|rule| match rule["ports"].as_array() {
+            None => true, // a rule without ports opens every port
+            Some(ports) => ports
+                .iter()
+                .any(|p| p["port"] == "https" || p["port"] == 8443),
+        })
+        .collect();
+    assert_eq!(https_rules.len(), 1, "{https_rules:?}");
+    assert_eq!(
+        https_rules[0]["from"],
+        json!([{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "metacontroller"}}}])
+    );
+    let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+    assert!(
+        container["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "https" && p["containerPort"] == 8443),
+        "the port named https is the hook's 8443"
+    );
+}
