@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
     HTTPGetAction, ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity, PodSecurityContext,
-    PodSpec, PodTemplateSpec, Probe, SeccompProfile, SecretKeySelector, SecretVolumeSource,
-    SecurityContext, Volume, VolumeMount, WeightedPodAffinityTerm,
+    PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
+    SecretVolumeSource, SecurityContext, Volume, VolumeMount, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -168,7 +168,7 @@ pub fn prometheus(stack: &Stack, sources: &Sources) -> Container {
 /// The Thanos sidecar: ships blocks to the bucket, serves the StoreAPI, and reloads Prometheus when the
 /// configuration or rule files change.
 pub fn sidecar(stack: &Stack, sources: &Sources) -> Container {
-    let mut args = vec![
+    let args = vec![
         "sidecar".into(),
         format!("--tsdb.path={TSDB_DIR}"),
         format!("--prometheus.url=http://localhost:{PROMETHEUS_PORT}"),
@@ -180,24 +180,20 @@ pub fn sidecar(stack: &Stack, sources: &Sources) -> Container {
         ),
         format!("--reloader.rule-dir={CONFIG_DIR}"),
     ];
-    args.extend(objstore_args(sources));
-    let mut mounts = vec![
+    let mounts = vec![
         mount(DATA_VOLUME, TSDB_DIR, false),
         mount(CONFIG_VOLUME, CONFIG_DIR, true),
     ];
-    mounts.extend(objstore_mount(sources));
-    Container {
-        name: "thanos-sidecar".into(),
-        image: Some(stack.thanos_image.clone()),
-        args: Some(args),
-        env: objstore_env(sources),
-        ports: Some(vec![port("grpc", GRPC_PORT), port("http", HTTP_PORT)]),
-        readiness_probe: Some(probe("/-/ready", "http", 3)),
-        liveness_probe: Some(probe("/-/healthy", "http", 6)),
-        resources: Some(stack.resources.sidecar.clone()),
-        volume_mounts: Some(mounts),
-        ..secure_container()
-    }
+    let resources = stack.resources.sidecar.clone();
+    thanos(
+        stack,
+        "thanos-sidecar",
+        args,
+        true,
+        resources,
+        mounts,
+        Some(sources),
+    )
 }
 
 /// The volumes of the Prometheus pod besides the claim template.
@@ -217,27 +213,23 @@ pub fn prometheus_volumes(sources: &Sources) -> Vec<Volume> {
 /// The store gateway: serves the blocks in the bucket.
 pub fn store(stack: &Stack, sources: &Sources) -> Container {
     let data = "/var/thanos/store";
-    let mut args = vec![
+    let args = vec![
         "store".into(),
         format!("--data-dir={data}"),
         format!("--grpc-address=0.0.0.0:{GRPC_PORT}"),
         format!("--http-address=0.0.0.0:{HTTP_PORT}"),
     ];
-    args.extend(objstore_args(sources));
-    let mut mounts = vec![mount(DATA_VOLUME, data, false)];
-    mounts.extend(objstore_mount(sources));
-    Container {
-        name: "thanos-store".into(),
-        image: Some(stack.thanos_image.clone()),
-        args: Some(args),
-        env: objstore_env(sources),
-        ports: Some(vec![port("grpc", GRPC_PORT), port("http", HTTP_PORT)]),
-        readiness_probe: Some(probe("/-/ready", "http", 3)),
-        liveness_probe: Some(probe("/-/healthy", "http", 6)),
-        resources: Some(stack.resources.store.clone()),
-        volume_mounts: Some(mounts),
-        ..secure_container()
-    }
+    let mounts = vec![mount(DATA_VOLUME, data, false)];
+    let resources = stack.resources.store.clone();
+    thanos(
+        stack,
+        "thanos-store",
+        args,
+        true,
+        resources,
+        mounts,
+        Some(sources),
+    )
 }
 
 /// The querier: merges the sidecars and the store gateway, found by DNS SRV through headless Services, and
@@ -256,22 +248,22 @@ pub fn query(stack: &Stack) -> Container {
             names.workload(Component::Store)
         ),
     ];
-    Container {
-        name: "thanos-query".into(),
-        image: Some(stack.thanos_image.clone()),
-        args: Some(args),
-        ports: Some(vec![port("grpc", GRPC_PORT), port("http", HTTP_PORT)]),
-        readiness_probe: Some(probe("/-/ready", "http", 3)),
-        liveness_probe: Some(probe("/-/healthy", "http", 6)),
-        resources: Some(stack.resources.query.clone()),
-        ..secure_container()
-    }
+    let resources = stack.resources.query.clone();
+    thanos(
+        stack,
+        "thanos-query",
+        args,
+        true,
+        resources,
+        Vec::new(),
+        None,
+    )
 }
 
 /// The compactor: compacts and downsamples the bucket and applies its retention. Exactly one per bucket.
 pub fn compact(stack: &Stack, sources: &Sources, compact: &crate::spec::Compact) -> Container {
     let data = "/var/thanos/compact";
-    let mut args = vec![
+    let args = vec![
         "compact".into(),
         "--wait".into(),
         format!("--data-dir={data}"),
@@ -280,19 +272,49 @@ pub fn compact(stack: &Stack, sources: &Sources, compact: &crate::spec::Compact)
         format!("--retention.resolution-5m={}", compact.retention_5m),
         format!("--retention.resolution-1h={}", compact.retention_1h),
     ];
-    args.extend(objstore_args(sources));
-    let mut mounts = vec![mount(DATA_VOLUME, data, false)];
-    mounts.extend(objstore_mount(sources));
+    let mounts = vec![mount(DATA_VOLUME, data, false)];
+    let resources = stack.resources.compact.clone();
+    // The compactor serves no StoreAPI: no gRPC port.
+    thanos(
+        stack,
+        "thanos-compact",
+        args,
+        false,
+        resources,
+        mounts,
+        Some(sources),
+    )
+}
+
+/// A Thanos container: `args`, then, for a component that reads the bucket (`sources`), the bucket's flags,
+/// mount and environment; health probes on the HTTP port; the `restricted` security context.
+fn thanos(
+    stack: &Stack,
+    name: &str,
+    mut args: Vec<String>,
+    grpc: bool,
+    resources: ResourceRequirements,
+    mut mounts: Vec<VolumeMount>,
+    sources: Option<&Sources>,
+) -> Container {
+    if let Some(sources) = sources {
+        args.extend(objstore_args(sources));
+        mounts.extend(objstore_mount(sources));
+    }
+    let mut ports = vec![port("http", HTTP_PORT)];
+    if grpc {
+        ports.insert(0, port("grpc", GRPC_PORT));
+    }
     Container {
-        name: "thanos-compact".into(),
+        name: name.into(),
         image: Some(stack.thanos_image.clone()),
         args: Some(args),
-        env: objstore_env(sources),
-        ports: Some(vec![port("http", HTTP_PORT)]),
+        env: sources.and_then(objstore_env),
+        ports: Some(ports),
         readiness_probe: Some(probe("/-/ready", "http", 3)),
         liveness_probe: Some(probe("/-/healthy", "http", 6)),
-        resources: Some(stack.resources.compact.clone()),
-        volume_mounts: Some(mounts),
+        resources: Some(resources),
+        volume_mounts: (!mounts.is_empty()).then_some(mounts),
         ..secure_container()
     }
 }
