@@ -10,15 +10,65 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::api::PrometheusReplicaStatus;
 use crate::{Error, Result};
 
 /// Objects of one request, by `Kind.group/version` (`Kind.version` for the core group), then by name (v1) or
 /// `namespace/name` (v2). Only the values are read; the inner keys are not trusted.
+pub type Observed = BTreeMap<String, BTreeMap<String, Object>>;
+
+/// [`Observed`] as plain JSON values, as fixtures and tools build a request before encoding it.
 pub type Objects = BTreeMap<String, BTreeMap<String, Value>>;
+
+/// One observed object, kept as the JSON text it arrived in.
+///
+/// Big clusters send every child with its managedFields and last-applied annotation, and the hook reads a few
+/// fields of a few objects. Building every object into a [`Value`] tree and freeing it again was most of the
+/// cost of a large request; each reader now parses only the fields it names ([`Object::read`]), and the
+/// parser skips the rest without allocating.
+#[derive(Debug, Clone)]
+pub struct Object {
+    /// `metadata.name`, read once: every lookup needs it.
+    name: Option<String>,
+    json: Box<RawValue>,
+}
+
+impl Object {
+    /// `metadata.name`, when it is a string.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The object read as `T`, a type that names only the fields the caller reads.
+    pub fn read<T: DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_str(self.json.get())
+    }
+}
+
+impl<'de> Deserialize<'de> for Object {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Named {
+            metadata: Option<Metadata>,
+        }
+        #[derive(Deserialize)]
+        struct Metadata {
+            name: Option<String>,
+        }
+        let json = Box::<RawValue>::deserialize(deserializer)?;
+        // Anything but a string name (another type, a duplicate key, not an object at all) is no name, which
+        // `check_shape` refuses.
+        let name = serde_json::from_str::<Named>(json.get())
+            .ok()
+            .and_then(|named| named.metadata?.name);
+        Ok(Self { name, json })
+    }
+}
 
 /// A sync request: the parent and what Metacontroller observes of its children and related objects.
 #[derive(Deserialize, Debug, Default, Clone)]
@@ -31,10 +81,10 @@ pub struct SyncRequest {
     pub parent: Value,
     /// Observed children.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub children: Objects,
+    pub children: Observed,
     /// Related objects asked for by the customize hook.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub related: Objects,
+    pub related: Observed,
     /// Set while the parent is being deleted with a finalize hook; the sync answer is the same.
     #[serde(default, deserialize_with = "null_as_default")]
     pub finalizing: bool,
@@ -57,11 +107,7 @@ impl SyncRequest {
                     )));
                 }
                 for (key, object) in by_name {
-                    if object
-                        .pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .is_none()
-                    {
+                    if object.name().is_none() {
                         return Err(Error::BadRequest(format!(
                             "{field}.{group_key}.{}: expected an object with metadata.name",
                             short(key)
@@ -160,18 +206,17 @@ pub struct RelatedResourceRule {
     pub names: Vec<String>,
 }
 
-/// The objects of one kind in [`Objects`], whatever the hook version.
-pub fn of_kind<'a>(objects: &'a Objects, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+/// The objects of one kind in [`Observed`], whatever the hook version.
+pub fn of_kind<'a>(objects: &'a Observed, kind: &'a str) -> impl Iterator<Item = &'a Object> + 'a {
     objects
         .iter()
         .filter(move |(key, _)| key.split_once('.').map_or(key.as_str(), |(k, _)| k) == kind)
         .flat_map(|(_, by_name)| by_name.values())
 }
 
-/// The object of `kind` named `name` in [`Objects`], read from its `metadata.name`, not from its key.
-pub fn find<'a>(objects: &'a Objects, kind: &'a str, name: &str) -> Option<&'a Value> {
-    of_kind(objects, kind)
-        .find(|o| o.pointer("/metadata/name").and_then(Value::as_str) == Some(name))
+/// The object of `kind` named `name` in [`Observed`], read from its `metadata.name`, not from its key.
+pub fn find<'a>(objects: &'a Observed, kind: &'a str, name: &str) -> Option<&'a Object> {
+    of_kind(objects, kind).find(|o| o.name() == Some(name))
 }
 
 fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>

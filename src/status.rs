@@ -6,6 +6,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::{ComponentStatus, LocalStatus, OutputStatus, Phase, PrometheusReplicaStatus};
@@ -14,6 +15,22 @@ use crate::render::Problem;
 use crate::render::meta::{Component, Names};
 use crate::render::pod::{HTTP_PORT, PROMETHEUS_PORT};
 use crate::spec::Stack;
+use crate::{Error, Result};
+
+/// What the status reads of an observed workload; the rest of it is skipped unread.
+#[derive(Deserialize)]
+struct Rollout {
+    #[serde(default)]
+    metadata: Generation,
+    #[serde(default)]
+    status: Value,
+}
+
+#[derive(Deserialize, Default)]
+struct Generation {
+    #[serde(default)]
+    generation: Value,
+}
 
 /// A workload as observed.
 struct Workload {
@@ -25,17 +42,24 @@ struct Workload {
 }
 
 impl Workload {
-    fn observe(stack: &Stack, request: &SyncRequest, component: Component) -> Self {
+    fn observe(stack: &Stack, request: &SyncRequest, component: Component) -> Result<Self> {
         let (kind, desired) = match component {
             Component::Prometheus => ("StatefulSet", stack.prometheus_replicas),
             Component::Query => ("Deployment", stack.query_replicas),
             Component::Store | Component::Compact => ("StatefulSet", 1),
         };
         let name = Names::new(stack).workload(component);
-        let observed = hook::find(&request.children, kind, &name);
+        let observed = hook::find(&request.children, kind, &name)
+            .map(|object| {
+                object
+                    .read::<Rollout>()
+                    .map_err(|e| Error::BadRequest(format!("children: {kind} {name}: {e}")))
+            })
+            .transpose()?;
         let count = |field: &str| {
             observed
-                .and_then(|o| o.pointer(&format!("/status/{field}")))
+                .as_ref()
+                .and_then(|o| o.status.get(field))
                 .and_then(Value::as_i64)
                 .and_then(|n| i32::try_from(n).ok())
                 .unwrap_or(0)
@@ -43,17 +67,18 @@ impl Workload {
         let ready = count("readyReplicas");
         let updated = count("updatedReplicas");
         let generation = observed
-            .and_then(|o| o.pointer("/metadata/generation"))
-            .and_then(Value::as_i64);
+            .as_ref()
+            .and_then(|o| o.metadata.generation.as_i64());
         let seen = observed
-            .and_then(|o| o.pointer("/status/observedGeneration"))
+            .as_ref()
+            .and_then(|o| o.status.get("observedGeneration"))
             .and_then(Value::as_i64);
         let current = match (generation, seen) {
             (Some(generation), Some(seen)) => seen >= generation,
             (None, _) => true,
             (Some(_), None) => false,
         };
-        Self {
+        Ok(Self {
             component,
             status: ComponentStatus {
                 replicas: desired,
@@ -63,7 +88,7 @@ impl Workload {
             },
             observed: observed.is_some(),
             complete: observed.is_some() && current && ready >= desired && updated >= desired,
-        }
+        })
     }
 
     fn describe(&self) -> String {
@@ -90,7 +115,7 @@ pub fn status(
     problems: &[Problem],
     pending_immutable: bool,
     warnings: Vec<String>,
-) -> PrometheusReplicaStatus {
+) -> Result<PrometheusReplicaStatus> {
     let names = Names::new(stack);
     let mut components = vec![Component::Prometheus, Component::Store, Component::Query];
     if stack.compact.is_some() {
@@ -99,7 +124,7 @@ pub fn status(
     let workloads: Vec<Workload> = components
         .iter()
         .map(|c| Workload::observe(stack, request, *c))
-        .collect();
+        .collect::<Result<_>>()?;
 
     let nothing_observed = workloads.iter().all(|w| !w.observed);
     let all_complete = workloads.iter().all(|w| w.complete);
@@ -168,7 +193,7 @@ pub fn status(
         )
     };
 
-    let newest = newest_timestamp(request);
+    let newest = newest_timestamp(request)?;
     let current = current_conditions(&request.parent);
     let conditions = [
         ("Available", available),
@@ -217,7 +242,7 @@ pub fn status(
     let mut seen = std::collections::BTreeSet::new();
     warnings.retain(|w| seen.insert(w.clone()));
 
-    PrometheusReplicaStatus {
+    Ok(PrometheusReplicaStatus {
         phase: Some(phase),
         conditions,
         observed_generation: None,
@@ -250,7 +275,7 @@ pub fn status(
                 .collect(),
         }),
         warnings,
-    }
+    })
 }
 
 /// The conditions of the parent's current status; unreadable ones are ignored (they are replaced).
@@ -265,37 +290,102 @@ fn current_conditions(parent: &Value) -> Vec<Condition> {
 }
 
 /// The newest timestamp of the parent and the observed children, or the Unix epoch when there is none.
-pub fn newest_timestamp(request: &SyncRequest) -> Time {
-    let objects =
-        std::iter::once(&request.parent).chain(request.children.values().flat_map(|m| m.values()));
+pub fn newest_timestamp(request: &SyncRequest) -> Result<Time> {
     let mut newest = Timestamp::UNIX_EPOCH;
-    for object in objects {
-        let mut consider = |value: Option<&Value>| {
-            if let Some(t) = value
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse::<Timestamp>().ok())
-            {
-                newest = newest.max(t);
-            }
-        };
-        consider(object.pointer("/metadata/creationTimestamp"));
-        for entry in object
-            .pointer("/metadata/managedFields")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+    let mut consider = |value: Option<&Value>| {
+        if let Some(t) = value
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<Timestamp>().ok())
         {
-            consider(entry.get("time"));
+            newest = newest.max(t);
         }
-        for condition in object
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            consider(condition.get("lastTransitionTime"));
-            consider(condition.get("lastUpdateTime"));
+    };
+    times(&request.parent, &mut consider);
+    for object in request.children.values().flat_map(|m| m.values()) {
+        match object.read::<Times>() {
+            Ok(view) => view.each(&mut consider),
+            // A child whose times are not where and what they should be is read whole, so that its
+            // well-formed times still count exactly as the parent's do.
+            Err(_) => {
+                let value = object.read::<Value>().map_err(|e| {
+                    Error::BadRequest(format!(
+                        "children: {}: {e}",
+                        object.name().unwrap_or_default()
+                    ))
+                })?;
+                times(&value, &mut consider);
+            }
         }
     }
-    Time(newest)
+    Ok(Time(newest))
+}
+
+/// The creation, managedFields and condition times of an object.
+fn times(object: &Value, consider: &mut impl FnMut(Option<&Value>)) {
+    consider(object.pointer("/metadata/creationTimestamp"));
+    for entry in object
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        consider(entry.get("time"));
+    }
+    for condition in object
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        consider(condition.get("lastTransitionTime"));
+        consider(condition.get("lastUpdateTime"));
+    }
+}
+
+/// The fields of [`times`] as a type, so that reading them from a child skips everything else (most of all
+/// the managedFields' `fieldsV1` and the last-applied annotation) instead of building it.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Times {
+    metadata: MetadataTimes,
+    status: StatusTimes,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct MetadataTimes {
+    creation_timestamp: Value,
+    managed_fields: Vec<ManagedFieldsTime>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ManagedFieldsTime {
+    time: Value,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct StatusTimes {
+    conditions: Vec<ConditionTimes>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ConditionTimes {
+    last_transition_time: Value,
+    last_update_time: Value,
+}
+
+impl Times {
+    fn each(&self, consider: &mut impl FnMut(Option<&Value>)) {
+        consider(Some(&self.metadata.creation_timestamp));
+        for entry in &self.metadata.managed_fields {
+            consider(Some(&entry.time));
+        }
+        for condition in &self.status.conditions {
+            consider(Some(&condition.last_transition_time));
+            consider(Some(&condition.last_update_time));
+        }
+    }
 }

@@ -37,13 +37,17 @@ pub fn query(stack: &Stack, sources: &Sources) -> Deployment {
     }
 }
 
-/// Keep the querier's selector as observed (it cannot change) and say so when it differs.
+/// Keep the querier's selector as the observed Deployment's `spec` has it (it cannot change) and say so when
+/// it differs.
 pub fn keep_selector(
     desired: &mut Deployment,
-    observed: &serde_json::Value,
+    observed_spec: Option<&serde_json::Value>,
     warnings: &mut Vec<String>,
 ) -> crate::Result<()> {
-    let Some(selector) = observed.pointer("/spec/selector").filter(|s| !s.is_null()) else {
+    let Some(selector) = observed_spec
+        .and_then(|spec| spec.get("selector"))
+        .filter(|s| !s.is_null())
+    else {
         return Ok(());
     };
     let name = desired.metadata.name.clone().unwrap_or_default();

@@ -10,13 +10,14 @@ pub mod service;
 pub mod statefulset;
 
 use kube::CustomResourceExt;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 pub use related::{Bucket, Problem, Sources};
 
 use crate::api::PrometheusReplica;
 use crate::hook::{
-    self, Child, CustomizeRequest, CustomizeResponse, RelatedResourceRule, SyncRequest,
+    self, Child, CustomizeRequest, CustomizeResponse, Object, RelatedResourceRule, SyncRequest,
     SyncResponse,
 };
 use crate::spec::Stack;
@@ -44,7 +45,7 @@ pub fn sync(request: &SyncRequest) -> Result<SyncResponse> {
         &related.problems,
         pending_immutable,
         warnings,
-    );
+    )?;
     tracing::debug!(
         "Status of PrometheusReplica {} is now {:?}",
         stack.name,
@@ -95,7 +96,8 @@ fn children(
         let name = desired.metadata.name.clone().unwrap_or_default();
         if let Some(observed) = hook::find(&request.children, "StatefulSet", &name) {
             tracing::debug!("  Checking StatefulSet {name}");
-            statefulset::keep_immutable(&mut desired, observed, warnings)?;
+            let spec = observed_spec("StatefulSet", observed)?;
+            statefulset::keep_immutable(&mut desired, spec.as_ref(), warnings)?;
         }
         children.push(Child::StatefulSet(desired));
     }
@@ -107,7 +109,8 @@ fn children(
         "Deployment",
         &names.workload(Component::Query),
     ) {
-        deployment::keep_selector(&mut query, observed, warnings)?;
+        let spec = observed_spec("Deployment", observed)?;
+        deployment::keep_selector(&mut query, spec.as_ref(), warnings)?;
     }
     children.push(Child::Deployment(query));
 
@@ -131,6 +134,24 @@ fn children(
         }
     }
     Ok(children)
+}
+
+/// The `spec` of an observed workload, the only part of it that rendering reads; `Some(Value::Null)` for
+/// `"spec": null`.
+fn observed_spec(kind: &str, observed: &Object) -> Result<Option<Value>> {
+    #[derive(Deserialize)]
+    struct Spec {
+        #[serde(default, deserialize_with = "present")]
+        spec: Option<Value>,
+    }
+    fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+        Value::deserialize(deserializer).map(Some)
+    }
+    let name = observed.name().unwrap_or_default();
+    observed
+        .read::<Spec>()
+        .map(|object| object.spec)
+        .map_err(|e| Error::BadRequest(format!("children: {kind} {name}: {e}")))
 }
 
 /// The customize hook: the ConfigMap and the Secret named in the spec, from the parent's namespace.

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::meta::{self, Component, Names};
 use super::pod::S3_ENV;
-use crate::hook::{self, SyncRequest};
+use crate::hook::{self, Object, SyncRequest};
 use crate::spec::Stack;
 
 /// The key of the Prometheus configuration in the user's ConfigMap and in the derived one.
@@ -93,7 +93,7 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
     let mut warnings = Vec::new();
     let names = Names::new(stack);
 
-    let derived = match hook::find(&request.related, "ConfigMap", &stack.config_map) {
+    let derived = match related(request, "ConfigMap", &stack.config_map)? {
         None => Err(Problem {
             reason: "ConfigMapNotFound",
             message: format!(
@@ -101,7 +101,7 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
                 stack.namespace, stack.config_map
             ),
         }),
-        Some(source) => derive_config(stack, source, &mut warnings),
+        Some(source) => derive_config(stack, &source, &mut warnings),
     };
     let config = match derived {
         Ok(config) => Some(config),
@@ -113,7 +113,7 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
         }
     };
 
-    let (bucket, bucket_hash) = match hook::find(&request.related, "Secret", &stack.bucket_secret) {
+    let (bucket, bucket_hash) = match related(request, "Secret", &stack.bucket_secret)? {
         None => {
             problems.push(Problem {
                 reason: "BucketSecretNotFound",
@@ -124,8 +124,8 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
             });
             (None, None)
         }
-        Some(secret) => match bucket_format(stack, secret) {
-            Ok(bucket) => (Some(bucket), Some(hash_secret(secret))),
+        Some(secret) => match bucket_format(stack, &secret) {
+            Ok(bucket) => (Some(bucket), Some(hash_secret(&secret))),
             Err(problem) => {
                 problems.push(problem);
                 (None, None)
@@ -147,6 +147,17 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
         problems,
         warnings,
     })
+}
+
+/// The related object of `kind` named `name`, whole: the hook reads its data.
+fn related(request: &SyncRequest, kind: &str, name: &str) -> crate::Result<Option<Value>> {
+    hook::find(&request.related, kind, name)
+        .map(|object| {
+            object
+                .read()
+                .map_err(|e| crate::Error::BadRequest(format!("related: {kind} {name}: {e}")))
+        })
+        .transpose()
 }
 
 /// The user's configuration with the operator's external labels, as the `<name>-prometheus-config` child.
@@ -212,8 +223,8 @@ fn derive_config(
 /// running Prometheus keeps its last good configuration.
 ///
 /// An observed ConfigMap that does not decode is a bad request: leaving it out of the answer would delete it.
-fn kept_config(observed: &Value) -> crate::Result<ConfigMap> {
-    let mut config: ConfigMap = serde_json::from_value(observed.clone()).map_err(|e| {
+fn kept_config(observed: &Object) -> crate::Result<ConfigMap> {
+    let mut config: ConfigMap = observed.read().map_err(|e| {
         crate::Error::BadRequest(format!(
             "children: the observed ConfigMap is not a ConfigMap: {e}"
         ))

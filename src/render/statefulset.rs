@@ -165,17 +165,18 @@ fn claim_template(volume: &spec::Volume) -> PersistentVolumeClaim {
     }
 }
 
-/// Keep the immutable fields of `desired` as `observed` has them, and say what would have changed.
+/// Keep the immutable fields of `desired` as the observed StatefulSet's `spec` has them, and say what would
+/// have changed.
 ///
 /// What the API server adds to claim templates (`apiVersion`/`kind`, `volumeMode: Filesystem`, `status`,
 /// empty metadata) is no difference, and is not sent back.
 pub fn keep_immutable(
     desired: &mut StatefulSet,
-    observed: &Value,
+    observed_spec: Option<&Value>,
     warnings: &mut Vec<String>,
 ) -> Result<()> {
     let name = desired.metadata.name.clone().unwrap_or_default();
-    let Some(observed_spec) = observed.get("spec") else {
+    let Some(observed_spec) = observed_spec else {
         return Ok(());
     };
     let spec = desired
