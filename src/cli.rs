@@ -18,7 +18,8 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the HTTPS hook server and the plain-HTTP admin server.
-    Serve(server::ServeArgs),
+    // Boxed: its many flags would make every other variant as large.
+    Serve(Box<server::ServeArgs>),
     /// Render the children of a PrometheusReplica manifest (YAML or JSON) or of a sync request (JSON).
     Render(RenderArgs),
     /// Print the PrometheusReplica CustomResourceDefinition as YAML.
@@ -46,7 +47,7 @@ impl Cli {
     /// Run the chosen command; errors are printed to standard error.
     pub fn run(self) -> ExitCode {
         let result = match self.command {
-            Command::Serve(args) => server::run(args),
+            Command::Serve(args) => server::run(*args),
             Command::Render(args) => render_command(&args),
             Command::Crd => {
                 print!("{}", render::crd_yaml());

@@ -64,6 +64,10 @@ pub struct Metrics {
     pub tls_reload_failures: Counter,
     /// TLS handshakes that failed or timed out.
     pub tls_handshake_failures: Counter,
+    /// Open connections on the hook port, from accept to close.
+    pub connections: Gauge,
+    /// Times `--max-connections` was reached and a new connection had to wait.
+    pub connection_limit_reached: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -84,6 +88,8 @@ impl Metrics {
         let tls_reloads = Counter::default();
         let tls_reload_failures = Counter::default();
         let tls_handshake_failures = Counter::default();
+        let connections = Gauge::default();
+        let connection_limit_reached = Counter::default();
         let build = Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]);
 
         registry.register(
@@ -131,6 +137,16 @@ impl Metrics {
             "TLS handshakes on the hook port that failed or timed out",
             tls_handshake_failures.clone(),
         );
+        registry.register(
+            "connections",
+            "Open connections on the hook port",
+            connections.clone(),
+        );
+        registry.register(
+            "connection_limit_reached",
+            "Times --max-connections was reached: idle connections were closed and a new one waited",
+            connection_limit_reached.clone(),
+        );
         registry.register("build", "The running version", build);
 
         Self {
@@ -144,6 +160,8 @@ impl Metrics {
             tls_reloads,
             tls_reload_failures,
             tls_handshake_failures,
+            connections,
+            connection_limit_reached,
         }
     }
 
@@ -201,6 +219,8 @@ mod tests {
             "prometheus_replica_operator_tls_reloads_total 0",
             "prometheus_replica_operator_tls_reload_failures_total 0",
             "prometheus_replica_operator_tls_handshake_failures_total 0",
+            "prometheus_replica_operator_connections 0",
+            "prometheus_replica_operator_connection_limit_reached_total 0",
             "prometheus_replica_operator_build_info{version=",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");

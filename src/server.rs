@@ -4,8 +4,11 @@
 //! - a 200 always carries the whole answer of the pure core; every failure is a non-200 with a short
 //!   `{"error": "..."}` body that carries no request data, no internals and no panic text;
 //! - 400 malformed request, 401/403 bearer token, 404 unknown path, 405 wrong method, 408 body not received in
-//!   time, 413 body over `--max-body-bytes`, 422 invalid spec, 429 with `Retry-After` over `--max-in-flight`,
-//!   500 internal error (a bug, a panic, or an answer slower than `--request-timeout`);
+//!   time, 413 body over `--max-body-bytes`, 415 a body that is not declared `application/json`, 422 invalid
+//!   spec, 429 with `Retry-After` over `--max-in-flight`, 500 internal error (a bug, a panic, or an answer slower
+//!   than `--request-timeout`);
+//! - at most `--max-connections` connections are open; idle ones are closed after `--idle-timeout` (HTTP/1:
+//!   `--header-read-timeout`), and at once when the limit is reached and they have answered a request;
 //! - a panic while answering is caught, counted and answered 500; the process keeps serving;
 //! - SIGTERM or SIGINT: `/readyz` turns false, the listener closes, requests in flight finish (for at most
 //!   `--shutdown-timeout`), and the process exits 0.
@@ -25,14 +28,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::{debug, error, info, warn};
@@ -92,6 +95,20 @@ pub struct ServeArgs {
     /// After SIGTERM or SIGINT, how long requests in flight may take to finish.
     #[arg(long, env = "PRO_SHUTDOWN_TIMEOUT", value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+    /// Connections open at once on the hook port. At the limit, connections that have answered a request and sit
+    /// idle are closed, and new ones wait in the kernel's accept queue until a slot frees. Keep it under the
+    /// process's file descriptor limit.
+    #[arg(
+        long,
+        env = "PRO_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value = "1024"
+    )]
+    pub max_connections: NonZeroUsize,
+    /// A connection with no request in progress for this long is closed (HTTP/2 with a GOAWAY). An idle
+    /// HTTP/1 connection is closed sooner, after `--header-read-timeout`.
+    #[arg(long, env = "PRO_IDLE_TIMEOUT", value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
 }
 
 /// A duration as `500ms`, `8s`, `2m`, or a plain number of seconds.
@@ -186,8 +203,9 @@ pub fn router(state: AppState) -> Router {
         .route("/sync", post(sync))
         .route("/customize", post(customize))
         .method_not_allowed_fallback(|| async { Failure::MethodNotAllowed })
-        // Outermost first: a request without the token never takes an in-flight slot.
+        // Outermost first: a request without the token or of another media type never takes an in-flight slot.
         .route_layer(middleware::from_fn_with_state(state.clone(), limit))
+        .route_layer(middleware::from_fn(require_json))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
     let metrics = state.metrics.clone();
     hooks
@@ -217,6 +235,8 @@ pub enum Failure {
     BodyTimeout,
     /// 413.
     TooLarge(usize),
+    /// 415: a `Content-Type` other than `application/json`.
+    NotJson,
     /// 500: the answer took longer than `--request-timeout`.
     Timeout,
     /// 500: a panic while answering.
@@ -253,6 +273,7 @@ impl Failure {
             }
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Throttled => StatusCode::TOO_MANY_REQUESTS,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
@@ -277,6 +298,9 @@ impl Failure {
                 "the request body did not arrive within the request timeout".to_owned()
             }
             Self::TooLarge(limit) => format!("request body over {limit} bytes"),
+            Self::NotJson => {
+                "unsupported media type: send Content-Type: application/json".to_owned()
+            }
             Self::Throttled => "too many requests in flight; retry later".to_owned(),
             Self::Unauthorized => "missing bearer token".to_owned(),
             Self::Forbidden => "wrong bearer token".to_owned(),
@@ -420,6 +444,23 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
                 .inc();
             return failure.into_response();
         }
+    }
+    next.run(request).await
+}
+
+/// Answers 415 to a `POST` whose `Content-Type` is not `application/json` (parameters such as `charset` allowed).
+/// Metacontroller always sends that type; anything else is another client, and reading its body as a hook
+/// request would only produce a confusing 400.
+async fn require_json(request: Request, next: Next) -> Response {
+    let json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    // Other methods go on to their 405.
+    if !json && request.method() == axum::http::Method::POST {
+        return Failure::NotJson.into_response();
     }
     next.run(request).await
 }
@@ -592,6 +633,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         header_read_timeout,
         max_in_flight,
         shutdown_timeout,
+        max_connections,
+        idle_timeout,
     } = args;
     logging::init_server(log_format.unwrap_or_else(LogFormat::detect), &log_level)?;
     log_panics();
@@ -670,6 +713,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             max_in_flight = max_in_flight.get(),
             max_body_bytes,
             request_timeout_ms = request_timeout.as_millis() as u64,
+            max_connections = max_connections.get(),
             "hook port listening (https): POST /sync, POST /customize"
         );
 
@@ -678,6 +722,8 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             app: router(state),
             metrics,
             header_read_timeout,
+            idle_timeout,
+            slots: Arc::new(Semaphore::new(max_connections.get())),
         };
         serve(listener, server, shutdown, &readiness, shutdown_timeout).await;
 
@@ -758,10 +804,18 @@ struct HookServer {
     app: Router,
     metrics: Arc<Metrics>,
     header_read_timeout: Duration,
+    idle_timeout: Duration,
+    /// One per open connection: `--max-connections` of them.
+    slots: Arc<Semaphore>,
 }
 
 /// Accepts TLS connections until `shutdown`, then closes the listener, marks not ready and waits (at most
 /// `drain`) for the connections to finish their requests.
+///
+/// At `--max-connections`, accepting pauses: the connection just accepted and those behind it in the kernel's
+/// queue wait (a client sees a slow handshake, not a reset, and is served when a slot frees) while the
+/// connections that sit idle between requests are told to close. Refusing instead would fail Metacontroller's
+/// calls outright during a burst.
 async fn serve(
     listener: TcpListener,
     server: HookServer,
@@ -770,7 +824,11 @@ async fn serve(
     drain: Duration,
 ) {
     let server = Arc::new(server);
-    let graceful = GracefulShutdown::new();
+    let total = server.slots.available_permits();
+    // `true` tells every connection to close gracefully.
+    let (stop, stopping) = watch::channel(false);
+    // `true` while a new connection waits for a slot: idle connections close.
+    let (full, crowded) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -785,51 +843,42 @@ async fn serve(
                 }
             },
         };
-        let watcher = graceful.watcher();
-        let server = server.clone();
-        tokio::spawn(async move {
-            let handshake =
-                tokio::time::timeout(server.header_read_timeout, server.tls.accept(tcp)).await;
-            let stream = match handshake {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => {
-                    server.metrics.tls_handshake_failures.inc();
-                    debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
+        let slot = match server.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                // This connection waits (its client sees a slow handshake) and so do those behind it, in the
+                // kernel's queue; idle ones close to make room.
+                server.metrics.connection_limit_reached.inc();
+                debug!(
+                    max_connections = total,
+                    "connection limit reached; closing idle connections"
+                );
+                full.send_replace(true);
+                let slot = tokio::select! {
+                    () = &mut shutdown => break,
+                    slot = server.slots.clone().acquire_owned() => slot,
+                };
+                full.send_replace(false);
+                match slot {
+                    Ok(slot) => slot,
+                    // The semaphore is never closed.
+                    Err(_) => break,
                 }
-                Err(_) => {
-                    server.metrics.tls_handshake_failures.inc();
-                    debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-            let service = TowerToHyperService::new(server.app.clone());
-            let io = TokioIo::new(stream);
-            let result = if h2 {
-                let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-                // Pings find peers that vanished without closing, so their connections do not pile up.
-                builder
-                    .timer(TokioTimer::new())
-                    .keep_alive_interval(Some(Duration::from_secs(30)));
-                watcher.watch(builder.serve_connection(io, service)).await
-            } else {
-                let mut builder = hyper::server::conn::http1::Builder::new();
-                // hyper also applies this to an idle keep-alive connection waiting for its next request:
-                // such a connection is closed after the same time, and the client opens a new one.
-                builder
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(server.header_read_timeout);
-                watcher.watch(builder.serve_connection(io, service)).await
-            };
-            if let Err(e) = result {
-                debug!(%peer, error = %e, "connection ended with an error");
             }
-        });
+        };
+        let close = Close {
+            stopping: stopping.clone(),
+            crowded: crowded.clone(),
+            idle: server.idle_timeout,
+        };
+        tokio::spawn(connection(server.clone(), tcp, peer, slot, close));
     }
     readiness.set(false);
     drop(listener);
-    if tokio::time::timeout(drain, graceful.shutdown())
+    stop.send_replace(true);
+    // Every slot back means every connection closed.
+    let all = u32::try_from(total).unwrap_or(u32::MAX);
+    if tokio::time::timeout(drain, server.slots.acquire_many(all))
         .await
         .is_err()
     {
@@ -837,6 +886,177 @@ async fn serve(
             timeout_ms = drain.as_millis() as u64,
             "requests still in flight after --shutdown-timeout; closing them"
         );
+    }
+}
+
+/// An open connection: counted in the gauge and holding one of `--max-connections` slots until it closes.
+struct Open {
+    _slot: OwnedSemaphorePermit,
+    metrics: Arc<Metrics>,
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.metrics.connections.dec();
+    }
+}
+
+/// The TLS handshake (bounded by `--header-read-timeout`), then HTTP/2 or HTTP/1.1 as ALPN chose, until the
+/// client closes or [`Close::when`] says to.
+async fn connection(
+    server: Arc<HookServer>,
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    slot: OwnedSemaphorePermit,
+    close: Close,
+) {
+    server.metrics.connections.inc();
+    let _open = Open {
+        _slot: slot,
+        metrics: server.metrics.clone(),
+    };
+    let handshake = tokio::time::timeout(server.header_read_timeout, server.tls.accept(tcp)).await;
+    let stream = match handshake {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            server.metrics.tls_handshake_failures.inc();
+            debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            server.metrics.tls_handshake_failures.inc();
+            debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    let (busy, requests) = watch::channel(Busy::default());
+    let service = Tracked {
+        inner: TowerToHyperService::new(server.app.clone()),
+        busy: Arc::new(busy),
+    };
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    if h2 {
+        builder = builder.http2_only();
+        // Pings find peers that vanished without closing, so their connections do not pile up.
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Some(Duration::from_secs(30)));
+    } else {
+        builder = builder.http1_only();
+        // hyper also applies this to an idle keep-alive connection waiting for its next request: such a
+        // connection is closed after the same time, and the client opens a new one.
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(server.header_read_timeout)
+            // The read buffer lives as long as the connection, idle or not: keep it small. Bodies stream through.
+            .max_buf_size(64 * 1024);
+    }
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    let closing = close.when(requests);
+    tokio::pin!(closing);
+    let mut closed = false;
+    let result = loop {
+        tokio::select! {
+            result = conn.as_mut() => break result,
+            reason = &mut closing, if !closed => {
+                debug!(%peer, reason, "closing the connection");
+                // Requests in progress finish; HTTP/2 clients get a GOAWAY and retry elsewhere.
+                conn.as_mut().graceful_shutdown();
+                closed = true;
+            }
+        }
+    };
+    if let Err(e) = result {
+        debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// What a connection has done so far: requests in progress, and whether it has answered one.
+#[derive(Clone, Copy, Debug, Default)]
+struct Busy {
+    active: usize,
+    served: bool,
+}
+
+/// When a connection should close gracefully.
+struct Close {
+    stopping: watch::Receiver<bool>,
+    crowded: watch::Receiver<bool>,
+    idle: Duration,
+}
+
+impl Close {
+    /// Resolves with the reason: shutdown; `--idle-timeout` without a request in progress; or, once the
+    /// connection has answered a request, being idle while `--max-connections` is reached. A new connection is
+    /// not closed for crowding before its first request, which may already be on its way.
+    async fn when(self, mut requests: watch::Receiver<Busy>) -> &'static str {
+        let Self {
+            mut stopping,
+            mut crowded,
+            idle,
+        } = self;
+        let idle = async move {
+            loop {
+                if requests.wait_for(|busy| busy.active == 0).await.is_err() {
+                    // The service is gone: so is the connection.
+                    return std::future::pending().await;
+                }
+                let served = requests.borrow().served;
+                tokio::select! {
+                    () = tokio::time::sleep(idle) => return "idle",
+                    Ok(_) = crowded.wait_for(|full| *full), if served => return "idle at the connection limit",
+                    Ok(()) = requests.changed() => {}
+                }
+            }
+        };
+        tokio::select! {
+            Ok(_) = stopping.wait_for(|stop| *stop) => "shutdown",
+            reason = idle => reason,
+        }
+    }
+}
+
+/// The router as a hyper service that keeps [`Busy`] up to date for [`Close::when`].
+#[derive(Clone)]
+struct Tracked<S> {
+    inner: S,
+    busy: Arc<watch::Sender<Busy>>,
+}
+
+impl<S, R> hyper::service::Service<R> for Tracked<S>
+where
+    S: hyper::service::Service<R>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn call(&self, request: R) -> Self::Future {
+        self.busy.send_modify(|busy| busy.active += 1);
+        let done = Done(self.busy.clone());
+        let future = self.inner.call(request);
+        Box::pin(async move {
+            let response = future.await;
+            drop(done);
+            response
+        })
+    }
+}
+
+/// Marks a request finished, also when its future is dropped (the client went away).
+struct Done(Arc<watch::Sender<Busy>>);
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        self.0.send_modify(|busy| {
+            busy.active -= 1;
+            busy.served = true;
+        });
     }
 }
 

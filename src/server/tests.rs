@@ -276,6 +276,7 @@ async fn body_over_the_limit_is_413_whether_declared_or_streamed() {
     state.max_body_bytes = 1000;
     let big = vec![b' '; 1001];
     let declared = Request::post("/sync")
+        .header(header::CONTENT_TYPE, "application/json")
         .header(header::CONTENT_LENGTH, "1001")
         .body(Body::from(big.clone()))
         .expect("valid request");
@@ -285,11 +286,82 @@ async fn body_over_the_limit_is_413_whether_declared_or_streamed() {
     );
     // Without a Content-Length (chunked, or HTTP/2 without the header) the count is made while reading.
     let streamed = Request::post("/sync")
+        .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(big))
         .expect("valid request");
     let answer = call(&state, streamed).await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(answer.error(), "request body over 1000 bytes");
+}
+
+#[tokio::test]
+async fn body_not_declared_json_is_415_without_a_slot() {
+    let state = AppState::new(
+        Arc::new(Metrics::new()),
+        NonZeroUsize::MIN,
+        1024 * 1024,
+        Duration::from_secs(8),
+    );
+    // Every slot taken: a 415 shows the type is checked before the in-flight limit.
+    let _held = state
+        .slots
+        .clone()
+        .try_acquire_owned()
+        .expect("a free slot");
+    for path in ["/sync", "/customize"] {
+        for content_type in [
+            Some("text/plain"),
+            Some("application/x-www-form-urlencoded"),
+            Some("application/jsonx"),
+            Some("application/yaml"),
+            None,
+        ] {
+            let mut request = post(path, EXAMPLE);
+            match content_type {
+                Some(value) => {
+                    request
+                        .headers_mut()
+                        .insert(header::CONTENT_TYPE, HeaderValue::from_static(value));
+                }
+                None => {
+                    request.headers_mut().remove(header::CONTENT_TYPE);
+                }
+            }
+            let answer = call(&state, request).await;
+            assert_eq!(
+                answer.status,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{path} {content_type:?}"
+            );
+            assert!(
+                answer.error().contains("application/json"),
+                "{}",
+                answer.body
+            );
+        }
+    }
+    assert_eq!(counted(&state, "/sync", 415), 5);
+    assert_eq!(state.metrics.throttled.get(), 0);
+}
+
+#[tokio::test]
+async fn json_with_parameters_or_other_case_is_accepted() {
+    let state = state();
+    for value in [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON;charset=UTF-8",
+    ] {
+        let mut request = post("/sync", EXAMPLE);
+        request
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(value));
+        assert_eq!(
+            call(&state, request).await.status,
+            StatusCode::OK,
+            "{value}"
+        );
+    }
 }
 
 #[tokio::test]
