@@ -870,6 +870,7 @@ async fn serve(
             stopping: stopping.clone(),
             crowded: crowded.clone(),
             idle: server.idle_timeout,
+            fresh_until: tokio::time::Instant::now() + server.header_read_timeout,
         };
         tokio::spawn(connection(server.clone(), tcp, peer, slot, close));
     }
@@ -987,17 +988,20 @@ struct Close {
     stopping: watch::Receiver<bool>,
     crowded: watch::Receiver<bool>,
     idle: Duration,
+    /// Before its first request, a connection is not closed for crowding until then.
+    fresh_until: tokio::time::Instant,
 }
 
 impl Close {
-    /// Resolves with the reason: shutdown; `--idle-timeout` without a request in progress; or, once the
-    /// connection has answered a request, being idle while `--max-connections` is reached. A new connection is
-    /// not closed for crowding before its first request, which may already be on its way.
+    /// Resolves with the reason: shutdown; `--idle-timeout` without a request in progress; or being idle while
+    /// `--max-connections` is reached. A new connection's first request may already be on its way, so it is not
+    /// closed for crowding before that request, or before `--header-read-timeout` has passed without one.
     async fn when(self, mut requests: watch::Receiver<Busy>) -> &'static str {
         let Self {
             mut stopping,
             mut crowded,
             idle,
+            fresh_until,
         } = self;
         let idle = async move {
             loop {
@@ -1006,9 +1010,15 @@ impl Close {
                     return std::future::pending().await;
                 }
                 let served = requests.borrow().served;
+                let crowding = async {
+                    if !served {
+                        tokio::time::sleep_until(fresh_until).await;
+                    }
+                    crowded.wait_for(|full| *full).await.map(|_| ())
+                };
                 tokio::select! {
                     () = tokio::time::sleep(idle) => return "idle",
-                    Ok(_) = crowded.wait_for(|full| *full), if served => return "idle at the connection limit",
+                    Ok(()) = crowding => return "idle at the connection limit",
                     Ok(()) = requests.changed() => {}
                 }
             }
