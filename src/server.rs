@@ -870,7 +870,6 @@ async fn serve(
             stopping: stopping.clone(),
             crowded: crowded.clone(),
             idle: server.idle_timeout,
-            fresh_until: tokio::time::Instant::now() + server.header_read_timeout,
         };
         tokio::spawn(connection(server.clone(), tcp, peer, slot, close));
     }
@@ -993,21 +992,23 @@ struct Close {
     stopping: watch::Receiver<bool>,
     crowded: watch::Receiver<bool>,
     idle: Duration,
-    /// Before its first request, a connection is not closed for crowding until then.
-    fresh_until: tokio::time::Instant,
 }
+
+/// How long after its TLS handshake a connection without a request is spared when the limit is reached: a client
+/// sends its first request within milliseconds of the handshake, so one that has not after a second is idle.
+const FRESH: Duration = Duration::from_secs(1);
 
 impl Close {
     /// Resolves with the reason: shutdown; `--idle-timeout` without a request in progress; or being idle while
-    /// `--max-connections` is reached. A new connection's first request may already be on its way, so it is not
-    /// closed for crowding before that request, or before `--header-read-timeout` has passed without one.
+    /// `--max-connections` is reached. Called after the TLS handshake: a new connection's first request may be on
+    /// its way, so it is not closed for crowding before that request, or before [`FRESH`] without one.
     async fn when(self, mut requests: watch::Receiver<Busy>) -> &'static str {
         let Self {
             mut stopping,
             mut crowded,
             idle,
-            fresh_until,
         } = self;
+        let fresh_until = tokio::time::Instant::now() + FRESH;
         let idle = async move {
             loop {
                 if requests.wait_for(|busy| busy.active == 0).await.is_err() {

@@ -266,7 +266,7 @@ async fn http2_connection_without_requests_makes_room_at_the_limit() {
     server
         .wait_for_metric("prometheus_replica_operator_connections", |n| n == 1.0)
         .await;
-    // Served once the first connection has gone --header-read-timeout without a request and is closed.
+    // Served once the first connection has gone a second without a request and is closed.
     let answer = send(server.hook, anything(&["h2"]), post("/sync", EXAMPLE))
         .await
         .expect("answered");
