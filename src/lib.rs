@@ -63,7 +63,7 @@ fn decode<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T> {
 fn decode_with_path<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T> {
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
+        let path = short_path(&e.path().to_string());
         let inner = without_strings(&e.into_inner().to_string());
         if path == "." {
             Error::BadRequest(format!("body is not a hook request: {inner}"))
@@ -74,6 +74,15 @@ fn decode_with_path<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T> 
     de.end()
         .map_err(|e| Error::BadRequest(format!("body has trailing data: {e}")))?;
     Ok(value)
+}
+
+/// A JSON path cut to its first 100 characters: a body nested 100,000 levels deep has a path as long, and the
+/// message ends up in an Event.
+fn short_path(path: &str) -> String {
+    match path.char_indices().nth(100) {
+        Some((end, _)) => format!("{}...", &path[..end]),
+        None => path.to_string(),
+    }
 }
 
 /// A serde message without the string values it quotes (`invalid type: string "x", expected a map`):
@@ -117,6 +126,18 @@ mod tests {
             message.contains("related.Secret.v1: invalid type: string \"...\", expected a map"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_with_a_short_path() {
+        let body = format!(
+            "{{\"parent\": {}{}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let message = sync_json(body.as_bytes()).unwrap_err().to_string();
+        assert!(message.contains("recursion limit exceeded"), "{message}");
+        assert!(message.len() < 300, "{message}");
     }
 
     #[test]
