@@ -10,6 +10,7 @@ use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::jiff::Timestamp;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -35,6 +36,8 @@ pub type Objects = BTreeMap<String, BTreeMap<String, Value>>;
 pub struct Object {
     /// `metadata.name`, read once: every lookup needs it.
     name: Option<String>,
+    /// [`newest_time`] of the object, read in the same pass as the name: the status needs it of every child.
+    newest: Option<Timestamp>,
     json: Box<RawValue>,
 }
 
@@ -42,6 +45,11 @@ impl Object {
     /// `metadata.name`, when it is a string.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// The newest of the object's times (see [`newest_time`]).
+    pub fn newest_time(&self) -> Option<Timestamp> {
+        self.newest
     }
 
     /// The object read as `T`, a type that names only the fields the caller reads.
@@ -52,21 +60,104 @@ impl Object {
 
 impl<'de> Deserialize<'de> for Object {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        struct Named {
-            metadata: Option<Metadata>,
-        }
-        #[derive(Deserialize)]
-        struct Metadata {
-            name: Option<String>,
-        }
         let json = Box::<RawValue>::deserialize(deserializer)?;
-        // Anything but a string name (another type, a duplicate key, not an object at all) is no name, which
-        // `check_shape` refuses.
-        let name = serde_json::from_str::<Named>(json.get())
-            .ok()
-            .and_then(|named| named.metadata?.name);
-        Ok(Self { name, json })
+        let (name, newest) = match serde_json::from_str::<Head>(json.get()) {
+            Ok(head) => {
+                let newest = head.newest();
+                (head.metadata.name, newest)
+            }
+            // Fields of other types or shapes (or a duplicate key) than Kubernetes writes: read the whole
+            // object as the parent is read, where what does not fit is skipped. If even that fails, there is
+            // no name, which `check_shape` refuses.
+            Err(_) => match serde_json::from_str::<Value>(json.get()) {
+                Ok(value) => (
+                    value
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    newest_time(&value),
+                ),
+                Err(_) => (None, None),
+            },
+        };
+        Ok(Self { name, newest, json })
+    }
+}
+
+/// The newest of an object's `metadata.creationTimestamp`, `metadata.managedFields[].time` and
+/// `status.conditions[].lastTransitionTime`/`lastUpdateTime`; values that are not timestamps are skipped.
+pub fn newest_time(object: &Value) -> Option<Timestamp> {
+    let entries = |pointer| {
+        object
+            .pointer(pointer)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+    };
+    std::iter::once(object.pointer("/metadata/creationTimestamp"))
+        .chain(entries("/metadata/managedFields").map(|entry| entry.get("time")))
+        .chain(entries("/status/conditions").flat_map(|condition| {
+            [
+                condition.get("lastTransitionTime"),
+                condition.get("lastUpdateTime"),
+            ]
+        }))
+        .filter_map(|time| time.and_then(Value::as_str)?.parse().ok())
+        .max()
+}
+
+/// What is read of every object when the request is decoded, as types, so that the parser skips the rest
+/// (above all the managedFields' `fieldsV1` and the last-applied annotation) instead of building it. Times
+/// are borrowed: Kubernetes writes them without escapes (one with escapes fails, and the object is read whole).
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(default, borrow)]
+    metadata: HeadMetadata<'a>,
+    #[serde(default, borrow)]
+    status: HeadStatus<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct HeadMetadata<'a> {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    creation_timestamp: Option<&'a str>,
+    #[serde(default, borrow)]
+    managed_fields: Option<Vec<ManagedFieldsTime<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ManagedFieldsTime<'a> {
+    #[serde(default)]
+    time: Option<&'a str>,
+}
+
+#[derive(Deserialize, Default)]
+struct HeadStatus<'a> {
+    #[serde(default, borrow)]
+    conditions: Option<Vec<ConditionTimes<'a>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConditionTimes<'a> {
+    #[serde(default)]
+    last_transition_time: Option<&'a str>,
+    #[serde(default)]
+    last_update_time: Option<&'a str>,
+}
+
+impl Head<'_> {
+    fn newest(&self) -> Option<Timestamp> {
+        let managed = self.metadata.managed_fields.iter().flatten();
+        let conditions = self.status.conditions.iter().flatten();
+        std::iter::once(self.metadata.creation_timestamp)
+            .chain(managed.map(|entry| entry.time))
+            .chain(conditions.flat_map(|c| [c.last_transition_time, c.last_update_time]))
+            .filter_map(|time| time?.parse().ok())
+            .max()
     }
 }
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::{ComponentStatus, LocalStatus, OutputStatus, Phase, PrometheusReplicaStatus};
-use crate::hook::{self, SyncRequest};
+use crate::hook::{self, Object, SyncRequest};
 use crate::render::Problem;
 use crate::render::meta::{Component, Names};
 use crate::render::pod::{HTTP_PORT, PROMETHEUS_PORT};
@@ -193,7 +193,7 @@ pub fn status(
         )
     };
 
-    let newest = newest_timestamp(request)?;
+    let newest = newest_timestamp(request);
     let current = current_conditions(&request.parent);
     let conditions = [
         ("Available", available),
@@ -290,102 +290,11 @@ fn current_conditions(parent: &Value) -> Vec<Condition> {
 }
 
 /// The newest timestamp of the parent and the observed children, or the Unix epoch when there is none.
-pub fn newest_timestamp(request: &SyncRequest) -> Result<Time> {
-    let mut newest = Timestamp::UNIX_EPOCH;
-    let mut consider = |value: Option<&Value>| {
-        if let Some(t) = value
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<Timestamp>().ok())
-        {
-            newest = newest.max(t);
-        }
-    };
-    times(&request.parent, &mut consider);
-    for object in request.children.values().flat_map(|m| m.values()) {
-        match object.read::<Times>() {
-            Ok(view) => view.each(&mut consider),
-            // A child whose times are not where and what they should be is read whole, so that its
-            // well-formed times still count exactly as the parent's do.
-            Err(_) => {
-                let value = object.read::<Value>().map_err(|e| {
-                    Error::BadRequest(format!(
-                        "children: {}: {e}",
-                        object.name().unwrap_or_default()
-                    ))
-                })?;
-                times(&value, &mut consider);
-            }
-        }
-    }
-    Ok(Time(newest))
-}
-
-/// The creation, managedFields and condition times of an object.
-fn times(object: &Value, consider: &mut impl FnMut(Option<&Value>)) {
-    consider(object.pointer("/metadata/creationTimestamp"));
-    for entry in object
-        .pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        consider(entry.get("time"));
-    }
-    for condition in object
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        consider(condition.get("lastTransitionTime"));
-        consider(condition.get("lastUpdateTime"));
-    }
-}
-
-/// The fields of [`times`] as a type, so that reading them from a child skips everything else (most of all
-/// the managedFields' `fieldsV1` and the last-applied annotation) instead of building it.
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Times {
-    metadata: MetadataTimes,
-    status: StatusTimes,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
-struct MetadataTimes {
-    creation_timestamp: Value,
-    managed_fields: Vec<ManagedFieldsTime>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct ManagedFieldsTime {
-    time: Value,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct StatusTimes {
-    conditions: Vec<ConditionTimes>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
-struct ConditionTimes {
-    last_transition_time: Value,
-    last_update_time: Value,
-}
-
-impl Times {
-    fn each(&self, consider: &mut impl FnMut(Option<&Value>)) {
-        consider(Some(&self.metadata.creation_timestamp));
-        for entry in &self.metadata.managed_fields {
-            consider(Some(&entry.time));
-        }
-        for condition in &self.status.conditions {
-            consider(Some(&condition.last_transition_time));
-            consider(Some(&condition.last_update_time));
-        }
-    }
+pub fn newest_timestamp(request: &SyncRequest) -> Time {
+    let children = request.children.values().flat_map(|m| m.values());
+    let newest = children
+        .filter_map(Object::newest_time)
+        .chain(hook::newest_time(&request.parent))
+        .fold(Timestamp::UNIX_EPOCH, Timestamp::max);
+    Time(newest)
 }
