@@ -44,14 +44,74 @@ pub fn customize(request: &CustomizeRequest) -> Result<CustomizeResponse> {
 /// [`sync`] from and to JSON bytes, as the server speaks it. A body that is not a sync request is
 /// [`Error::BadRequest`].
 pub fn sync_json(body: &[u8]) -> Result<Vec<u8>> {
-    let request: SyncRequest = decode(body)?;
-    encode(&sync(&request)?)
+    sync_summarized(body).0
 }
 
 /// [`customize`] from and to JSON bytes.
 pub fn customize_json(body: &[u8]) -> Result<Vec<u8>> {
-    let request: CustomizeRequest = decode(body)?;
-    encode(&customize(&request)?)
+    customize_summarized(body).0
+}
+
+/// What the request log says of a hook call: the parent and the number of children answered.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub children: Option<usize>,
+}
+
+impl Summary {
+    fn of(parent: &serde_json::Value) -> Self {
+        let field = |name: &str| {
+            parent
+                .pointer(name)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        };
+        Self {
+            namespace: field("/metadata/namespace"),
+            name: field("/metadata/name"),
+            children: None,
+        }
+    }
+
+    /// The parent of a body that did not decode, read leniently: only for the log line of a refusal.
+    fn peek(body: &[u8]) -> Self {
+        #[derive(serde::Deserialize)]
+        struct Peek {
+            parent: serde_json::Value,
+        }
+        serde_json::from_slice::<Peek>(body)
+            .map(|peek| Self::of(&peek.parent))
+            .unwrap_or_default()
+    }
+}
+
+/// [`sync_json`] with its [`Summary`], from the one decoding of the request.
+pub fn sync_summarized(body: &[u8]) -> (Result<Vec<u8>>, Summary) {
+    let request: SyncRequest = match decode(body) {
+        Ok(request) => request,
+        Err(e) => return (Err(e), Summary::peek(body)),
+    };
+    let mut summary = Summary::of(&request.parent);
+    let answer = sync(&request).and_then(|response| {
+        summary.children = Some(response.children.len());
+        encode(&response)
+    });
+    (answer, summary)
+}
+
+/// [`customize_json`] with its [`Summary`].
+pub fn customize_summarized(body: &[u8]) -> (Result<Vec<u8>>, Summary) {
+    let request: CustomizeRequest = match decode(body) {
+        Ok(request) => request,
+        Err(e) => return (Err(e), Summary::peek(body)),
+    };
+    let summary = Summary::of(&request.parent);
+    (
+        customize(&request).and_then(|response| encode(&response)),
+        summary,
+    )
 }
 
 fn decode<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T> {
@@ -125,6 +185,28 @@ mod tests {
         assert!(
             message.contains("related.Secret.v1: invalid type: string \"...\", expected a map"),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn the_summary_names_the_parent_and_counts_the_children() {
+        let body = include_bytes!("../hack/examples/sync-request.json");
+        let (answer, summary) = sync_summarized(body);
+        let answer: serde_json::Value =
+            serde_json::from_slice(&answer.expect("the example is valid")).unwrap();
+        assert_eq!(summary.namespace.as_deref(), Some("default"));
+        assert_eq!(summary.name.as_deref(), Some("example"));
+        assert_eq!(
+            summary.children,
+            answer["children"].as_array().map(Vec::len)
+        );
+        // A refused request still names its parent when it has one.
+        let (answer, summary) =
+            sync_summarized(br#"{"parent": {"metadata": {"name": "x", "namespace": "y"}}}"#);
+        assert!(answer.is_err());
+        assert_eq!(
+            (summary.name.as_deref(), summary.children),
+            (Some("x"), None)
         );
     }
 

@@ -30,8 +30,6 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
-use serde::Deserialize;
-use serde::de::IgnoredAny;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::net::TcpListener;
@@ -128,18 +126,22 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// The pure calls behind the routes: [`crate::sync_json`] and [`crate::customize_json`], replaceable in tests.
+/// A pure call behind a route: the answer, and what the log line says of it.
+pub type Hook = fn(&[u8]) -> (crate::Result<Vec<u8>>, crate::Summary);
+
+/// The pure calls behind the routes: [`crate::sync_summarized`] and [`crate::customize_summarized`], replaceable
+/// in tests.
 #[derive(Clone, Copy, Debug)]
 pub struct Hooks {
-    pub sync: fn(&[u8]) -> crate::Result<Vec<u8>>,
-    pub customize: fn(&[u8]) -> crate::Result<Vec<u8>>,
+    pub sync: Hook,
+    pub customize: Hook,
 }
 
 impl Default for Hooks {
     fn default() -> Self {
         Self {
-            sync: crate::sync_json,
-            customize: crate::customize_json,
+            sync: crate::sync_summarized,
+            customize: crate::customize_summarized,
         }
     }
 }
@@ -349,30 +351,6 @@ struct Outcome {
     error: Option<String>,
 }
 
-/// The parts of a request that the log line names, read without keeping anything else.
-#[derive(Deserialize, Default)]
-struct Peek {
-    #[serde(default)]
-    parent: PeekParent,
-}
-
-#[derive(Deserialize, Default)]
-struct PeekParent {
-    #[serde(default)]
-    metadata: PeekMetadata,
-}
-
-#[derive(Deserialize, Default)]
-struct PeekMetadata {
-    namespace: Option<String>,
-    name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Counted {
-    children: Option<Vec<IgnoredAny>>,
-}
-
 fn route_label(path: &str) -> &'static str {
     match path {
         "/sync" => "/sync",
@@ -518,11 +496,7 @@ async fn customize(State(state): State<AppState>, request: Request) -> Response 
 /// The pure call is CPU-bound (a 64 MiB request takes a while to parse) so it runs on the blocking pool, where
 /// it cannot stall the TLS handshakes, the other requests or the admin port; the in-flight limit bounds how
 /// many such threads there are. A panic in it comes back as a join error and becomes a 500.
-async fn answer(
-    state: AppState,
-    request: Request,
-    hook: fn(&[u8]) -> crate::Result<Vec<u8>>,
-) -> Response {
+async fn answer(state: AppState, request: Request, hook: Hook) -> Response {
     let deadline = tokio::time::Instant::now() + state.request_timeout;
     let slot = request.extensions().get::<Arc<Slot>>().cloned();
     let body = match read_body(request, state.max_body_bytes, deadline).await {
@@ -531,17 +505,9 @@ async fn answer(
     };
     let work = tokio::task::spawn_blocking(move || {
         let _slot = slot;
-        let peek: Peek = serde_json::from_slice(&body).unwrap_or_default();
-        let answer = hook(&body);
-        let children = answer
-            .as_ref()
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<Counted>(bytes).ok())
-            .and_then(|counted| counted.children)
-            .map(|children| children.len());
-        (peek, answer, children)
+        hook(&body)
     });
-    let (peek, result, children) = match tokio::time::timeout_at(deadline, work).await {
+    let (result, summary) = match tokio::time::timeout_at(deadline, work).await {
         Ok(Ok(done)) => done,
         Ok(Err(join)) => {
             if join.is_panic() {
@@ -566,9 +532,9 @@ async fn answer(
         }
     };
     let mut outcome = Outcome {
-        namespace: peek.parent.metadata.namespace,
-        name: peek.parent.metadata.name,
-        children,
+        namespace: summary.namespace,
+        name: summary.name,
+        children: summary.children,
         error: None,
     };
     let mut response = match result {

@@ -95,10 +95,17 @@ async fn valid_sync_answers_200_with_children_and_status() {
 }
 
 #[tokio::test]
-async fn log_outcome_names_the_parent_and_counts_the_children() {
+async fn log_outcome_carries_the_hooks_summary() {
     let mut state = state();
-    state.hooks.sync =
-        |_| Ok(br#"{"status":{},"children":[{},{},{}],"resyncAfterSeconds":0}"#.to_vec());
+    state.hooks.sync = |_| {
+        let answer = br#"{"status":{},"children":[{},{},{}],"resyncAfterSeconds":0}"#.to_vec();
+        let summary = crate::Summary {
+            namespace: Some("default".into()),
+            name: Some("example".into()),
+            children: Some(3),
+        };
+        (Ok(answer), summary)
+    };
     let answer = call(&state, post("/sync", EXAMPLE)).await;
     assert_eq!(answer.status, StatusCode::OK);
     let outcome = answer.outcome.expect("outcome");
@@ -141,10 +148,8 @@ async fn malformed_customize_body_is_400() {
 async fn invalid_spec_is_422_naming_the_field() {
     let mut state = state();
     state.hooks.sync = |_| {
-        Err(crate::Error::invalid(
-            "spec.metrics.retention",
-            "\"24x\" is not a duration",
-        ))
+        let error = crate::Error::invalid("spec.metrics.retention", "\"24x\" is not a duration");
+        (Err(error), Default::default())
     };
     let answer = call(&state, post("/sync", EXAMPLE)).await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -167,7 +172,10 @@ async fn invalid_spec_is_422_naming_the_field() {
 #[tokio::test]
 async fn internal_error_is_500_without_its_details() {
     let mut state = state();
-    state.hooks.sync = |_| Err(crate::Error::Internal("child list lost its ingress".into()));
+    state.hooks.sync = |_| {
+        let error = crate::Error::Internal("child list lost its ingress".into());
+        (Err(error), Default::default())
+    };
     let answer = call(&state, post("/sync", EXAMPLE)).await;
     assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(answer.error(), "internal error");
@@ -191,7 +199,10 @@ async fn panic_in_the_hook_is_500_counted_without_panic_text_and_serving_goes_on
     );
     // The slot was given back and the next request is served.
     assert_eq!(state.metrics.in_flight.get(), 0);
-    state.hooks.sync = |_| Ok(br#"{"status":{},"children":[{}],"resyncAfterSeconds":0}"#.to_vec());
+    state.hooks.sync = |_| {
+        let answer = br#"{"status":{},"children":[{}],"resyncAfterSeconds":0}"#.to_vec();
+        (Ok(answer), Default::default())
+    };
     assert_eq!(
         call(&state, post("/sync", EXAMPLE)).await.status,
         StatusCode::OK
@@ -204,7 +215,7 @@ async fn slow_answer_is_500_after_the_request_timeout() {
     state.request_timeout = Duration::from_millis(50);
     state.hooks.sync = |_| {
         std::thread::sleep(Duration::from_millis(500));
-        Ok(b"{}".to_vec())
+        (Ok(b"{}".to_vec()), Default::default())
     };
     let answer = call(&state, post("/sync", EXAMPLE)).await;
     assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
@@ -441,7 +452,10 @@ async fn bearer_token_missing_is_401_wrong_is_403_right_passes() {
 #[tokio::test]
 async fn long_error_messages_are_cut_short() {
     let mut state = state();
-    state.hooks.sync = |_| Err(crate::Error::invalid("spec.configMap", "x".repeat(10_000)));
+    state.hooks.sync = |_| {
+        let error = crate::Error::invalid("spec.configMap", "x".repeat(10_000));
+        (Err(error), Default::default())
+    };
     let answer = call(&state, post("/sync", EXAMPLE)).await;
     assert!(answer.error().len() <= MAX_MESSAGE + 3);
 }
