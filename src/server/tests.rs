@@ -183,7 +183,15 @@ async fn internal_error_is_500_without_its_details() {
 
 #[tokio::test]
 async fn panic_in_the_hook_is_500_counted_without_panic_text_and_serving_goes_on() {
+    // Inline (small bodies) and in the blocking pool (large ones).
+    for inline_body_bytes in [crate::server::INLINE_BODY_BYTES, 0] {
+        panic_is_500_and_serving_goes_on(inline_body_bytes).await;
+    }
+}
+
+async fn panic_is_500_and_serving_goes_on(inline_body_bytes: usize) {
     let mut state = state();
+    state.inline_body_bytes = inline_body_bytes;
     state.hooks.sync = |_| panic!("boom with private detail");
     let answer = call(&state, post("/sync", EXAMPLE)).await;
     assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
@@ -212,6 +220,8 @@ async fn panic_in_the_hook_is_500_counted_without_panic_text_and_serving_goes_on
 #[tokio::test]
 async fn slow_answer_is_500_after_the_request_timeout() {
     let mut state = state();
+    // Only answers in the blocking pool can be given up on; small bodies are answered inline, fast.
+    state.inline_body_bytes = 0;
     state.request_timeout = Duration::from_millis(50);
     state.hooks.sync = |_| {
         std::thread::sleep(Duration::from_millis(500));
@@ -252,6 +262,8 @@ impl axum::body::HttpBody for Silent {
 #[tokio::test]
 async fn body_that_never_arrives_is_408_and_frees_its_slot() {
     let mut state = state();
+    // Only answers in the blocking pool can be given up on; small bodies are answered inline, fast.
+    state.inline_body_bytes = 0;
     state.request_timeout = Duration::from_millis(50);
     let answer = call(&state, post("/sync", Body::new(Silent))).await;
     assert_eq!(answer.status, StatusCode::REQUEST_TIMEOUT);
