@@ -298,3 +298,65 @@ pub fn newest_timestamp(request: &SyncRequest) -> Time {
         .fold(Timestamp::UNIX_EPOCH, Timestamp::max);
     Time(newest)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::render::testing::stack;
+
+    fn request(children: Value) -> SyncRequest {
+        serde_json::from_value(json!({
+            "parent": {"metadata": {"name": "example", "creationTimestamp": "2026-01-01T00:00:00Z"}},
+            "children": children,
+        }))
+        .unwrap()
+    }
+
+    fn statefulset(name: &str, generation: i64, observed: i64, ready: i64) -> Value {
+        json!({"metadata": {"name": name, "generation": generation,
+                            "creationTimestamp": "2026-01-02T00:00:00Z",
+                            "managedFields": [{"time": "2026-01-03T00:00:00Z"}]},
+               "status": {"observedGeneration": observed, "readyReplicas": ready, "updatedReplicas": ready,
+                          "conditions": [{"lastTransitionTime": "2026-01-04T05:06:07Z"}]}})
+    }
+
+    #[test]
+    fn the_newest_time_of_the_request_is_found_wherever_it_is() {
+        let request = request(json!({"StatefulSet.apps/v1": {"a": statefulset("a", 1, 1, 1)}}));
+        assert_eq!(
+            newest_timestamp(&request).0.to_string(),
+            "2026-01-04T05:06:07Z"
+        );
+        assert_eq!(
+            newest_timestamp(&self::request(json!({}))).0.to_string(),
+            "2026-01-01T00:00:00Z"
+        );
+        let bare: SyncRequest = serde_json::from_value(json!({"parent": {}})).unwrap();
+        assert_eq!(
+            newest_timestamp(&bare).0,
+            Timestamp::UNIX_EPOCH,
+            "no time at all: the epoch, not the clock"
+        );
+    }
+
+    #[test]
+    fn a_workload_whose_controller_has_not_seen_its_generation_is_still_rolling_out() {
+        let stack = stack(json!({}));
+        let stale = request(
+            json!({"StatefulSet.apps/v1": {"p": statefulset("example-prometheus", 2, 1, 1)}}),
+        );
+        assert!(
+            !Workload::observe(&stack, &stale, Component::Prometheus)
+                .unwrap()
+                .complete
+        );
+        let current = request(
+            json!({"StatefulSet.apps/v1": {"p": statefulset("example-prometheus", 2, 2, 1)}}),
+        );
+        let workload = Workload::observe(&stack, &current, Component::Prometheus).unwrap();
+        assert!(workload.complete);
+        assert_eq!(workload.status.ready, "1/1");
+    }
+}

@@ -65,3 +65,33 @@ pub fn keep_selector(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::render::testing::{sources, stack};
+
+    #[test]
+    fn the_querier_keeps_an_observed_selector_that_differs() {
+        let mut desired = query(&stack(json!({})), &sources());
+        let mut warnings = Vec::new();
+        let same = json!({"selector": serde_json::to_value(&desired.spec.as_ref().unwrap().selector).unwrap()});
+        keep_selector(&mut desired, Some(&same), &mut warnings).unwrap();
+        assert!(warnings.is_empty());
+        let other = json!({"selector": {"matchLabels": {"app": "thanos-query"}}});
+        keep_selector(&mut desired, Some(&other), &mut warnings).unwrap();
+        assert_eq!(
+            desired.spec.unwrap().selector.match_labels.unwrap()["app"],
+            "thanos-query"
+        );
+        assert_eq!(warnings.len(), 1);
+    }
+
+    #[test]
+    fn replicas_follow_the_spec() {
+        let desired = query(&stack(json!({"replicas": {"query": 3}})), &sources());
+        assert_eq!(desired.spec.unwrap().replicas, Some(3));
+    }
+}

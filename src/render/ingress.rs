@@ -61,3 +61,54 @@ pub fn ingress(stack: &Stack, component: Component, base_domain: &str) -> Ingres
         status: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::testing::stack;
+
+    #[test]
+    fn the_query_ingress_routes_its_host_to_the_query_service() {
+        let stack = stack(serde_json::json!({"baseDomain": "example.org",
+            "ingress": {"className": "nginx", "tlsSecretName": "tls", "annotations": {"a": "b"}}}));
+        let ingress = ingress(&stack, Component::Query, "example.org");
+        assert_eq!(ingress.metadata.name.as_deref(), Some("example-query"));
+        assert_eq!(ingress.metadata.annotations.unwrap()["a"], "b");
+        let spec = ingress.spec.unwrap();
+        assert_eq!(spec.ingress_class_name.as_deref(), Some("nginx"));
+        let rule = &spec.rules.unwrap()[0];
+        assert_eq!(rule.host.as_deref(), Some("example-query.example.org"));
+        let backend = rule.http.as_ref().unwrap().paths[0]
+            .backend
+            .service
+            .clone()
+            .unwrap();
+        assert_eq!(backend.name, "example-thanos-query");
+        assert_eq!(backend.port.unwrap().name.as_deref(), Some("http"));
+        let tls = &spec.tls.unwrap()[0];
+        assert_eq!(
+            tls.hosts.as_deref(),
+            Some(&["example-query.example.org".to_string()][..])
+        );
+        assert_eq!(tls.secret_name.as_deref(), Some("tls"));
+    }
+
+    #[test]
+    fn without_ingress_settings_there_is_no_class_tls_or_annotations() {
+        let stack = stack(serde_json::json!({"baseDomain": "example.org"}));
+        let ingress = ingress(&stack, Component::Prometheus, "example.org");
+        assert!(ingress.metadata.annotations.is_none());
+        let spec = ingress.spec.unwrap();
+        assert!(spec.ingress_class_name.is_none() && spec.tls.is_none());
+        let rule = &spec.rules.unwrap()[0];
+        assert_eq!(
+            rule.http.as_ref().unwrap().paths[0]
+                .backend
+                .service
+                .as_ref()
+                .unwrap()
+                .name,
+            "example-prometheus"
+        );
+    }
+}

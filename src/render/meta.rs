@@ -112,3 +112,45 @@ pub fn metadata(stack: &Stack, component: Component, name: String) -> ObjectMeta
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::testing::stack;
+
+    #[test]
+    fn every_child_name_is_prefixed_with_the_parent_name() {
+        let stack = stack(serde_json::json!({}));
+        let names = Names::new(&stack);
+        assert_eq!(names.workload(Component::Prometheus), "example-prometheus");
+        assert_eq!(names.workload(Component::Store), "example-thanos-store");
+        assert_eq!(names.workload(Component::Query), "example-thanos-query");
+        assert_eq!(names.workload(Component::Compact), "example-thanos-compact");
+        assert_eq!(names.peers(), "example-thanos-peers");
+        assert_eq!(names.prometheus_config(), "example-prometheus-config");
+        assert_eq!(names.ingress(Component::Query), "example-query");
+    }
+
+    #[test]
+    fn selectors_are_a_stable_subset_of_the_labels() {
+        let stack = stack(serde_json::json!({}));
+        for component in [
+            Component::Prometheus,
+            Component::Store,
+            Component::Query,
+            Component::Compact,
+        ] {
+            let labels = labels(&stack, component);
+            let selector = selector_labels(&stack, component);
+            assert!(selector.iter().all(|(k, v)| labels.get(k) == Some(v)));
+            // managed-by may change with the operator's name; a selector cannot.
+            assert!(!selector.contains_key("app.kubernetes.io/managed-by"));
+            assert_eq!(labels["app.kubernetes.io/managed-by"], MANAGED_BY);
+        }
+        assert_ne!(
+            selector_labels(&stack, Component::Store),
+            selector_labels(&stack, Component::Compact),
+            "each component selects its own pods"
+        );
+    }
+}

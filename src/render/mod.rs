@@ -228,3 +228,39 @@ pub fn to_yaml_stream(children: &[Child]) -> Result<String> {
     }
     Ok(out)
 }
+
+/// Fixtures for the unit tests beside each render module.
+#[cfg(test)]
+pub(crate) mod testing {
+    use serde_json::{Value, json};
+
+    use super::{Bucket, Sources};
+    use crate::spec::Stack;
+
+    /// A checked stack of `spec` (merged over the smallest valid one), named `example` in `default`.
+    pub fn stack(spec: Value) -> Stack {
+        let mut full = json!({"configMap": "cfg", "bucketSecret": "bucket"});
+        for (key, value) in spec.as_object().expect("a spec is an object") {
+            full[key] = value.clone();
+        }
+        Stack::from_parent(&json!({
+            "apiVersion": crate::spec::API_VERSION, "kind": crate::spec::KIND,
+            "metadata": {"name": "example", "namespace": "default"},
+            "spec": full,
+        }))
+        .expect("the test spec is valid")
+    }
+
+    /// Sources as without a customize hook: the user's ConfigMap, `objstore.yml` from the Secret.
+    pub fn sources() -> Sources {
+        Sources {
+            config_map: "cfg".into(),
+            config_file: "prometheus.yml".into(),
+            bucket: Bucket::File {
+                secret: "bucket".into(),
+                key: "objstore.yml".into(),
+            },
+            bucket_hash: None,
+        }
+    }
+}

@@ -20,3 +20,21 @@ pub fn budget(stack: &Stack, component: Component) -> PodDisruptionBudget {
         status: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::testing::stack;
+
+    #[test]
+    fn a_budget_lets_one_pod_go_at_a_time_and_selects_its_component() {
+        let stack = stack(serde_json::json!({"highlyAvailable": true}));
+        let spec = budget(&stack, Component::Prometheus).spec.unwrap();
+        assert_eq!(spec.max_unavailable, Some(IntOrString::Int(1)));
+        assert!(spec.min_available.is_none());
+        assert_eq!(
+            spec.selector,
+            Some(meta::selector(&stack, Component::Prometheus))
+        );
+    }
+}

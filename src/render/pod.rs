@@ -451,3 +451,163 @@ fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::render::testing::{sources, stack};
+
+    fn args(container: &Container) -> Vec<String> {
+        container.args.clone().unwrap_or_default()
+    }
+
+    #[test]
+    fn prometheus_reads_its_config_straight_from_the_mounted_config_map() {
+        let container = prometheus(&stack(json!({})), &sources());
+        assert!(
+            args(&container)
+                .contains(&"--config.file=/etc/prometheus/config/prometheus.yml".into())
+        );
+        let mounts = container.volume_mounts.unwrap();
+        let config = mounts.iter().find(|m| m.name == CONFIG_VOLUME).unwrap();
+        assert_eq!(config.mount_path, CONFIG_DIR);
+        assert!(
+            config.sub_path.is_none(),
+            "a subPath mount never sees updates"
+        );
+        let env = container.env.unwrap();
+        assert_eq!(env[0].name, "POD_NAME");
+        assert_eq!(
+            env[0]
+                .value_from
+                .as_ref()
+                .unwrap()
+                .field_ref
+                .as_ref()
+                .unwrap()
+                .field_path,
+            "metadata.name"
+        );
+    }
+
+    #[test]
+    fn the_sidecar_reloads_prometheus_when_config_or_rules_change() {
+        let sidecar = args(&sidecar(&stack(json!({})), &sources()));
+        assert!(
+            sidecar
+                .contains(&"--reloader.config-file=/etc/prometheus/config/prometheus.yml".into())
+        );
+        assert!(sidecar.contains(&"--reloader.rule-dir=/etc/prometheus/config".into()));
+        assert!(
+            !sidecar
+                .iter()
+                .any(|a| a.starts_with("--reloader.config-envsubst-file")),
+            "no envsubst copy"
+        );
+    }
+
+    #[test]
+    fn the_2018_secret_keys_reach_thanos_only_as_environment_references() {
+        let s3 = Sources {
+            bucket: Bucket::S3Keys {
+                secret: "bucket".into(),
+            },
+            ..sources()
+        };
+        let store = store(&stack(json!({})), &s3);
+        let config = args(&store)
+            .into_iter()
+            .find_map(|a| a.strip_prefix("--objstore.config=").map(String::from));
+        assert_eq!(
+            config.unwrap(),
+            "type: S3\nconfig:\n  bucket: $$(OBJSTORE_S3_BUCKET)\n  endpoint: $$(OBJSTORE_S3_ENDPOINT)\n  \
+             access_key: $$(OBJSTORE_S3_ACCESS_KEY)\n  secret_key: $$(OBJSTORE_S3_SECRET_KEY)\n"
+        );
+        assert!(
+            store
+                .volume_mounts
+                .unwrap()
+                .iter()
+                .all(|m| m.name != OBJSTORE_VOLUME)
+        );
+        assert!(objstore_volume(&s3).is_none());
+    }
+
+    #[test]
+    fn only_components_that_read_the_bucket_roll_on_new_credentials() {
+        let hashed = Sources {
+            bucket_hash: Some("abc".into()),
+            ..sources()
+        };
+        let stack = stack(json!({}));
+        let annotations = |component| {
+            template(&stack, &hashed, component, 1, Vec::new(), Vec::new())
+                .metadata
+                .unwrap()
+                .annotations
+        };
+        assert_eq!(
+            annotations(Component::Store).unwrap()[BUCKET_HASH_ANNOTATION],
+            "abc"
+        );
+        assert!(annotations(Component::Query).is_none());
+    }
+
+    #[test]
+    fn anti_affinity_is_soft_by_default_hard_on_request_and_absent_for_one_replica() {
+        let soft = template(
+            &stack(json!({})),
+            &sources(),
+            Component::Prometheus,
+            2,
+            Vec::new(),
+            Vec::new(),
+        );
+        let anti = soft
+            .spec
+            .unwrap()
+            .affinity
+            .unwrap()
+            .pod_anti_affinity
+            .unwrap();
+        assert!(
+            anti.preferred_during_scheduling_ignored_during_execution
+                .is_some()
+        );
+        assert!(
+            anti.required_during_scheduling_ignored_during_execution
+                .is_none()
+        );
+        let hard_stack = stack(json!({"pod": {"antiAffinity": "hard"}}));
+        let hard = template(
+            &hard_stack,
+            &sources(),
+            Component::Prometheus,
+            2,
+            Vec::new(),
+            Vec::new(),
+        );
+        let anti = hard
+            .spec
+            .unwrap()
+            .affinity
+            .unwrap()
+            .pod_anti_affinity
+            .unwrap();
+        assert!(
+            anti.required_during_scheduling_ignored_during_execution
+                .is_some()
+        );
+        let single = template(
+            &stack(json!({})),
+            &sources(),
+            Component::Prometheus,
+            1,
+            Vec::new(),
+            Vec::new(),
+        );
+        assert!(single.spec.unwrap().affinity.is_none());
+    }
+}

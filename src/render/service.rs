@@ -106,3 +106,45 @@ fn port(name: &str, number: i32, target: &str) -> ServicePort {
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::testing::stack;
+
+    #[test]
+    fn discovery_services_are_headless_with_a_grpc_port() {
+        let stack = stack(serde_json::json!({}));
+        for service in [peers(&stack), store(&stack)] {
+            let spec = service.spec.unwrap();
+            assert_eq!(spec.cluster_ip.as_deref(), Some("None"));
+            assert!(
+                spec.ports
+                    .unwrap()
+                    .iter()
+                    .any(|p| p.name.as_deref() == Some("grpc"))
+            );
+        }
+        assert!(
+            query(&stack).spec.unwrap().cluster_ip.is_none(),
+            "the querier gets a virtual IP"
+        );
+    }
+
+    #[test]
+    fn the_prometheus_service_exposes_the_web_and_sidecar_ports() {
+        let ports = prometheus(&stack(serde_json::json!({})))
+            .spec
+            .unwrap()
+            .ports
+            .unwrap();
+        let ports: Vec<(i32, String)> = ports
+            .into_iter()
+            .map(|p| (p.port, p.name.unwrap()))
+            .collect();
+        assert_eq!(
+            ports,
+            [(9090, "web".into()), (10902, "sidecar-http".into())]
+        );
+    }
+}

@@ -287,3 +287,91 @@ fn json_type(value: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::render::testing::{sources, stack};
+
+    fn observed_spec(desired: &StatefulSet) -> Value {
+        let mut spec = serde_json::to_value(desired.spec.as_ref().unwrap()).unwrap();
+        // What the API server adds to a stored claim template.
+        let template = &mut spec["volumeClaimTemplates"][0];
+        template["metadata"]["creationTimestamp"] = Value::Null;
+        template["spec"]["volumeMode"] = json!("Filesystem");
+        template["status"] = json!({"phase": "Pending"});
+        spec
+    }
+
+    #[test]
+    fn what_the_api_server_adds_is_no_difference() {
+        let desired = prometheus(&stack(json!({})), &sources());
+        let observed = observed_spec(&desired);
+        let mut again = desired.clone();
+        let mut warnings = Vec::new();
+        keep_immutable(&mut again, Some(&observed), &mut warnings).unwrap();
+        assert_eq!(again, desired);
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
+    #[test]
+    fn changed_immutable_fields_are_kept_as_observed_and_reported() {
+        let before = prometheus(&stack(json!({})), &sources());
+        let mut observed = observed_spec(&before);
+        observed["serviceName"] = json!("old-peers");
+        observed["selector"] = json!({"matchLabels": {"app": "prometheus"}});
+        let mut desired = prometheus(
+            &stack(json!({"storage": {"prometheus": {"size": "50Gi"}}})),
+            &sources(),
+        );
+        let mut warnings = Vec::new();
+        keep_immutable(&mut desired, Some(&observed), &mut warnings).unwrap();
+        let spec = desired.spec.unwrap();
+        assert_eq!(spec.service_name.as_deref(), Some("old-peers"));
+        assert_eq!(spec.selector.match_labels.unwrap()["app"], "prometheus");
+        let template = &spec.volume_claim_templates.unwrap()[0];
+        let size = &template
+            .spec
+            .as_ref()
+            .unwrap()
+            .resources
+            .as_ref()
+            .unwrap()
+            .requests
+            .as_ref()
+            .unwrap()["storage"];
+        assert_eq!(size.0, "10Gi");
+        assert!(
+            template.status.is_none(),
+            "the observed status is not sent back"
+        );
+        assert_eq!(warnings.len(), 3, "{warnings:?}");
+        assert!(
+            warnings[2].contains("spec.volumeClaimTemplates cannot change"),
+            "{}",
+            warnings[2]
+        );
+    }
+
+    #[test]
+    fn the_compactor_has_one_replica_and_every_statefulset_retains_its_volumes() {
+        let stack = stack(json!({"highlyAvailable": true}));
+        let compact = compact(&stack, &sources(), stack.compact.as_ref().unwrap());
+        assert_eq!(compact.spec.as_ref().unwrap().replicas, Some(1));
+        for set in [
+            prometheus(&stack, &sources()),
+            store(&stack, &sources()),
+            compact,
+        ] {
+            let policy = set
+                .spec
+                .unwrap()
+                .persistent_volume_claim_retention_policy
+                .unwrap();
+            assert_eq!(policy.when_deleted.as_deref(), Some("Retain"));
+            assert_eq!(policy.when_scaled.as_deref(), Some("Retain"));
+        }
+    }
+}
