@@ -249,17 +249,7 @@ impl HeldRequest {
         let mut raw = Vec::new();
         // The server closes after answering (Connection: close); an unclean close still leaves the answer.
         let _ = tokio::time::timeout(PATIENCE, self.stream.read_to_end(&mut raw)).await;
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let status = text
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or_else(|| panic!("not an HTTP response: {text:?}"));
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        (status, body)
+        server_support::raw_response(&raw)
     }
 }
 

@@ -158,17 +158,7 @@ impl Server {
         tcp.write_all(request.as_bytes()).await.expect("write");
         let mut raw = Vec::new();
         tcp.read_to_end(&mut raw).await.expect("read");
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let status = text
-            .split(' ')
-            .nth(1)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or_else(|| panic!("not an HTTP response: {text}"));
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, body)| body.to_owned())
-            .unwrap_or_default();
-        (status, body)
+        raw_response(&raw)
     }
 
     /// The value of one metric sample line of `/metrics`, e.g. `..._in_flight_requests`.
@@ -411,4 +401,19 @@ impl ServerCertVerifier for AcceptAnything {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// The status and body of a raw HTTP/1 response read off a socket.
+pub fn raw_response(raw: &[u8]) -> (u16, String) {
+    let text = String::from_utf8_lossy(raw).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {text:?}"));
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }
