@@ -586,6 +586,53 @@ pub fn quantity_number(value: &str) -> Option<f64> {
     number.parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
+/// The exact value of a well-formed quantity as a reduced fraction `(numerator, denominator)`, so that two
+/// spellings of one amount compare equal (`1024Mi` and `1Gi`, `0.5Gi` and `512Mi`): the API server stores
+/// quantities in a canonical form of its own. `None` when malformed or too large to represent.
+pub fn quantity_value(value: &str) -> Option<(u128, u128)> {
+    quantity_number(value)?;
+    let body = value.strip_prefix('+').unwrap_or(value);
+    let split = body
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(body.len());
+    let (number, suffix) = body.split_at(split);
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits: u128 = format!("{whole}{fraction}").parse().ok()?;
+    // value = digits * 2^binary * 10^decimal
+    let (binary, mut decimal): (u32, i32) = match suffix {
+        "" => (0, 0),
+        "Ki" => (10, 0),
+        "Mi" => (20, 0),
+        "Gi" => (30, 0),
+        "Ti" => (40, 0),
+        "Pi" => (50, 0),
+        "Ei" => (60, 0),
+        "m" => (0, -3),
+        "k" => (0, 3),
+        "M" => (0, 6),
+        "G" => (0, 9),
+        "T" => (0, 12),
+        "P" => (0, 15),
+        "E" => (0, 18),
+        exponent => (0, exponent[1..].parse().ok()?),
+    };
+    decimal -= i32::try_from(fraction.len()).ok()?;
+    let ten = |n: i32| 10u128.checked_pow(n.unsigned_abs());
+    let mut numerator = digits.checked_mul(1u128.checked_shl(binary)?)?;
+    let mut denominator = 1u128;
+    if decimal >= 0 {
+        numerator = numerator.checked_mul(ten(decimal)?)?;
+    } else {
+        denominator = ten(decimal)?;
+    }
+    let divisor = gcd(numerator, denominator);
+    Some((numerator / divisor, denominator / divisor))
+}
+
+fn gcd(a: u128, b: u128) -> u128 {
+    if b == 0 { a.max(1) } else { gcd(b, a % b) }
+}
+
 fn check_quantity(field: &str, quantity: &Quantity) -> Result<f64> {
     quantity_number(&quantity.0).filter(|_| quantity.0.len() <= 64).ok_or_else(|| {
         Error::invalid(
@@ -695,6 +742,17 @@ mod tests {
         ] {
             assert!(quantity_number(bad).is_none(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn quantities_compare_by_value_whatever_the_spelling() {
+        assert_eq!(quantity_value("1Gi"), quantity_value("1024Mi"));
+        assert_eq!(quantity_value("0.5Gi"), quantity_value("512Mi"));
+        assert_eq!(quantity_value("1.1G"), quantity_value("1100M"));
+        assert_eq!(quantity_value("1e3"), quantity_value("1k"));
+        assert_eq!(quantity_value("500m"), Some((1, 2)));
+        assert_ne!(quantity_value("1G"), quantity_value("1Gi"));
+        assert_eq!(quantity_value("lots"), None);
     }
 
     #[test]

@@ -225,7 +225,7 @@ pub fn keep_immutable(
         .map(|t| serde_json::to_value(t).map(normalize_claim_template))
         .collect::<Result<_, _>>()
         .map_err(|e| Error::Internal(format!("encoding a claim template: {e}")))?;
-    if observed_templates != desired_templates {
+    if comparable(&observed_templates) != comparable(&desired_templates) {
         warnings.push(pending(&name, "volumeClaimTemplates"));
         let kept = serde_json::from_value(Value::Array(observed_templates))
             .map_err(|e| bad("volumeClaimTemplates", e))?;
@@ -240,6 +240,26 @@ fn pending(name: &str, field: &str) -> String {
          kept. To apply it, delete the StatefulSet with `kubectl delete statefulset {name} --cascade=orphan`: \
          it is recreated at once and its pods and volumes are kept"
     )
+}
+
+/// Claim templates with every quantity replaced by its exact value: the API server stores `1024Mi` as `1Gi`.
+fn comparable(templates: &[Value]) -> Vec<Value> {
+    let mut templates = templates.to_vec();
+    for template in &mut templates {
+        let resources = template.pointer_mut("/spec/resources");
+        for part in resources.into_iter().filter_map(Value::as_object_mut) {
+            for amounts in part.values_mut().filter_map(Value::as_object_mut) {
+                for amount in amounts.values_mut() {
+                    if let Some((numerator, denominator)) =
+                        amount.as_str().and_then(crate::spec::quantity_value)
+                    {
+                        *amount = Value::String(format!("{numerator}/{denominator}"));
+                    }
+                }
+            }
+        }
+    }
+    templates
 }
 
 /// A claim template as the hook renders it: without what the API server adds or defaults.
@@ -314,6 +334,22 @@ mod tests {
         keep_immutable(&mut again, Some(&observed), &mut warnings).unwrap();
         assert_eq!(again, desired);
         assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_size_the_api_server_stored_in_another_spelling_is_no_change() {
+        let desired = prometheus(
+            &stack(json!({"storage": {"prometheus": {"size": "1024Mi"}}})),
+            &sources(),
+        );
+        let mut observed = observed_spec(&desired);
+        observed["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] =
+            json!("1Gi");
+        let mut again = desired.clone();
+        let mut warnings = Vec::new();
+        keep_immutable(&mut again, Some(&observed), &mut warnings).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(again, desired);
     }
 
     #[test]
