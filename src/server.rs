@@ -6,7 +6,7 @@
 //! - 400 malformed request, 401/403 bearer token, 404 unknown path, 405 wrong method, 408 body not received in
 //!   time, 413 body over `--max-body-bytes`, 415 a body that is not declared `application/json`, 422 invalid
 //!   spec, 429 with `Retry-After` over `--max-in-flight`, 500 internal error (a bug, a panic, or an answer slower
-//!   than `--request-timeout`);
+//!   than `--request-timeout`, for bodies over [`INLINE_BODY_BYTES`]);
 //! - at most `--max-connections` connections are open; idle ones are closed after `--idle-timeout` (HTTP/1:
 //!   `--header-read-timeout`), and at once when the limit is reached and they have answered a request;
 //! - a panic while answering is caught, counted and answered 500; the process keeps serving;
