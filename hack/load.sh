@@ -22,20 +22,10 @@ idle="${IDLE:-1000}"
 request=hack/examples/sync-request.json
 clients=$((2 * n))
 
-for tool in h2load python3 curl; do
-  if ! command -v "$tool" > /dev/null; then
-    case "$tool" in
-      h2load) echo "load: h2load is missing: apt-get install nghttp2-client" >&2 ;;
-      *) echo "load: $tool is missing" >&2 ;;
-    esac
-    exit 1
-  fi
-done
-
-if [[ -z "${BIN:-}" ]]; then
-  cargo build --release --locked --quiet
-  BIN="${CARGO_TARGET_DIR:-target}/release/prometheus-replica-operator"
-fi
+# shellcheck source=hack/lib.sh
+source hack/lib.sh
+require_tools load h2load python3 curl
+release_binary
 
 work="$(mktemp -d)"
 pid=""

@@ -17,20 +17,10 @@ request=hack/examples/sync-request.json
 # Requests per h2load run: memory is printed between runs too, and the time bound checked.
 chunk=50000
 
-for tool in h2load python3 curl; do
-  if ! command -v "$tool" > /dev/null; then
-    case "$tool" in
-      h2load) echo "soak: h2load is missing: apt-get install nghttp2-client" >&2 ;;
-      *) echo "soak: $tool is missing" >&2 ;;
-    esac
-    exit 1
-  fi
-done
-
-if [[ -z "${BIN:-}" ]]; then
-  cargo build --release --locked --quiet
-  BIN="${CARGO_TARGET_DIR:-target}/release/prometheus-replica-operator"
-fi
+# shellcheck source=hack/lib.sh
+source hack/lib.sh
+require_tools soak h2load python3 curl
+release_binary
 
 work="$(mktemp -d)"
 pid=""
