@@ -1,0 +1,500 @@
+//! The hook port's routes: authorization, media type, in-flight limit, the pure call, and the error type.
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower_http::catch_panic::CatchPanicLayer;
+use tracing::{debug, error, info};
+
+use crate::metrics::{KindLabels, Metrics, ReasonLabels, RequestLabels, RouteLabels};
+
+/// A pure call behind a route: the answer, and what the log line says of it.
+pub type Hook = fn(&[u8]) -> (crate::Result<Vec<u8>>, crate::Summary);
+
+/// The pure calls behind the routes: [`crate::sync_summarized`] and [`crate::customize_summarized`], replaceable
+/// in tests.
+#[derive(Clone, Copy, Debug)]
+pub struct Hooks {
+    pub sync: Hook,
+    pub customize: Hook,
+}
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Self {
+            sync: crate::sync_summarized,
+            customize: crate::customize_summarized,
+        }
+    }
+}
+
+/// A bearer token, kept as its SHA-256 digest so that comparing takes the same time whatever the input's
+/// length or content.
+#[derive(Clone)]
+pub struct Token([u8; 32]);
+
+impl Token {
+    pub fn new(token: &str) -> Self {
+        Self(Sha256::digest(token.as_bytes()).into())
+    }
+
+    fn matches(&self, given: &[u8]) -> bool {
+        let given: [u8; 32] = Sha256::digest(given).into();
+        self.0.ct_eq(&given).into()
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(..)")
+    }
+}
+
+/// Everything the hook routes read.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub hooks: Hooks,
+    pub metrics: Arc<Metrics>,
+    /// Required bearer token, if any.
+    pub token: Option<Token>,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    /// Bodies up to this size are answered on the connection's own task; larger ones in the blocking pool,
+    /// where `request_timeout` can give up on them. See [`INLINE_BODY_BYTES`].
+    pub inline_body_bytes: usize,
+    slots: Arc<Semaphore>,
+}
+
+/// The largest body answered without leaving the async worker. The sync is linear in the body (about 2 ms
+/// per MiB, `cargo bench`), so up to 256 KiB it takes well under a millisecond: less than handing it to the
+/// blocking pool and back costs in thread switches, which were a fifth of the server's CPU under load
+/// (`perf`, `hack/bench.sh`). Larger bodies, which could hold a worker for long, still go to the pool.
+pub const INLINE_BODY_BYTES: usize = 256 * 1024;
+
+impl AppState {
+    /// State with the real hooks, no token, and the given limits.
+    pub fn new(
+        metrics: Arc<Metrics>,
+        max_in_flight: NonZeroUsize,
+        max_body_bytes: usize,
+        request_timeout: Duration,
+    ) -> Self {
+        Self {
+            hooks: Hooks::default(),
+            metrics,
+            token: None,
+            max_body_bytes,
+            request_timeout,
+            inline_body_bytes: INLINE_BODY_BYTES,
+            slots: Arc::new(Semaphore::new(max_in_flight.get())),
+        }
+    }
+}
+
+/// The hook routes, with authentication, the in-flight limit, panic catching, metrics and the request log.
+pub fn router(state: AppState) -> Router {
+    let hooks = Router::new()
+        .route("/sync", post(sync))
+        .route("/customize", post(customize))
+        .method_not_allowed_fallback(|| async { Failure::MethodNotAllowed })
+        // Outermost first: a request without the token or of another media type never takes an in-flight slot.
+        .route_layer(middleware::from_fn_with_state(state.clone(), limit))
+        .route_layer(middleware::from_fn(require_json))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
+    let metrics = state.metrics.clone();
+    hooks
+        .fallback(|| async { Failure::NotFound })
+        .layer(CatchPanicLayer::custom(
+            move |_panic: Box<dyn std::any::Any + Send>| {
+                // The payload is not echoed: the response says only that it failed. The panic hook logged it.
+                metrics
+                    .errors
+                    .get_or_create(&KindLabels { kind: "panic" })
+                    .inc();
+                Failure::Panic.into_response()
+            },
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Why a request was not answered with the desired state. The response says what to fix, briefly.
+#[derive(Debug)]
+pub enum Failure {
+    /// The pure core refused: 400, 422 or 500.
+    Hook(crate::Error),
+    /// The body could not be read (the client reset the stream): 400.
+    BodyUnreadable,
+    /// 408: the body did not arrive within `--request-timeout`.
+    BodyTimeout,
+    /// 413.
+    TooLarge(usize),
+    /// 415: a `Content-Type` other than `application/json`.
+    NotJson,
+    /// 500: the answer took longer than `--request-timeout`.
+    Timeout,
+    /// 500: a panic while answering.
+    Panic,
+    /// 429 with `Retry-After: 1`.
+    Throttled,
+    /// 401: no bearer token.
+    Unauthorized,
+    /// 403: a wrong bearer token.
+    Forbidden,
+    /// 404.
+    NotFound,
+    /// 405.
+    MethodNotAllowed,
+}
+
+/// Longest message in an error body: it ends up in an Event on the parent.
+const MAX_MESSAGE: usize = 1024;
+
+#[derive(serde::Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+}
+
+impl Failure {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Hook(crate::Error::BadRequest(_)) | Self::BodyUnreadable => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Hook(crate::Error::Invalid { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Hook(crate::Error::Internal(_)) | Self::Timeout | Self::Panic => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Throttled => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            // Messages of the core name a field and a value from the parent's spec, never a Secret or a body.
+            Self::Hook(e @ (crate::Error::BadRequest(_) | crate::Error::Invalid { .. })) => {
+                e.to_string()
+            }
+            // Internal details go to the log, not to the Event.
+            Self::Hook(crate::Error::Internal(_)) | Self::Panic => "internal error".to_owned(),
+            Self::Timeout => {
+                "internal error: the answer took longer than the request timeout".to_owned()
+            }
+            Self::BodyUnreadable => "malformed request: the body could not be read".to_owned(),
+            Self::BodyTimeout => {
+                "the request body did not arrive within the request timeout".to_owned()
+            }
+            Self::TooLarge(limit) => format!("request body over {limit} bytes"),
+            Self::NotJson => {
+                "unsupported media type: send Content-Type: application/json".to_owned()
+            }
+            Self::Throttled => "too many requests in flight; retry later".to_owned(),
+            Self::Unauthorized => "missing bearer token".to_owned(),
+            Self::Forbidden => "wrong bearer token".to_owned(),
+            Self::NotFound => {
+                "not found: the hook serves POST /sync and POST /customize".to_owned()
+            }
+            Self::MethodNotAllowed => "method not allowed: use POST".to_owned(),
+        }
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let mut message = self.message();
+        if message.len() > MAX_MESSAGE {
+            let mut end = MAX_MESSAGE;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push_str("...");
+        }
+        let mut response =
+            (self.status(), axum::Json(ErrorBody { error: &message })).into_response();
+        let headers = response.headers_mut();
+        match self {
+            // Without Retry-After, Metacontroller retries a 429 at once, in a hot loop.
+            Self::Throttled => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            Self::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// What the request log line says about a hook call, passed from the handler to [`observe`].
+#[derive(Clone, Debug, Default)]
+struct Outcome {
+    namespace: Option<String>,
+    name: Option<String>,
+    children: Option<usize>,
+    error: Option<String>,
+}
+
+fn route_label(path: &str) -> &'static str {
+    match path {
+        "/sync" => "/sync",
+        "/customize" => "/customize",
+        _ => "other",
+    }
+}
+
+/// Counts and logs every request: one line at info with route, status, duration, parent and child count.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = route_label(request.uri().path());
+    let method = request.method().clone();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    let code = response.status().as_u16();
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels { route, code })
+        .inc();
+    state
+        .metrics
+        .duration
+        .get_or_create(&RouteLabels { route })
+        .observe(elapsed.as_secs_f64());
+    let outcome = response
+        .extensions()
+        .get::<Outcome>()
+        .cloned()
+        .unwrap_or_default();
+    info!(
+        route,
+        method = %method,
+        status = code,
+        // Microsecond precision, printed as milliseconds.
+        duration_ms = (elapsed.as_secs_f64() * 1e6).round() / 1e3,
+        namespace = outcome.namespace.as_deref(),
+        name = outcome.name.as_deref(),
+        children = outcome.children,
+        error = outcome.error.as_deref(),
+        "request"
+    );
+    response
+}
+
+/// Refuses a request without the right bearer token (when one is configured), counting it.
+async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(token) = &state.token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
+        let refusal = match given {
+            None => Some(("missing_token", Failure::Unauthorized)),
+            Some(given) if !token.matches(given.as_bytes()) => {
+                Some(("wrong_token", Failure::Forbidden))
+            }
+            Some(_) => None,
+        };
+        if let Some((reason, failure)) = refusal {
+            state
+                .metrics
+                .auth_refusals
+                .get_or_create(&ReasonLabels { reason })
+                .inc();
+            return failure.into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// Answers 415 to a `POST` whose `Content-Type` is not `application/json` (parameters such as `charset` allowed).
+/// Metacontroller always sends that type; anything else is another client, and reading its body as a hook
+/// request would only produce a confusing 400.
+async fn require_json(request: Request, next: Next) -> Response {
+    let json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    // Other methods go on to their 405.
+    if !json && request.method() == axum::http::Method::POST {
+        return Failure::NotJson.into_response();
+    }
+    next.run(request).await
+}
+
+/// One of `--max-in-flight` slots. Held until the answer is computed, even when the client has gone or the
+/// timeout has passed, so that the slots bound the real work.
+#[derive(Debug)]
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    metrics: Arc<Metrics>,
+}
+
+impl Slot {
+    fn new(permit: OwnedSemaphorePermit, metrics: Arc<Metrics>) -> Self {
+        metrics.in_flight.inc();
+        Self {
+            _permit: permit,
+            metrics,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.metrics.in_flight.dec();
+    }
+}
+
+/// Takes an in-flight slot for the request, or answers 429 at once: queueing would only make Metacontroller's
+/// 10 s timeout expire while its retries pile up.
+async fn limit(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let Ok(permit) = state.slots.clone().try_acquire_owned() else {
+        state.metrics.throttled.inc();
+        return Failure::Throttled.into_response();
+    };
+    let slot = Arc::new(Slot::new(permit, state.metrics.clone()));
+    request.extensions_mut().insert(slot.clone());
+    let response = next.run(request).await;
+    drop(slot);
+    response
+}
+
+async fn sync(State(state): State<AppState>, request: Request) -> Response {
+    let hook = state.hooks.sync;
+    answer(state, request, hook).await
+}
+
+async fn customize(State(state): State<AppState>, request: Request) -> Response {
+    let hook = state.hooks.customize;
+    answer(state, request, hook).await
+}
+
+/// Reads the body (bounded in size and time) and runs `hook` on it.
+///
+/// The pure call is CPU-bound (a 64 MiB request takes a while to parse) so it runs on the blocking pool, where
+/// it cannot stall the TLS handshakes, the other requests or the admin port; the in-flight limit bounds how
+/// many such threads there are. A panic in it comes back as a join error and becomes a 500.
+async fn answer(state: AppState, request: Request, hook: Hook) -> Response {
+    let deadline = tokio::time::Instant::now() + state.request_timeout;
+    let slot = request.extensions().get::<Arc<Slot>>().cloned();
+    let body = match read_body(request, state.max_body_bytes, deadline).await {
+        Ok(body) => body,
+        Err(failure) => return failure.into_response(),
+    };
+    if body.len() <= state.inline_body_bytes {
+        // A panic here unwinds into the router's CatchPanicLayer, which answers 500 and counts it.
+        let (result, summary) = hook(&body);
+        drop(slot);
+        return respond(&state, result, summary);
+    }
+    let work = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        hook(&body)
+    });
+    let (result, summary) = match tokio::time::timeout_at(deadline, work).await {
+        Ok(Ok(done)) => done,
+        Ok(Err(join)) => {
+            if join.is_panic() {
+                error!("the hook panicked; answered 500");
+            } else {
+                error!(error = %join, "the hook's task failed; answered 500");
+            }
+            state
+                .metrics
+                .errors
+                .get_or_create(&KindLabels { kind: "panic" })
+                .inc();
+            return Failure::Panic.into_response();
+        }
+        Err(_) => {
+            state
+                .metrics
+                .errors
+                .get_or_create(&KindLabels { kind: "timeout" })
+                .inc();
+            return Failure::Timeout.into_response();
+        }
+    };
+    respond(&state, result, summary)
+}
+
+/// The response to a hook's answer, with the outcome the log line reports.
+fn respond(state: &AppState, result: crate::Result<Vec<u8>>, summary: crate::Summary) -> Response {
+    let mut outcome = Outcome {
+        namespace: summary.namespace,
+        name: summary.name,
+        children: summary.children,
+        error: None,
+    };
+    let mut response = match result {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+        Err(e) => {
+            state
+                .metrics
+                .errors
+                .get_or_create(&KindLabels { kind: e.kind() })
+                .inc();
+            if let crate::Error::Internal(message) = &e {
+                error!(error = %message, "internal error; answered 500");
+            }
+            outcome.error = Some(e.to_string());
+            Failure::Hook(e).into_response()
+        }
+    };
+    response.extensions_mut().insert(outcome);
+    response
+}
+
+async fn read_body(
+    request: Request,
+    max: usize,
+    deadline: tokio::time::Instant,
+) -> Result<axum::body::Bytes, Failure> {
+    // A declared length over the limit is refused before reading anything.
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > max as u64) {
+        return Err(Failure::TooLarge(max));
+    }
+    let body = Limited::new(request.into_body(), max);
+    match tokio::time::timeout_at(deadline, body.collect()).await {
+        Err(_) => Err(Failure::BodyTimeout),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(Failure::TooLarge(max)),
+        Ok(Err(e)) => {
+            debug!(error = %e, "reading a request body failed");
+            Err(Failure::BodyUnreadable)
+        }
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+#[cfg(test)]
+mod tests;
