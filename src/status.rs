@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::api::{ComponentStatus, LocalStatus, OutputStatus, Phase, PrometheusReplicaStatus};
 use crate::hook::{self, Object, SyncRequest};
 use crate::render::Problem;
-use crate::render::meta::{Component, Names};
+use crate::render::meta::{self, Component, Names};
 use crate::render::pod::{HTTP_PORT, PROMETHEUS_PORT};
 use crate::spec::Stack;
 use crate::{Error, Result};
@@ -43,11 +43,7 @@ struct Workload {
 
 impl Workload {
     fn observe(stack: &Stack, request: &SyncRequest, component: Component) -> Result<Self> {
-        let (kind, desired) = match component {
-            Component::Prometheus => ("StatefulSet", stack.prometheus_replicas),
-            Component::Query => ("Deployment", stack.query_replicas),
-            Component::Store | Component::Compact => ("StatefulSet", 1),
-        };
+        let (kind, desired) = (component.kind(), meta::replicas(stack, component));
         let name = Names::new(stack).workload(component);
         let observed = hook::find(&request.children, kind, &name)
             .map(|object| {

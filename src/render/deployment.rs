@@ -21,14 +21,13 @@ pub fn query(stack: &Stack, sources: &Sources) -> Deployment {
         stack,
         sources,
         Component::Query,
-        stack.query_replicas,
         vec![pod::query(stack)],
         Vec::new(),
     );
     Deployment {
         metadata: meta::metadata(stack, Component::Query, name),
         spec: Some(DeploymentSpec {
-            replicas: Some(stack.query_replicas),
+            replicas: Some(meta::replicas(stack, Component::Query)),
             selector: meta::selector(stack, Component::Query),
             template,
             ..Default::default()

@@ -29,6 +29,14 @@ impl Component {
         }
     }
 
+    /// The kind of the component's workload.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Query => "Deployment",
+            Self::Prometheus | Self::Store | Self::Compact => "StatefulSet",
+        }
+    }
+
     /// `app.kubernetes.io/name`: the program the pods run.
     fn app(self) -> &'static str {
         match self {
@@ -71,6 +79,16 @@ impl<'a> Names<'a> {
     /// The Ingress of a component (`<name>-query`, `<name>-prometheus`).
     pub fn ingress(&self, component: Component) -> String {
         format!("{}-{}", self.name, component.label())
+    }
+}
+
+/// How many pods a component runs. The store gateway and the compactor run one: two compactors on one bucket
+/// corrupt it.
+pub fn replicas(stack: &Stack, component: Component) -> i32 {
+    match component {
+        Component::Prometheus => stack.prometheus_replicas,
+        Component::Query => stack.query_replicas,
+        Component::Store | Component::Compact => 1,
     }
 }
 

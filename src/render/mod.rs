@@ -114,11 +114,8 @@ fn children(
     }
     children.push(Child::Deployment(query));
 
-    for (component, replicas) in [
-        (Component::Prometheus, stack.prometheus_replicas),
-        (Component::Query, stack.query_replicas),
-    ] {
-        if replicas > 1 {
+    for component in [Component::Prometheus, Component::Query] {
+        if meta::replicas(stack, component) > 1 {
             children.push(Child::PodDisruptionBudget(pdb::budget(stack, component)));
         }
     }

@@ -57,10 +57,10 @@ pub fn template(
     stack: &Stack,
     sources: &Sources,
     component: Component,
-    replicas: i32,
     containers: Vec<Container>,
     volumes: Vec<Volume>,
 ) -> PodTemplateSpec {
+    let replicas = meta::replicas(stack, component);
     let reads_bucket = component != Component::Query;
     let annotations = sources
         .bucket_hash
@@ -543,7 +543,7 @@ mod tests {
         };
         let stack = stack(json!({}));
         let annotations = |component| {
-            template(&stack, &hashed, component, 1, Vec::new(), Vec::new())
+            template(&stack, &hashed, component, Vec::new(), Vec::new())
                 .metadata
                 .unwrap()
                 .annotations
@@ -558,10 +558,9 @@ mod tests {
     #[test]
     fn anti_affinity_is_soft_by_default_hard_on_request_and_absent_for_one_replica() {
         let soft = template(
-            &stack(json!({})),
+            &stack(json!({"highlyAvailable": true})),
             &sources(),
             Component::Prometheus,
-            2,
             Vec::new(),
             Vec::new(),
         );
@@ -580,12 +579,11 @@ mod tests {
             anti.required_during_scheduling_ignored_during_execution
                 .is_none()
         );
-        let hard_stack = stack(json!({"pod": {"antiAffinity": "hard"}}));
+        let hard_stack = stack(json!({"highlyAvailable": true, "pod": {"antiAffinity": "hard"}}));
         let hard = template(
             &hard_stack,
             &sources(),
             Component::Prometheus,
-            2,
             Vec::new(),
             Vec::new(),
         );
@@ -604,7 +602,6 @@ mod tests {
             &stack(json!({})),
             &sources(),
             Component::Prometheus,
-            1,
             Vec::new(),
             Vec::new(),
         );

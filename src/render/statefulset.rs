@@ -51,7 +51,6 @@ pub fn prometheus(stack: &Stack, sources: &Sources) -> StatefulSet {
         stack,
         sources,
         Component::Prometheus,
-        stack.prometheus_replicas,
         containers,
         pod::prometheus_volumes(sources),
     );
@@ -59,7 +58,6 @@ pub fn prometheus(stack: &Stack, sources: &Sources) -> StatefulSet {
         stack,
         Component::Prometheus,
         names.peers(),
-        stack.prometheus_replicas,
         template,
         &stack.storage.prometheus,
     )
@@ -76,7 +74,6 @@ pub fn store(stack: &Stack, sources: &Sources) -> StatefulSet {
         stack,
         sources,
         Component::Store,
-        1,
         vec![pod::store(stack, sources)],
         pod::objstore_volume(sources).into_iter().collect(),
     );
@@ -84,7 +81,6 @@ pub fn store(stack: &Stack, sources: &Sources) -> StatefulSet {
         stack,
         Component::Store,
         names.workload(Component::Store),
-        1,
         template,
         &stack.storage.store,
     )
@@ -101,7 +97,6 @@ pub fn compact(stack: &Stack, sources: &Sources, compact: &spec::Compact) -> Sta
         stack,
         sources,
         Component::Compact,
-        1,
         vec![pod::compact(stack, sources, compact)],
         pod::objstore_volume(sources).into_iter().collect(),
     );
@@ -109,7 +104,6 @@ pub fn compact(stack: &Stack, sources: &Sources, compact: &spec::Compact) -> Sta
         stack,
         Component::Compact,
         names.workload(Component::Compact),
-        1,
         template,
         &stack.storage.compact,
     )
@@ -119,7 +113,6 @@ fn statefulset(
     stack: &Stack,
     component: Component,
     service_name: String,
-    replicas: i32,
     template: k8s_openapi::api::core::v1::PodTemplateSpec,
     volume: &spec::Volume,
 ) -> StatefulSet {
@@ -127,7 +120,7 @@ fn statefulset(
     StatefulSet {
         metadata: meta::metadata(stack, component, name),
         spec: Some(StatefulSetSpec {
-            replicas: Some(replicas),
+            replicas: Some(meta::replicas(stack, component)),
             selector: meta::selector(stack, component),
             service_name: Some(service_name),
             // Replicas are independent: start and replace them together.
