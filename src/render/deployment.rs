@@ -43,24 +43,21 @@ pub fn keep_selector(
     observed_spec: Option<&serde_json::Value>,
     warnings: &mut Vec<String>,
 ) -> crate::Result<()> {
-    let Some(selector) = observed_spec
-        .and_then(|spec| spec.get("selector"))
-        .filter(|s| !s.is_null())
-    else {
+    let (Some(observed_spec), Some(spec)) = (observed_spec, desired.spec.as_mut()) else {
         return Ok(());
     };
     let name = desired.metadata.name.clone().unwrap_or_default();
-    let selector = serde_json::from_value(selector.clone()).map_err(|e| {
-        crate::Error::BadRequest(format!("children: Deployment {name}: spec.selector: {e}"))
-    })?;
-    if let Some(spec) = desired.spec.as_mut()
-        && spec.selector != selector
-    {
+    if super::statefulset::keep_observed(
+        observed_spec,
+        "selector",
+        "Deployment",
+        &name,
+        &mut spec.selector,
+    )? {
         warnings.push(format!(
             "Deployment {name}: spec.selector cannot change in place; the observed value is kept. To apply the \
              change, delete the Deployment: it is recreated at once"
         ));
-        spec.selector = selector;
     }
     Ok(())
 }

@@ -176,29 +176,29 @@ pub fn keep_immutable(
         .spec
         .as_mut()
         .ok_or_else(|| Error::Internal("a rendered StatefulSet has a spec".into()))?;
-    let decode = |field: &str| -> Result<Option<Value>> {
-        Ok(observed_spec.get(field).filter(|v| !v.is_null()).cloned())
-    };
-    let bad = |field: &str, e: serde_json::Error| {
-        Error::BadRequest(format!("children: StatefulSet {name}: spec.{field}: {e}"))
-    };
-
-    if let Some(selector) = decode("selector")? {
-        let selector = serde_json::from_value(selector).map_err(|e| bad("selector", e))?;
-        if spec.selector != selector {
-            warnings.push(pending(&name, "selector"));
-            spec.selector = selector;
-        }
+    if keep_observed(
+        observed_spec,
+        "selector",
+        "StatefulSet",
+        &name,
+        &mut spec.selector,
+    )? {
+        warnings.push(pending(&name, "selector"));
     }
-    if let Some(service_name) = decode("serviceName")? {
-        let service_name: String =
-            serde_json::from_value(service_name).map_err(|e| bad("serviceName", e))?;
-        if spec.service_name.as_deref() != Some(service_name.as_str()) {
-            warnings.push(pending(&name, "serviceName"));
-            spec.service_name = Some(service_name);
-        }
+    if keep_observed(
+        observed_spec,
+        "serviceName",
+        "StatefulSet",
+        &name,
+        &mut spec.service_name,
+    )? {
+        warnings.push(pending(&name, "serviceName"));
     }
-    let observed_templates = match decode("volumeClaimTemplates")? {
+    let observed_templates = match observed_spec
+        .get("volumeClaimTemplates")
+        .filter(|v| !v.is_null())
+        .cloned()
+    {
         Some(Value::Array(templates)) => templates
             .into_iter()
             .map(normalize_claim_template)
@@ -220,11 +220,35 @@ pub fn keep_immutable(
         .map_err(|e| Error::Internal(format!("encoding a claim template: {e}")))?;
     if comparable(&observed_templates) != comparable(&desired_templates) {
         warnings.push(pending(&name, "volumeClaimTemplates"));
-        let kept = serde_json::from_value(Value::Array(observed_templates))
-            .map_err(|e| bad("volumeClaimTemplates", e))?;
+        let kept = serde_json::from_value(Value::Array(observed_templates)).map_err(|e| {
+            Error::BadRequest(format!(
+                "children: StatefulSet {name}: spec.volumeClaimTemplates: {e}"
+            ))
+        })?;
         spec.volume_claim_templates = Some(kept);
     }
     Ok(())
+}
+
+/// Set `current` to the observed `spec.<field>` when one is observed and differs; true when it differed.
+/// `kind` and `name` name the observed workload in the error when its field does not decode.
+pub(super) fn keep_observed<T: serde::de::DeserializeOwned + PartialEq>(
+    observed_spec: &Value,
+    field: &str,
+    kind: &str,
+    name: &str,
+    current: &mut T,
+) -> Result<bool> {
+    let Some(observed) = observed_spec.get(field).filter(|v| !v.is_null()) else {
+        return Ok(false);
+    };
+    let observed: T = serde_json::from_value(observed.clone())
+        .map_err(|e| Error::BadRequest(format!("children: {kind} {name}: spec.{field}: {e}")))?;
+    if *current == observed {
+        return Ok(false);
+    }
+    *current = observed;
+    Ok(true)
 }
 
 fn pending(name: &str, field: &str) -> String {
