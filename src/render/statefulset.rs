@@ -162,7 +162,8 @@ fn claim_template(volume: &spec::Volume) -> PersistentVolumeClaim {
 /// have changed.
 ///
 /// What the API server adds to claim templates (`apiVersion`/`kind`, `volumeMode: Filesystem`, `status`,
-/// empty metadata) is no difference, and is not sent back.
+/// empty metadata) is no difference; the observed templates are sent back as stored, so that an unchanged
+/// StatefulSet needs no write.
 pub fn keep_immutable(
     desired: &mut StatefulSet,
     observed_spec: Option<&Value>,
@@ -199,10 +200,7 @@ pub fn keep_immutable(
         .filter(|v| !v.is_null())
         .cloned()
     {
-        Some(Value::Array(templates)) => templates
-            .into_iter()
-            .map(normalize_claim_template)
-            .collect(),
+        Some(Value::Array(templates)) => templates,
         Some(other) => {
             return Err(Error::BadRequest(format!(
                 "children: StatefulSet {name}: spec.volumeClaimTemplates: expected a list, got {}",
@@ -218,15 +216,27 @@ pub fn keep_immutable(
         .map(|t| serde_json::to_value(t).map(normalize_claim_template))
         .collect::<Result<_, _>>()
         .map_err(|e| Error::Internal(format!("encoding a claim template: {e}")))?;
-    if comparable(&observed_templates) != comparable(&desired_templates) {
+    let normalized: Vec<Value> = observed_templates
+        .iter()
+        .cloned()
+        .map(normalize_claim_template)
+        .collect();
+    if comparable(&normalized) != comparable(&desired_templates) {
         warnings.push(pending(&name, "volumeClaimTemplates"));
-        let kept = serde_json::from_value(Value::Array(observed_templates)).map_err(|e| {
+    }
+    // Whether they differ or not, the observed templates go back as stored, with what the API server added
+    // (`volumeMode`, each claim's `status`): Metacontroller's default apply replaces a list without merge keys
+    // whole, so a list short of the stored one is a PUT on every sync (metacontroller issue 566).
+    let mut kept = Value::Array(observed_templates);
+    drop_nulls(&mut kept);
+    spec.volume_claim_templates = match kept {
+        Value::Array(templates) if templates.is_empty() => None,
+        kept => Some(serde_json::from_value(kept).map_err(|e| {
             Error::BadRequest(format!(
                 "children: StatefulSet {name}: spec.volumeClaimTemplates: {e}"
             ))
-        })?;
-        spec.volume_claim_templates = Some(kept);
-    }
+        })?),
+    };
     Ok(())
 }
 
@@ -342,15 +352,31 @@ mod tests {
         spec
     }
 
+    /// The claim templates an update would send, as JSON.
+    fn sent_templates(set: &StatefulSet) -> Value {
+        serde_json::to_value(&set.spec.as_ref().unwrap().volume_claim_templates).unwrap()
+    }
+
+    /// The observed claim templates without their nulls: exactly what must go back.
+    fn stored_templates(observed: &Value) -> Value {
+        let mut stored = observed["volumeClaimTemplates"].clone();
+        drop_nulls(&mut stored);
+        stored
+    }
+
     #[test]
-    fn what_the_api_server_adds_is_no_difference() {
+    fn what_the_api_server_adds_is_no_difference_and_goes_back_as_stored() {
         let desired = prometheus(&stack(json!({})), &sources());
         let observed = observed_spec(&desired);
         let mut again = desired.clone();
         let mut warnings = Vec::new();
         keep_immutable(&mut again, Some(&observed), &mut warnings).unwrap();
-        assert_eq!(again, desired);
         assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(sent_templates(&again), stored_templates(&observed));
+        assert_eq!(
+            again.spec.as_ref().unwrap().template,
+            desired.spec.unwrap().template
+        );
     }
 
     #[test]
@@ -366,7 +392,7 @@ mod tests {
         let mut warnings = Vec::new();
         keep_immutable(&mut again, Some(&observed), &mut warnings).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
-        assert_eq!(again, desired);
+        assert_eq!(sent_templates(&again), stored_templates(&observed));
     }
 
     #[test]
@@ -396,9 +422,10 @@ mod tests {
             .as_ref()
             .unwrap()["storage"];
         assert_eq!(size.0, "10Gi");
-        assert!(
-            template.status.is_none(),
-            "the observed status is not sent back"
+        assert_eq!(
+            template.status.as_ref().and_then(|s| s.phase.as_deref()),
+            Some("Pending"),
+            "the observed templates go back as stored, status included"
         );
         assert_eq!(warnings.len(), 3, "{warnings:?}");
         assert!(

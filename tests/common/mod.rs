@@ -2,6 +2,8 @@
 //! children it stores.
 #![allow(dead_code)] // each test crate uses a different part of this module
 
+pub mod apply;
+
 use prometheus_replica_operator::hook::{Objects, SyncRequest, SyncResponse};
 use serde_json::{Value, json};
 
@@ -203,7 +205,8 @@ pub enum Rollout {
 }
 
 /// The children of an answer as the API server stores them: server-set metadata, defaulted fields,
-/// `apiVersion`/`kind`/`status` on claim templates, a status, and the last-applied annotation.
+/// `apiVersion`/`kind`/`volumeMode`/`status` on claim templates (what kube-apiserver 1.37 stores, seen by the
+/// end-to-end tests), a status, and the last-applied annotation.
 pub fn as_stored(response: &Value, rollout: Rollout) -> Vec<Value> {
     response["children"]
         .as_array()
@@ -259,7 +262,6 @@ fn stored(child: &Value, rollout: Rollout) -> Value {
             {
                 template["apiVersion"] = json!("v1");
                 template["kind"] = json!("PersistentVolumeClaim");
-                template["metadata"]["creationTimestamp"] = Value::Null;
                 template["spec"]["volumeMode"] = json!("Filesystem");
                 template["status"] = json!({"phase": "Pending"});
             }
