@@ -10,6 +10,10 @@ use serde_json::Value;
 use crate::api::{self, AntiAffinity, MAX_NAME_LEN, PrometheusReplicaSpec};
 use crate::{Error, Result};
 
+mod quantity;
+
+pub use quantity::{canonical_quantity, quantity_number, quantity_value};
+
 /// API group and version of the parent.
 pub const API_VERSION: &str = "prometheus.robszumski.com/v1alpha1";
 /// Kind of the parent.
@@ -563,76 +567,6 @@ fn check_duration(field: &str, value: &str) -> Result<u64> {
     })
 }
 
-/// The number of a Kubernetes quantity, when the quantity is well formed: a non-negative decimal number and
-/// an optional suffix (binary `Ki`..`Ei`, decimal `m`, `k`, `M`..`E`, or an exponent such as `e3`).
-pub fn quantity_number(value: &str) -> Option<f64> {
-    let body = value.strip_prefix('+').unwrap_or(value);
-    let split = body
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(body.len());
-    let (number, suffix) = body.split_at(split);
-    let suffix_ok = match suffix {
-        "" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei" | "m" | "k" | "M" | "G" | "T" | "P" | "E" => {
-            true
-        }
-        _ => suffix.strip_prefix(['e', 'E']).is_some_and(|exponent| {
-            let digits = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
-            !digits.is_empty() && digits.len() <= 3 && digits.bytes().all(|b| b.is_ascii_digit())
-        }),
-    };
-    if !suffix_ok || number.is_empty() || number == "." || number.matches('.').count() > 1 {
-        return None;
-    }
-    number.parse::<f64>().ok().filter(|n| n.is_finite())
-}
-
-/// The exact value of a well-formed quantity as a reduced fraction `(numerator, denominator)`, so that two
-/// spellings of one amount compare equal (`1024Mi` and `1Gi`, `0.5Gi` and `512Mi`): the API server stores
-/// quantities in a canonical form of its own. `None` when malformed or too large to represent.
-pub fn quantity_value(value: &str) -> Option<(u128, u128)> {
-    quantity_number(value)?;
-    let body = value.strip_prefix('+').unwrap_or(value);
-    let split = body
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(body.len());
-    let (number, suffix) = body.split_at(split);
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    let digits: u128 = format!("{whole}{fraction}").parse().ok()?;
-    // value = digits * 2^binary * 10^decimal
-    let (binary, mut decimal): (u32, i32) = match suffix {
-        "" => (0, 0),
-        "Ki" => (10, 0),
-        "Mi" => (20, 0),
-        "Gi" => (30, 0),
-        "Ti" => (40, 0),
-        "Pi" => (50, 0),
-        "Ei" => (60, 0),
-        "m" => (0, -3),
-        "k" => (0, 3),
-        "M" => (0, 6),
-        "G" => (0, 9),
-        "T" => (0, 12),
-        "P" => (0, 15),
-        "E" => (0, 18),
-        exponent => (0, exponent[1..].parse().ok()?),
-    };
-    decimal -= i32::try_from(fraction.len()).ok()?;
-    let ten = |n: i32| 10u128.checked_pow(n.unsigned_abs());
-    let mut numerator = digits.checked_mul(1u128.checked_shl(binary)?)?;
-    let mut denominator = 1u128;
-    if decimal >= 0 {
-        numerator = numerator.checked_mul(ten(decimal)?)?;
-    } else {
-        denominator = ten(decimal)?;
-    }
-    let divisor = gcd(numerator, denominator);
-    Some((numerator / divisor, denominator / divisor))
-}
-
-fn gcd(a: u128, b: u128) -> u128 {
-    if b == 0 { a.max(1) } else { gcd(b, a % b) }
-}
-
 fn check_quantity(field: &str, quantity: &Quantity) -> Result<f64> {
     quantity_number(&quantity.0).filter(|_| quantity.0.len() <= 64).ok_or_else(|| {
         Error::invalid(
@@ -654,6 +588,7 @@ fn volume(field: &str, spec: Option<api::VolumeSpec>, default_size: &str) -> Res
             "must be larger than 0",
         ));
     }
+    let size = canonical(&format!("{field}.size"), &size)?;
     if let Some(class) = &spec.storage_class_name {
         check_object_name(&format!("{field}.storageClassName"), class)?;
     }
@@ -669,7 +604,7 @@ fn resources_or(
     cpu: &str,
     memory: &str,
 ) -> Result<ResourceRequirements> {
-    let Some(resources) = spec else {
+    let Some(mut resources) = spec else {
         return Ok(ResourceRequirements {
             requests: Some(BTreeMap::from([
                 ("cpu".to_string(), Quantity(cpu.into())),
@@ -679,14 +614,22 @@ fn resources_or(
         });
     };
     for (part, map) in [
-        ("limits", &resources.limits),
-        ("requests", &resources.requests),
+        ("limits", &mut resources.limits),
+        ("requests", &mut resources.requests),
     ] {
-        for (resource, quantity) in map.iter().flatten() {
-            check_quantity(&format!("{field}.{part}.{resource}"), quantity)?;
+        for (resource, quantity) in map.iter_mut().flatten() {
+            *quantity = canonical(&format!("{field}.{part}.{resource}"), quantity)?;
         }
     }
     Ok(resources)
+}
+
+/// `quantity` checked, in the form the API server will store it (see [`canonical_quantity`]).
+fn canonical(field: &str, quantity: &Quantity) -> Result<Quantity> {
+    check_quantity(field, quantity)?;
+    Ok(Quantity(
+        canonical_quantity(&quantity.0).unwrap_or_else(|| quantity.0.clone()),
+    ))
 }
 
 #[cfg(test)]
@@ -730,29 +673,6 @@ mod tests {
         ] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn quantities_accept_kubernetes_forms_only() {
-        for good in ["10Gi", "500m", "1", "0.5", "1e3", "2E", "+1Mi", "128974848"] {
-            assert!(quantity_number(good).is_some(), "{good:?}");
-        }
-        for bad in [
-            "", "Gi", "1 Gi", "1GB", "lots", "1.2.3", ".", "-1Gi", "1e", "1e1234",
-        ] {
-            assert!(quantity_number(bad).is_none(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn quantities_compare_by_value_whatever_the_spelling() {
-        assert_eq!(quantity_value("1Gi"), quantity_value("1024Mi"));
-        assert_eq!(quantity_value("0.5Gi"), quantity_value("512Mi"));
-        assert_eq!(quantity_value("1.1G"), quantity_value("1100M"));
-        assert_eq!(quantity_value("1e3"), quantity_value("1k"));
-        assert_eq!(quantity_value("500m"), Some((1, 2)));
-        assert_ne!(quantity_value("1G"), quantity_value("1Gi"));
-        assert_eq!(quantity_value("lots"), None);
     }
 
     #[test]
