@@ -22,7 +22,7 @@ state="${PRO_CONTROL_PLANE_DIR:-$target/control-plane/cluster}"
 modules=hack/control-plane
 # The PersistentVolumes made on `up`: no class, and the classes the test fixtures name.
 pv_classes=("" fast-ssd standard)
-pvs_per_class="${PRO_CONTROL_PLANE_PVS:-32}"
+pvs_per_class="${PRO_CONTROL_PLANE_PVS:-64}"
 nodes="${PRO_CONTROL_PLANE_NODES:-3}"
 
 log() { printf 'control-plane: %s\n' "$*" >&2; }
@@ -179,6 +179,15 @@ YAML
   done
 }
 
+# The EXIT trap of `up` until everything is ready: a failed step stops what already started.
+up_failed() {
+  local rc=$?
+  if [[ $rc -ne 0 ]]; then
+    log "up failed: stopping what it started"
+    stop
+  fi
+}
+
 up() {
   command -v kubectl > /dev/null || die "kubectl is missing"
   command -v openssl > /dev/null || die "openssl is missing"
@@ -189,7 +198,7 @@ up() {
   dir="$(build)"
   rm -rf "$state"
   mkdir -p "$state/logs" "$state/pids" "$state/etcd"
-  trap 'rc=$?; if [[ $rc -ne 0 ]]; then log "up failed: stopping what it started"; stop; fi' EXIT
+  trap up_failed EXIT
   certs
   local etcd_port etcd_peer api_port kcm_port sched_port kwok_port pki="$state/pki"
   etcd_port="$(free_port)"

@@ -1,0 +1,297 @@
+//! A running stack whose spec or inputs change: what the API server and its controllers then do.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::cluster::{eventually, kind};
+use crate::{Stack, condition, reason, running};
+
+/// The example stack, running.
+async fn running_example(namespace: &str) -> Option<Stack> {
+    let mut stack = Stack::new(namespace).await?;
+    stack.apply_examples().await;
+    stack.converge_running().await;
+    Some(stack)
+}
+
+fn set(names: &[String]) -> BTreeSet<&str> {
+    names.iter().map(String::as_str).collect()
+}
+
+#[tokio::test]
+async fn highly_available_off_and_on_scales_and_removes_then_restores_the_budgets() {
+    let Some(mut stack) = running_example("e2e-ha-toggle").await else {
+        return;
+    };
+    let budgets = ["example-prometheus", "example-thanos-query"];
+
+    stack.edit_spec(json!({"highlyAvailable": false})).await;
+    let round = stack.round().await;
+    assert_eq!(
+        set(&round.deleted),
+        BTreeSet::from([
+            "PodDisruptionBudget/example-prometheus",
+            "PodDisruptionBudget/example-thanos-query"
+        ]),
+        "{round:#?}"
+    );
+    let parent = stack
+        .converge("one replica each", |p| {
+            running(p) && p["status"]["prometheus"]["ready"] == "1/1"
+        })
+        .await;
+    assert_eq!(parent["status"]["query"]["ready"], "1/1");
+    let prometheus = stack
+        .get("StatefulSet", "example-prometheus")
+        .await
+        .expect("kept");
+    assert_eq!(prometheus["spec"]["replicas"], 1);
+    for budget in budgets {
+        assert!(
+            stack.get("PodDisruptionBudget", budget).await.is_none(),
+            "{budget} deleted"
+        );
+    }
+
+    stack.edit_spec(json!({"highlyAvailable": true})).await;
+    stack
+        .converge("two replicas each", |p| {
+            running(p) && p["status"]["prometheus"]["ready"] == "2/2"
+        })
+        .await;
+    for budget in budgets {
+        let budget = stack
+            .get("PodDisruptionBudget", budget)
+            .await
+            .expect("created again");
+        assert_eq!(budget["spec"]["maxUnavailable"], 1, "{budget:#}");
+    }
+}
+
+#[tokio::test]
+async fn removing_the_base_domain_deletes_the_ingresses_and_nothing_else() {
+    let Some(mut stack) = running_example("e2e-base-domain").await else {
+        return;
+    };
+    let before: BTreeSet<String> = stack.children().await.into_keys().collect();
+
+    stack.edit_spec(json!({"baseDomain": null})).await;
+    let round = stack.round().await;
+    assert_eq!(
+        set(&round.deleted),
+        BTreeSet::from(["Ingress/example-prometheus", "Ingress/example-query"])
+    );
+    assert!(round.created.is_empty(), "{round:#?}");
+    let after: BTreeSet<String> = stack.children().await.into_keys().collect();
+    let gone: Vec<&String> = before.difference(&after).collect();
+    assert_eq!(
+        gone,
+        ["Ingress/example-prometheus", "Ingress/example-query"]
+    );
+    let parent = stack.converge_running().await;
+    assert!(
+        parent["status"]["output"].get("queryExternal").is_none(),
+        "{:#}",
+        parent["status"]["output"]
+    );
+}
+
+#[tokio::test]
+async fn a_changed_volume_size_is_pending_until_an_orphaning_delete_then_recreated_keeping_pods_and_claims()
+ {
+    let Some(mut stack) = running_example("e2e-storage").await else {
+        return;
+    };
+    let uids = |objects: Vec<Value>| -> BTreeSet<String> {
+        objects
+            .iter()
+            .filter(|o| {
+                o["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("example-prometheus-"))
+            })
+            .map(|o| o["metadata"]["uid"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let pods_before = uids(stack.cluster().list(&kind("Pod"), &stack.namespace).await);
+    let claims_before = uids(
+        stack
+            .cluster()
+            .list(&kind("PersistentVolumeClaim"), &stack.namespace)
+            .await,
+    );
+    assert_eq!((pods_before.len(), claims_before.len()), (2, 2));
+
+    // The API server would refuse the new claim template: the hook keeps the stored one and says so.
+    stack
+        .edit_spec(json!({"storage": {"prometheus": {"size": "20Gi"}}}))
+        .await;
+    let parent = stack
+        .converge("Degraded with ImmutableFieldChangePending", |p| {
+            reason(p, "Degraded") == Some("ImmutableFieldChangePending")
+        })
+        .await;
+    assert_eq!(condition(&parent, "Degraded"), Some("True"));
+    let warnings = parent["status"]["warnings"].to_string();
+    let advice = "kubectl delete statefulset example-prometheus --cascade=orphan";
+    assert!(warnings.contains(advice), "{warnings}");
+    let size = |set: &Value| {
+        set["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"].clone()
+    };
+    let stored = stack
+        .get("StatefulSet", "example-prometheus")
+        .await
+        .expect("kept");
+    assert_eq!(size(&stored), "10Gi");
+
+    // The documented step, then the next syncs recreate it with the new size.
+    stack.cluster().kubectl_ok(&[
+        "delete",
+        "statefulset",
+        "example-prometheus",
+        "--cascade=orphan",
+        "-n",
+        &stack.namespace,
+        "--wait",
+    ]);
+    let parent = stack
+        .converge("recreated and running", |p| {
+            running(p) && condition(p, "Degraded") == Some("False")
+        })
+        .await;
+    assert!(
+        parent["status"]["warnings"]
+            .as_array()
+            .is_none_or(|w| w.iter().all(|w| !w.to_string().contains("cannot change")))
+    );
+    let recreated = stack
+        .get("StatefulSet", "example-prometheus")
+        .await
+        .expect("recreated");
+    assert_eq!(size(&recreated), "20Gi");
+    assert_ne!(recreated["metadata"]["uid"], stored["metadata"]["uid"]);
+    // The old Pods were adopted, not replaced, and the claims are the same.
+    assert_eq!(
+        uids(stack.cluster().list(&kind("Pod"), &stack.namespace).await),
+        pods_before
+    );
+    assert_eq!(
+        uids(
+            stack
+                .cluster()
+                .list(&kind("PersistentVolumeClaim"), &stack.namespace)
+                .await
+        ),
+        claims_before
+    );
+}
+
+#[tokio::test]
+async fn new_bucket_credentials_roll_every_statefulset_that_reads_the_bucket() {
+    let Some(mut stack) = running_example("e2e-secret-rotation").await else {
+        return;
+    };
+    let sets = [
+        "example-prometheus",
+        "example-thanos-store",
+        "example-thanos-compact",
+    ];
+    let mut before = Vec::new();
+    for set in sets {
+        before.push(stack.get("StatefulSet", set).await.expect("exists"));
+    }
+    let pod = stack
+        .get("Pod", "example-prometheus-0")
+        .await
+        .expect("running");
+
+    // A user rotates the key, as `kubectl edit secret` would.
+    let secrets = stack.cluster().api(&kind("Secret"), Some(&stack.namespace));
+    let rotate = json!({"stringData": {"s3_secret_key": "a-new-secret-key"}});
+    secrets
+        .patch(
+            "s3-bucket",
+            &Default::default(),
+            &kube::api::Patch::Merge(rotate),
+        )
+        .await
+        .expect("the Secret is patched");
+    let round = stack.round().await;
+    let expected: BTreeSet<String> = sets.iter().map(|s| format!("StatefulSet/{s}")).collect();
+    assert_eq!(
+        round.updated.iter().cloned().collect::<BTreeSet<_>>(),
+        expected,
+        "the StatefulSets that read the bucket change, nothing else: {round:#?}"
+    );
+    for (name, before) in sets.iter().zip(&before) {
+        let annotations = |set: &Value| set["spec"]["template"]["metadata"]["annotations"].clone();
+        let rolled = eventually(&format!("{name} to roll to a new revision"), || async {
+            let set = stack.get("StatefulSet", name).await?;
+            let status = &set["status"];
+            let done = status["updateRevision"] != before["status"]["updateRevision"]
+                && status["currentRevision"] == status["updateRevision"]
+                && status["readyReplicas"] == set["spec"]["replicas"];
+            done.then_some(set)
+        })
+        .await;
+        assert_ne!(
+            annotations(&rolled),
+            annotations(before),
+            "{name}: the pod template's Secret hash"
+        );
+    }
+    let now = stack
+        .get("Pod", "example-prometheus-0")
+        .await
+        .expect("recreated");
+    assert_ne!(
+        now["metadata"]["uid"], pod["metadata"]["uid"],
+        "the Pod was replaced"
+    );
+    stack.converge_running().await;
+}
+
+#[tokio::test]
+async fn a_deleted_config_map_degrades_the_stack_and_deletes_no_child() {
+    let Some(mut stack) = running_example("e2e-config-map-deleted").await else {
+        return;
+    };
+    let before = stack.children().await;
+    let derived = before["ConfigMap/example-prometheus-config"]["data"].clone();
+
+    stack.cluster().kubectl_ok(&[
+        "delete",
+        "configmap",
+        "prometheus-config",
+        "-n",
+        &stack.namespace,
+    ]);
+    let parent = stack
+        .converge("Degraded", |p| condition(p, "Degraded") == Some("True"))
+        .await;
+    assert!(
+        parent["status"]["conditions"]
+            .to_string()
+            .contains("prometheus-config"),
+        "{:#}",
+        parent["status"]
+    );
+    for _ in 0..3 {
+        let round = stack.round().await;
+        assert!(
+            round.deleted.is_empty() && round.created.is_empty(),
+            "{round:#?}"
+        );
+    }
+    let after = stack.children().await;
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>(),
+        "no child deleted"
+    );
+    assert_eq!(
+        after["ConfigMap/example-prometheus-config"]["data"], derived,
+        "the derived config is kept"
+    );
+}

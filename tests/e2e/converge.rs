@@ -1,0 +1,198 @@
+//! Convergence and the steady state: the stack comes up on the real API server and controllers, and
+//! once it runs, syncing again stores nothing.
+
+use serde_json::{Value, json};
+
+use crate::common::apply::merge_diffs;
+use crate::{Stack, running};
+
+/// How many rounds the steady state is watched for.
+const STEADY_ROUNDS: usize = 10;
+
+#[tokio::test]
+async fn the_2018_example_converges_and_then_makes_no_write() {
+    let Some(mut stack) = Stack::new("e2e-converge-2018").await else {
+        return;
+    };
+    stack.apply_examples().await;
+
+    // The first round sees no child; the second runs at once, before any Pod can be ready.
+    stack.round().await;
+    stack.round().await;
+    let parent = stack.converge_running().await;
+    assert_eq!(
+        stack.phases,
+        ["Install", "Creating", "Running"],
+        "the phases the API server stored"
+    );
+    assert_eq!(parent["status"]["prometheus"]["ready"], "2/2");
+    assert_eq!(parent["status"]["query"]["ready"], "2/2");
+
+    // Every child exists, Pod Security admitted every Pod, every claim is bound.
+    let children = stack.children().await;
+    for name in [
+        "StatefulSet/example-prometheus",
+        "StatefulSet/example-thanos-store",
+        "StatefulSet/example-thanos-compact",
+        "Deployment/example-thanos-query",
+        "Service/example-prometheus",
+        "Service/example-thanos-peers",
+        "Service/example-thanos-store",
+        "Service/example-thanos-query",
+        "Service/example-thanos-compact",
+        "ConfigMap/example-prometheus-config",
+        "PodDisruptionBudget/example-prometheus",
+        "PodDisruptionBudget/example-thanos-query",
+        "Ingress/example-query",
+        "Ingress/example-prometheus",
+    ] {
+        assert!(
+            children.contains_key(name),
+            "{name} exists; children: {:?}",
+            children.keys()
+        );
+    }
+    let pods = stack
+        .cluster()
+        .list(&crate::kind("Pod"), &stack.namespace)
+        .await;
+    assert_eq!(
+        pods.len(),
+        2 + 1 + 1 + 2,
+        "two Prometheus, a store, a compactor, two queriers"
+    );
+    for pod in &pods {
+        assert_eq!(
+            pod["status"]["phase"], "Running",
+            "{}",
+            pod["metadata"]["name"]
+        );
+    }
+    for claim in stack
+        .cluster()
+        .list(&crate::kind("PersistentVolumeClaim"), &stack.namespace)
+        .await
+    {
+        assert_eq!(
+            claim["status"]["phase"], "Bound",
+            "{}",
+            claim["metadata"]["name"]
+        );
+    }
+
+    // The printer columns.
+    let table = stack
+        .cluster()
+        .kubectl_ok(&["get", "promrep", "-n", &stack.namespace]);
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "PHASE", "PROMETHEUS", "QUERY", "AGE"],
+        "{table}"
+    );
+    let row: Vec<&str> = table
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[..4], ["example", "Running", "2/2", "2/2"], "{table}");
+
+    assert_steady(&mut stack).await;
+}
+
+#[tokio::test]
+async fn every_extension_with_rewritten_quantities_converges_and_then_makes_no_write() {
+    let Some(mut stack) = Stack::new("e2e-converge-full").await else {
+        return;
+    };
+    let cluster = stack.cluster();
+    // What the fixture's pods need of the cluster: its priority class and Nodes it selects.
+    cluster
+        .apply(
+            &crate::kind("PriorityClass"),
+            None,
+            json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                   "metadata": {"name": "monitoring-critical"}, "value": 1000000}),
+        )
+        .await;
+    cluster.kubectl_ok(&[
+        "label",
+        "nodes",
+        "--all",
+        "--overwrite",
+        "node-role.example.org/monitoring=true",
+    ]);
+    for file in ["prometheus-config.yaml", "thanos-objstore.yaml"] {
+        stack.apply_file(&format!("deploy/examples/{file}")).await;
+    }
+    let yaml = std::fs::read_to_string(crate::cluster::repo("tests/fixtures/all-extensions.yaml"))
+        .expect("the fixture is readable");
+    let mut parent = crate::cluster::documents(&yaml).remove(0);
+    // Spellings that the API server stores in another form: `500m`, `1Gi`.
+    parent["spec"]["resources"]["query"]["requests"] = json!({"cpu": "0.5", "memory": "1024Mi"});
+    parent["spec"]["resources"]["store"]["limits"]["memory"] = json!(4294967296_u64);
+    stack.apply(parent).await;
+
+    let parent = stack.converge_running().await;
+    assert_eq!(parent["status"]["prometheus"]["ready"], "3/3");
+    assert_steady(&mut stack).await;
+}
+
+/// Ten more rounds store nothing: no `resourceVersion` moves (parent or child), nothing is created or
+/// deleted, the answered status equals what the API server stored after pruning, and Metacontroller's
+/// default apply would send no request for any child.
+pub async fn assert_steady(stack: &mut Stack) {
+    let versions = |children: &std::collections::BTreeMap<String, Value>| -> Vec<(String, Value)> {
+        children
+            .iter()
+            .map(|(name, o)| (name.clone(), o["metadata"]["resourceVersion"].clone()))
+            .collect()
+    };
+    // One round to let the controllers' last status updates be seen, then nothing may move.
+    stack.round().await;
+    let parent_version = stack.parent().await["metadata"]["resourceVersion"].clone();
+    let before = versions(&stack.children().await);
+    for i in 0..STEADY_ROUNDS {
+        let round = stack.round().await;
+        assert!(round.wrote_nothing(), "steady round {i} wrote: {round:#?}");
+        let parent = stack.parent().await;
+        assert_eq!(
+            parent["status"], round.status,
+            "the status answered equals the status stored (pruning dropped or changed nothing)"
+        );
+        let stored = stack.children().await;
+        for child in &round.children {
+            let key = format!(
+                "{}/{}",
+                child["kind"].as_str().unwrap_or_default(),
+                child["metadata"]["name"].as_str().unwrap_or_default()
+            );
+            let observed = stored
+                .get(&key)
+                .unwrap_or_else(|| panic!("{key} is stored"));
+            let diffs = merge_diffs(observed, child);
+            assert!(
+                diffs.is_empty(),
+                "Metacontroller's dynamic apply would update {key}:\n{}",
+                diffs.join("\n")
+            );
+        }
+    }
+    assert_eq!(
+        stack.parent().await["metadata"]["resourceVersion"],
+        parent_version,
+        "the parent was not written"
+    );
+    assert_eq!(
+        versions(&stack.children().await),
+        before,
+        "no child was written, created or deleted"
+    );
+    assert!(running(&stack.parent().await));
+}

@@ -1,0 +1,166 @@
+//! Faults and the end of a stack: a hook that is down, a spec the hook refuses, the parent deleted.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::cluster::{eventually, kind};
+use crate::metacontroller::{Failure, Hook};
+use crate::{CHILD_KINDS, Stack, running};
+
+/// The example stack, running.
+async fn running_example(namespace: &str) -> Option<Stack> {
+    let mut stack = Stack::new(namespace).await?;
+    stack.apply_examples().await;
+    stack.converge_running().await;
+    Some(stack)
+}
+
+/// The `resourceVersion` of every child and of the parent: equal before and after means nothing stored.
+async fn versions(stack: &Stack) -> BTreeMap<String, Value> {
+    let mut versions: BTreeMap<String, Value> = stack
+        .children()
+        .await
+        .into_iter()
+        .map(|(name, object)| (name, object["metadata"]["resourceVersion"].clone()))
+        .collect();
+    versions.insert(
+        "parent".into(),
+        stack.parent().await["metadata"]["resourceVersion"].clone(),
+    );
+    versions
+}
+
+#[tokio::test]
+async fn a_stopped_hook_changes_nothing_and_a_new_one_converges() {
+    let Some(mut stack) = running_example("e2e-hook-down").await else {
+        return;
+    };
+    stack.edit_spec(json!({"highlyAvailable": false})).await;
+    let before = versions(&stack).await;
+
+    stack.mc.hook.stop();
+    for _ in 0..3 {
+        match stack.try_round().await {
+            Err(Failure::Unreachable(_)) => {}
+            other => panic!("a round without a hook must fail: {other:?}"),
+        }
+    }
+    assert_eq!(
+        versions(&stack).await,
+        before,
+        "nothing was written while the hook was down"
+    );
+
+    stack.mc.hook = Hook::start();
+    stack
+        .converge("one replica each", |p| {
+            running(p) && p["status"]["prometheus"]["ready"] == "1/1"
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn a_spec_the_hook_refuses_leaves_every_child_and_the_status_as_they_were() {
+    let Some(mut stack) = running_example("e2e-refused").await else {
+        return;
+    };
+    let status = stack.parent().await["status"].clone();
+    // The schema takes any duration; the hook knows Thanos exits on raw retention under 40h.
+    stack
+        .edit_spec(json!({"compact": {"retention": {"raw": "1h"}}}))
+        .await;
+    let before = versions(&stack).await;
+
+    match stack.try_round().await {
+        // `/customize` reads the spec first and refuses it already; Metacontroller then syncs nothing.
+        Err(Failure::Refused { path, status, body }) => {
+            assert_eq!((path.as_str(), status), ("/customize", 422), "{body}");
+            assert!(
+                body.contains("spec.compact.retention.raw"),
+                "the answer names the field: {body}"
+            );
+        }
+        other => panic!("the hook must refuse the spec: {other:?}"),
+    }
+    let after = versions(&stack).await;
+    assert_eq!(after, before, "no child and no status was written");
+    assert_eq!(stack.parent().await["status"], status);
+
+    stack
+        .edit_spec(json!({"compact": {"retention": {"raw": "60d"}}}))
+        .await;
+    stack.converge_running().await;
+}
+
+#[tokio::test]
+async fn deleting_the_parent_lets_the_garbage_collector_remove_every_child_and_keeps_the_claims() {
+    let Some(stack) = running_example("e2e-delete").await else {
+        return;
+    };
+    let uid = stack.parent().await["metadata"]["uid"]
+        .as_str()
+        .expect("uid")
+        .to_owned();
+    let claims = stack
+        .cluster()
+        .list(&kind("PersistentVolumeClaim"), &stack.namespace)
+        .await;
+    assert_eq!(claims.len(), 4, "two Prometheus, a store, a compactor");
+
+    stack.cluster().kubectl_ok(&[
+        "delete",
+        "promrep",
+        &stack.name,
+        "-n",
+        &stack.namespace,
+        "--wait=false",
+    ]);
+    eventually("the garbage collector to remove every child", || async {
+        for kind_name in CHILD_KINDS {
+            let left = stack
+                .cluster()
+                .list(&kind(kind_name), &stack.namespace)
+                .await;
+            if left
+                .iter()
+                .any(|o| o["metadata"]["labels"]["controller-uid"] == uid.as_str())
+            {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+    eventually("the Pods to go", || async {
+        stack
+            .cluster()
+            .list(&kind("Pod"), &stack.namespace)
+            .await
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    let kept = stack
+        .cluster()
+        .list(&kind("PersistentVolumeClaim"), &stack.namespace)
+        .await;
+    let names = |claims: &[Value]| -> Vec<Value> {
+        claims
+            .iter()
+            .map(|c| c["metadata"]["uid"].clone())
+            .collect()
+    };
+    assert_eq!(
+        names(&kept),
+        names(&claims),
+        "persistentVolumeClaimRetentionPolicy Retain keeps every claim"
+    );
+    for claim in &kept {
+        assert_eq!(claim["status"]["phase"], "Bound");
+        assert!(
+            claim["metadata"]["deletionTimestamp"].is_null(),
+            "{claim:#}"
+        );
+    }
+}

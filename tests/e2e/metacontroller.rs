@@ -1,0 +1,480 @@
+//! A test double of Metacontroller v4.17: the part of a CompositeController that a sync hook sees.
+//!
+//! One [`Metacontroller::sync`] is one reconcile of one parent, as `pkg/controller/composite` does it:
+//! read the parent and its children (the `controller-uid` label of `generateSelector`, owned by the
+//! parent or by nobody), call `/customize` and fetch the related objects it names, call `/sync` with
+//! the version-2 request (children and related keyed `namespace/name`, an entry for every rule),
+//! decode the answer strictly, then create or update each desired child (with the `controller-uid`
+//! label and the controller ownerReference), delete each observed child the answer left out
+//! (background propagation), and write the status through `/status` with `observedGeneration`
+//! when it differs from the stored one. Any answer but 200, a timeout or an undecodable body
+//! changes nothing.
+//!
+//! Where it differs from the real Metacontroller, and why that is safe for what the tests show:
+//! - It applies children with server-side apply (field manager `metacontroller`, `force`), the
+//!   real one's `--apply-strategy=server-side-apply`, and sends the patch every round instead of
+//!   skipping it through a cache: a patch that changes nothing leaves the object untouched, so the
+//!   tests can count writes by `resourceVersion`. The default `dynamic-apply` strategy (three-way
+//!   merge, then a `PUT` when the merge differs from the object) is checked separately by
+//!   [`merge_diffs`](crate::common::apply::merge_diffs), a port of its merge, over what the API server stores.
+//! - It runs when a test calls it, not on watch events, resync periods or backoff; a test polls.
+//! - Every child rule is `InPlace` (the only strategy deploy/compositecontroller.yaml uses); no
+//!   finalize hook, no rolling strategies, no ControllerRevisions, no Events.
+//! - Related objects are read from the API server, not an informer cache, and the customize
+//!   answer is not cached.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::discovery::ApiResource;
+use rustls::ClientConfig;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::cluster::{Cluster, RESOURCES, kind};
+use crate::server_support::{self, Server, Trust};
+
+/// Metacontroller's default `webhook.timeout`.
+const HOOK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The real hook binary, serving HTTPS with a certificate of its own CA, which the driver trusts.
+pub struct Hook {
+    server: Server,
+    tls: Arc<ClientConfig>,
+    _certs: tempfile::TempDir,
+}
+
+impl Hook {
+    pub fn start() -> Self {
+        let certs = server_support::temp_dir();
+        server_support::certs(certs.path(), &["localhost"]);
+        let file = |name| server_support::path_in(&certs, name);
+        let (cert, key) = (file("tls.crt"), file("tls.key"));
+        let server = Server::start(&[
+            "--tls-cert",
+            cert.to_str().expect("UTF-8 path"),
+            "--tls-key",
+            key.to_str().expect("UTF-8 path"),
+        ]);
+        let tls = server_support::client(Trust::Ca(&file("ca.crt")), &["h2", "http/1.1"], None);
+        Self {
+            server,
+            tls,
+            _certs: certs,
+        }
+    }
+
+    /// SIGTERM, and wait for the process to exit: from now on no call is answered.
+    pub fn stop(&mut self) {
+        self.server.terminate();
+        self.server.wait();
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.hook
+    }
+
+    /// POST `body` to `path`; the status and body, or why no answer came.
+    async fn call(&self, path: &str, body: &Value) -> Result<(u16, Vec<u8>), Failure> {
+        let request = server_support::post(path, serde_json::to_vec(body).expect("JSON"));
+        let answer = tokio::time::timeout(
+            HOOK_TIMEOUT,
+            server_support::send(self.addr(), self.tls.clone(), request),
+        )
+        .await
+        .map_err(|_| Failure::Unreachable(format!("{path}: no answer within {HOOK_TIMEOUT:?}")))?
+        .map_err(|e| Failure::Unreachable(format!("{path}: {e}")))?;
+        Ok((answer.status.as_u16(), answer.body.to_vec()))
+    }
+}
+
+/// Why a sync round changed nothing.
+#[derive(Debug)]
+pub enum Failure {
+    /// The hook answered something other than 200: Metacontroller posts an Event and backs off.
+    Refused {
+        path: String,
+        status: u16,
+        body: String,
+    },
+    /// No connection, or no answer in time.
+    Unreachable(String),
+    /// A 200 whose body breaks the wire contract (strict decoding, a child of an unknown kind, ...).
+    Contract(String),
+}
+
+/// What one sync round did.
+#[derive(Debug, Default)]
+pub struct Round {
+    /// `Kind/name` of each child created, updated (its `resourceVersion` moved) and deleted.
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub deleted: Vec<String>,
+    /// Children the API server refused, with its message.
+    pub rejected: Vec<String>,
+    /// The status the hook answered, with `observedGeneration` as Metacontroller adds it.
+    pub status: Value,
+    pub status_written: bool,
+    /// The children the hook answered.
+    pub children: Vec<Value>,
+}
+
+impl Round {
+    /// Whether the round stored nothing at all.
+    pub fn wrote_nothing(&self) -> bool {
+        self.created.is_empty()
+            && self.updated.is_empty()
+            && self.deleted.is_empty()
+            && self.rejected.is_empty()
+            && !self.status_written
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SyncAnswer {
+    status: Option<Map<String, Value>>,
+    children: Option<Vec<Value>>,
+    #[allow(dead_code)] // read by Metacontroller for a delayed resync; a test polls instead
+    resync_after_seconds: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CustomizeAnswer {
+    related_resources: Option<Vec<RelatedRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RelatedRule {
+    api_version: String,
+    resource: String,
+    #[serde(default)]
+    names: Vec<String>,
+    label_selector: Option<LabelSelector>,
+    namespace: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct LabelSelector {
+    #[serde(default)]
+    match_labels: BTreeMap<String, String>,
+}
+
+pub struct Metacontroller {
+    cluster: Cluster,
+    /// The CompositeController as the API server stores it: what Metacontroller sends as `controller`.
+    controller: Value,
+    children: Vec<ApiResource>,
+    parent: ApiResource,
+    pub hook: Hook,
+}
+
+impl Metacontroller {
+    /// deploy/compositecontroller.yaml, applied and read back, driving `hook`.
+    pub async fn new(cluster: Cluster, hook: Hook) -> Self {
+        let resource = kind("CompositeController");
+        let manifest =
+            std::fs::read_to_string(crate::cluster::repo("deploy/compositecontroller.yaml"))
+                .expect("deploy/compositecontroller.yaml is readable");
+        let controller = crate::cluster::documents(&manifest).remove(0);
+        let controller = cluster.apply(&resource, None, controller).await;
+        let rule = |r: &Value| {
+            let (api_version, plural) = (r["apiVersion"].as_str(), r["resource"].as_str());
+            resource_named(
+                api_version.expect("rules name apiVersion"),
+                plural.expect("rules name resource"),
+            )
+        };
+        let children = controller["spec"]["childResources"]
+            .as_array()
+            .expect("the CompositeController lists childResources")
+            .iter()
+            .map(rule)
+            .collect();
+        let parent = rule(&controller["spec"]["parentResource"]);
+        Self {
+            cluster,
+            controller,
+            children,
+            parent,
+            hook,
+        }
+    }
+
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// One reconcile of the parent `namespace/name`.
+    pub async fn sync(&self, namespace: &str, name: &str) -> Result<Round, Failure> {
+        let parent = self
+            .cluster
+            .get(&self.parent, namespace, name)
+            .await
+            .unwrap_or_else(|| panic!("the parent {namespace}/{name} exists"));
+        let uid = parent["metadata"]["uid"]
+            .as_str()
+            .expect("stored objects have a uid")
+            .to_owned();
+        let observed = self.observed_children(namespace, &uid).await;
+        let related = self.related(&parent).await?;
+        let request = json!({
+            "controller": self.controller,
+            "parent": parent,
+            "children": groups(&self.children, &observed),
+            "related": related,
+            "finalizing": false,
+        });
+        let answer: SyncAnswer = decode("/sync", self.hook.call("/sync", &request).await?)?;
+        let mut round = Round {
+            children: answer.children.unwrap_or_default(),
+            ..Round::default()
+        };
+        self.manage_children(&parent, &observed, &mut round).await?;
+        let mut status = answer.status.unwrap_or_default();
+        status.insert(
+            "observedGeneration".into(),
+            parent["metadata"]["generation"].clone(),
+        );
+        round.status = Value::Object(status);
+        round.status_written = self.write_status(parent, &round.status).await;
+        Ok(round)
+    }
+
+    /// Children of every rule that carry the parent's `controller-uid` and no other controller.
+    async fn observed_children(&self, namespace: &str, uid: &str) -> Vec<(ApiResource, Value)> {
+        let mut observed = Vec::new();
+        for resource in &self.children {
+            let selector = format!("controller-uid={uid}");
+            let params = kube::api::ListParams::default().labels(&selector);
+            for object in self.cluster.list_with(resource, namespace, &params).await {
+                let controller = object["metadata"]["ownerReferences"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|r| r["controller"] == true);
+                if controller.is_none_or(|r| r["uid"] == uid) {
+                    observed.push((resource.clone(), object));
+                }
+            }
+        }
+        observed
+    }
+
+    /// `/customize`, then the objects it names, grouped as `children` are.
+    async fn related(&self, parent: &Value) -> Result<Value, Failure> {
+        if self.controller["spec"]["hooks"]["customize"].is_null() {
+            return Ok(json!({}));
+        }
+        let request = json!({"controller": self.controller, "parent": parent});
+        let answer: CustomizeAnswer =
+            decode("/customize", self.hook.call("/customize", &request).await?)?;
+        let parent_namespace = parent["metadata"]["namespace"]
+            .as_str()
+            .expect("namespaced parent");
+        let mut rules = Vec::new();
+        let mut found = Vec::new();
+        for rule in answer.related_resources.unwrap_or_default() {
+            let resource = resource_named(&rule.api_version, &rule.resource);
+            let namespace = rule.namespace.as_deref().unwrap_or(parent_namespace);
+            let selector = rule
+                .label_selector
+                .map(|s| s.match_labels)
+                .unwrap_or_default();
+            for object in self.cluster.list(&resource, namespace).await {
+                let name = object["metadata"]["name"].as_str().unwrap_or_default();
+                let labels = &object["metadata"]["labels"];
+                let named = rule.names.is_empty() || rule.names.iter().any(|n| n == name);
+                if named && selector.iter().all(|(k, v)| labels[k] == v.as_str()) {
+                    found.push((resource.clone(), object));
+                }
+            }
+            rules.push(resource);
+        }
+        Ok(groups(&rules, &found))
+    }
+
+    async fn manage_children(
+        &self,
+        parent: &Value,
+        observed: &[(ApiResource, Value)],
+        round: &mut Round,
+    ) -> Result<(), Failure> {
+        let namespace = parent["metadata"]["namespace"]
+            .as_str()
+            .expect("namespaced parent");
+        let mut desired = Vec::new();
+        for child in &round.children {
+            let (api_version, kind) = (child["apiVersion"].as_str(), child["kind"].as_str());
+            let resource = self
+                .children
+                .iter()
+                .find(|r| {
+                    Some(r.api_version.as_str()) == api_version && Some(r.kind.as_str()) == kind
+                })
+                .ok_or_else(|| {
+                    Failure::Contract(format!(
+                        "a child of no childResources rule: {api_version:?} {kind:?}"
+                    ))
+                })?;
+            let name = child["metadata"]["name"]
+                .as_str()
+                .ok_or_else(|| Failure::Contract("a child without a name".into()))?;
+            match child["metadata"]["namespace"].as_str() {
+                None | Some("") => {}
+                Some(ns) if ns == namespace => {}
+                Some(ns) => {
+                    return Err(Failure::Contract(format!(
+                        "{kind:?} {name} in namespace {ns}, not the parent's"
+                    )));
+                }
+            }
+            desired.push((resource.clone(), name.to_owned(), child.clone()));
+        }
+        for (resource, name, child) in desired.iter() {
+            let mut child = child.clone();
+            child["metadata"]["namespace"] = json!(namespace);
+            let labels = child["metadata"]["labels"].as_object_mut();
+            let labels = match labels {
+                Some(labels) => labels,
+                None => {
+                    child["metadata"]["labels"] = json!({});
+                    child["metadata"]["labels"]
+                        .as_object_mut()
+                        .expect("just made")
+                }
+            };
+            labels
+                .entry("controller-uid")
+                .or_insert(parent["metadata"]["uid"].clone());
+            child["metadata"]["ownerReferences"] = json!([{
+                "apiVersion": parent["apiVersion"], "kind": parent["kind"],
+                "name": parent["metadata"]["name"], "uid": parent["metadata"]["uid"],
+                "controller": true, "blockOwnerDeletion": true,
+            }]);
+            let before = observed
+                .iter()
+                .find(|(r, o)| r.kind == resource.kind && o["metadata"]["name"] == name.as_str())
+                .map(|(_, o)| o["metadata"]["resourceVersion"].clone());
+            let api = self.cluster.api(resource, Some(namespace));
+            let params = PatchParams::apply("metacontroller").force();
+            let label = format!("{}/{name}", resource.kind);
+            match api.patch(name, &params, &Patch::Apply(&child)).await {
+                Ok(stored) => match before {
+                    None => round.created.push(label),
+                    Some(before) if json!(stored.metadata.resource_version) != before => {
+                        round.updated.push(label)
+                    }
+                    Some(_) => {}
+                },
+                Err(e) => round.rejected.push(format!("{label}: {e}")),
+            }
+        }
+        for (resource, object) in observed {
+            let name = object["metadata"]["name"]
+                .as_str()
+                .expect("stored objects have names");
+            if desired
+                .iter()
+                .any(|(r, n, _)| r.kind == resource.kind && n == name)
+            {
+                continue;
+            }
+            let params = DeleteParams {
+                propagation_policy: Some(PropagationPolicy::Background),
+                ..Default::default()
+            };
+            let label = format!("{}/{name}", resource.kind);
+            match self
+                .cluster
+                .api(resource, Some(namespace))
+                .delete(name, &params)
+                .await
+            {
+                Ok(_) => round.deleted.push(label),
+                Err(e) => round.rejected.push(format!("deleting {label}: {e}")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Replace the stored status through `/status` unless it already equals `status`.
+    async fn write_status(&self, mut parent: Value, status: &Value) -> bool {
+        if &parent["status"] == status {
+            return false;
+        }
+        let namespace = parent["metadata"]["namespace"]
+            .as_str()
+            .expect("namespaced")
+            .to_owned();
+        let name = parent["metadata"]["name"]
+            .as_str()
+            .expect("named")
+            .to_owned();
+        parent["status"] = status.clone();
+        let api = self.cluster.api(&self.parent, Some(&namespace));
+        let parent: kube::api::DynamicObject =
+            serde_json::from_value(parent).expect("a stored object");
+        match api
+            .replace_status(&name, &PostParams::default(), &parent)
+            .await
+        {
+            Ok(_) => true,
+            // A newer parent: the next round syncs it, as Metacontroller ignores the conflict.
+            Err(kube::Error::Api(e)) if e.code == 409 => false,
+            Err(e) => panic!("writing the status of {namespace}/{name}: {e}"),
+        }
+    }
+}
+
+/// `Kind.group/version` (`Kind.version` in the core group): Metacontroller's outer keys.
+pub fn group_key(resource: &ApiResource) -> String {
+    format!("{}.{}", resource.kind, resource.api_version)
+}
+
+/// Objects grouped by rule, then keyed `namespace/name` (hook version 2); every rule has an entry.
+fn groups(rules: &[ApiResource], objects: &[(ApiResource, Value)]) -> Value {
+    let mut groups = Map::new();
+    for rule in rules {
+        groups.entry(group_key(rule)).or_insert(json!({}));
+    }
+    for (resource, object) in objects {
+        let key = format!(
+            "{}/{}",
+            object["metadata"]["namespace"].as_str().unwrap_or_default(),
+            object["metadata"]["name"].as_str().unwrap_or_default()
+        );
+        groups[&group_key(resource)][key] = object.clone();
+    }
+    Value::Object(groups)
+}
+
+fn resource_named(api_version: &str, plural: &str) -> ApiResource {
+    RESOURCES
+        .iter()
+        .map(|k| k.resource())
+        .find(|r| r.api_version == api_version && r.plural == plural)
+        .unwrap_or_else(|| panic!("the e2e tests know no resource {plural} in {api_version}"))
+}
+
+/// A 200 decoded strictly, as `responseUnMarshallMode: strict` does; anything else is a failure.
+fn decode<T: serde::de::DeserializeOwned>(
+    path: &str,
+    (status, body): (u16, Vec<u8>),
+) -> Result<T, Failure> {
+    if status != 200 {
+        let body = String::from_utf8_lossy(&body).into_owned();
+        return Err(Failure::Refused {
+            path: path.into(),
+            status,
+            body,
+        });
+    }
+    serde_json::from_slice(&body).map_err(|e| Failure::Contract(format!("{path}: {e}")))
+}
