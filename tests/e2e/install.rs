@@ -51,7 +51,8 @@ async fn our_crd_is_established_and_kubectl_explain_prints_its_descriptions() {
 }
 
 #[tokio::test]
-async fn deploy_is_accepted_whole_by_server_side_apply_and_its_pods_are_admitted() {
+async fn deploy_through_the_image_overlay_is_accepted_whole_by_server_side_apply_and_its_pods_are_admitted()
+ {
     let Some(cluster) = Cluster::connect().await else {
         return;
     };
