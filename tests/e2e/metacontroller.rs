@@ -361,14 +361,14 @@ impl Metacontroller {
             let before = observed
                 .iter()
                 .find(|(r, o)| r.kind == resource.kind && o["metadata"]["name"] == name.as_str())
-                .map(|(_, o)| o["metadata"]["resourceVersion"].clone());
+                .map(|(_, o)| o);
             let api = self.cluster.api(resource, Some(namespace));
             let params = PatchParams::apply("metacontroller").force();
             let label = format!("{}/{name}", resource.kind);
             match api.patch(name, &params, &Patch::Apply(&child)).await {
                 Ok(stored) => match before {
                     None => round.created.push(label),
-                    Some(before) if json!(stored.metadata.resource_version) != before => {
+                    Some(before) if applied_a_change(before, &json!(stored)) => {
                         round.updated.push(label)
                     }
                     Some(_) => {}
@@ -431,6 +431,36 @@ impl Metacontroller {
             Err(e) => panic!("writing the status of {namespace}/{name}: {e}"),
         }
     }
+}
+
+/// Whether the apply that turned `before` into `after` changed the object, rather than a controller
+/// writing it meanwhile (a PodDisruptionBudget's status, a StatefulSet's): the `resourceVersion` moved,
+/// and this manager's managedFields entry or anything outside `status` and server-set metadata changed.
+fn applied_a_change(before: &Value, after: &Value) -> bool {
+    let ours = |o: &Value| -> Vec<Value> {
+        let fields = o["metadata"]["managedFields"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        fields
+            .into_iter()
+            .filter(|f| f["manager"] == "metacontroller")
+            .collect()
+    };
+    let content = |o: &Value| {
+        let mut o = o.clone();
+        if let Some(object) = o.as_object_mut() {
+            object.remove("status");
+        }
+        if let Some(metadata) = o["metadata"].as_object_mut() {
+            for server_set in ["resourceVersion", "managedFields", "generation"] {
+                metadata.remove(server_set);
+            }
+        }
+        o
+    };
+    before["metadata"]["resourceVersion"] != after["metadata"]["resourceVersion"]
+        && (ours(before) != ours(after) || content(before) != content(after))
 }
 
 /// `Kind.group/version` (`Kind.version` in the core group): Metacontroller's outer keys.
