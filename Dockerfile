@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The hook, shipped alone on distroless as a non-root user. No image is published: build your own and push it
-# to your registry (README, "Install on a cluster"):
+# to your registry (docs/install.md):
 #   docker build -t registry.example.com/monitoring/prometheus-replica-operator:0.1.0 .
 #
 # The image ships the binary CI tests: the glibc target x86_64-unknown-linux-gnu, built by Rust 1.95 on Debian 12
