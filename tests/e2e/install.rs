@@ -159,6 +159,11 @@ async fn specs_the_schema_can_refuse_are_rejected_naming_the_field() {
             "metadata.name",
         ),
         (
+            "a name with a slash",
+            Box::new(|p| p["metadata"]["name"] = json!("team/example")),
+            "metadata.name",
+        ),
+        (
             "a name starting with a digit",
             Box::new(|p| p["metadata"]["name"] = json!("1example")),
             "metadata.name",
