@@ -14,11 +14,21 @@ async fn the_2018_example_converges_and_then_makes_no_write() {
     let Some(mut stack) = Stack::new("e2e-converge-2018").await else {
         return;
     };
+    // Pods can turn ready within a second on an idle machine, too fast to see `Creating`. A quota of no
+    // Pods holds the controllers back until the test has seen it; the example itself stays unchanged.
+    let namespace = stack.namespace.clone();
+    let cluster = stack.cluster();
+    cluster.kubectl_ok(&["create", "quota", "hold", "--hard=pods=0", "-n", &namespace]);
     stack.apply_examples().await;
 
-    // The first round sees no child; the second runs at once, before any Pod can be ready.
+    // The first round sees no child; then the children exist with no ready Pod.
     stack.round().await;
-    stack.round().await;
+    stack
+        .converge("Creating", |p| p["status"]["phase"] == "Creating")
+        .await;
+    stack
+        .cluster()
+        .kubectl_ok(&["delete", "quota", "hold", "-n", &namespace]);
     let parent = stack.converge_running().await;
     assert_eq!(
         stack.phases,
@@ -154,10 +164,23 @@ pub async fn assert_steady(stack: &mut Stack) {
             .map(|(name, o)| (name.clone(), o["metadata"]["resourceVersion"].clone()))
             .collect()
     };
-    // One round to let the controllers' last status updates be seen, then nothing may move.
-    stack.round().await;
+    // The controllers may still finish a status update (a Deployment's conditions, a budget's counts)
+    // after the stack turned Running: wait until a second passes with no child moving and a round
+    // writing nothing. From then on nothing may move.
+    let deadline = std::time::Instant::now() + crate::cluster::PATIENCE;
+    let before = loop {
+        let before = versions(&stack.children().await);
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let quiet = stack.round().await.wrote_nothing();
+        if quiet && versions(&stack.children().await) == before {
+            break before;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the controllers never settled"
+        );
+    };
     let parent_version = stack.parent().await["metadata"]["resourceVersion"].clone();
-    let before = versions(&stack.children().await);
     for i in 0..STEADY_ROUNDS {
         let round = stack.round().await;
         assert!(round.wrote_nothing(), "steady round {i} wrote: {round:#?}");
