@@ -60,7 +60,6 @@ pub fn template(
     containers: Vec<Container>,
     volumes: Vec<Volume>,
 ) -> PodTemplateSpec {
-    let replicas = meta::replicas(stack, component);
     let reads_bucket = component != Component::Query;
     let annotations = sources
         .bucket_hash
@@ -76,7 +75,8 @@ pub fn template(
         spec: Some(PodSpec {
             containers,
             volumes: (!volumes.is_empty()).then_some(volumes),
-            affinity: (replicas > 1).then(|| anti_affinity(stack, component)),
+            affinity: (meta::replicas(stack, component) > 1)
+                .then(|| anti_affinity(stack, component)),
             node_selector: (!stack.pod.node_selector.is_empty())
                 .then(|| stack.pod.node_selector.clone()),
             tolerations: (!stack.pod.tolerations.is_empty()).then(|| stack.pod.tolerations.clone()),
@@ -101,6 +101,12 @@ pub fn template(
             ..Default::default()
         }),
     }
+}
+
+/// Whether the pods of a component must run on distinct nodes: `pod.antiAffinity: hard` with several replicas.
+pub fn distinct_nodes_required(stack: &Stack, component: Component) -> bool {
+    meta::replicas(stack, component) > 1
+        && stack.pod.anti_affinity == crate::api::AntiAffinity::Hard
 }
 
 fn anti_affinity(stack: &Stack, component: Component) -> Affinity {

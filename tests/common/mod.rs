@@ -273,8 +273,10 @@ fn stored(child: &Value, rollout: Rollout) -> Value {
             });
         }
         Some("Deployment") => {
-            object["spec"]["strategy"] = json!({"type": "RollingUpdate",
-                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
+            if object["spec"]["strategy"].is_null() {
+                object["spec"]["strategy"] = json!({"type": "RollingUpdate",
+                    "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
+            }
             object["spec"]["progressDeadlineSeconds"] = json!(600);
             object["status"] = json!({
                 "observedGeneration": 1, "replicas": replicas, "readyReplicas": ready,
