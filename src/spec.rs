@@ -189,6 +189,15 @@ impl Stack {
             "spec.config"
         };
         check_object_name(config_map_field, &config_map)?;
+        if config_map == format!("{name}{}", api::DERIVED_CONFIG_SUFFIX) {
+            return Err(Error::invalid(
+                config_map_field,
+                format!(
+                    "{config_map:?} is the name of the configuration the operator derives from it, which would \
+                     overwrite it: rename the ConfigMap"
+                ),
+            ));
+        }
         check_object_name("spec.bucketSecret", &spec.bucket_secret)?;
 
         let highly_available = match (spec.highly_available, spec.highly_available_2018) {

@@ -409,6 +409,25 @@ fn condition_times_come_from_the_request_and_carry_over_while_unchanged() {
 }
 
 #[test]
+fn a_config_map_named_like_the_derived_one_is_refused() {
+    // The derived `<name>-prometheus-config` would overwrite the user's own configuration.
+    let (field, message) =
+        invalid(Request::example().spec("configMap", json!("example-prometheus-config")));
+    assert_eq!(field, "spec.configMap");
+    assert!(message.contains("example-prometheus-config"), "{message}");
+    let (field, _) = invalid(
+        Request::example()
+            .remove("/spec/configMap")
+            .spec("config", json!("example-prometheus-config")),
+    );
+    assert_eq!(field, "spec.config");
+    // Another parent's derived name is an ordinary ConfigMap.
+    Request::example()
+        .spec("configMap", json!("other-prometheus-config"))
+        .sync();
+}
+
+#[test]
 fn invalid_specs_are_rejected_naming_the_field() {
     let cases: Vec<(Request, &str, &str)> = vec![
         (
