@@ -290,7 +290,12 @@ fn stored(child: &Value, rollout: Rollout) -> Value {
                 object["spec"]["clusterIP"] = json!("10.96.0.10");
                 object["spec"]["clusterIPs"] = json!(["10.96.0.10"]);
             }
-            object["spec"]["sessionAffinity"] = json!("None");
+            if object["spec"]["sessionAffinity"].is_null() {
+                object["spec"]["sessionAffinity"] = json!("None");
+            } else if object["spec"]["sessionAffinity"] == "ClientIP" {
+                object["spec"]["sessionAffinityConfig"] =
+                    json!({"clientIP": {"timeoutSeconds": 10800}});
+            }
             object["spec"]["ipFamilies"] = json!(["IPv4"]);
             object["status"] = json!({"loadBalancer": {}});
         }
