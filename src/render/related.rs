@@ -63,6 +63,9 @@ pub struct Related {
     pub sources: Sources,
     /// The derived configuration child, or the observed one kept while its source is broken.
     pub config: Option<ConfigMap>,
+    /// Whether the bucket Secret was read and its format known. When it is missing or unusable, the wiring of
+    /// [`Sources::bucket`] is a guess, so no workload that reads the bucket may be changed or created with it.
+    pub bucket_known: bool,
     pub problems: Vec<Problem>,
     pub warnings: Vec<String>,
 }
@@ -81,6 +84,8 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
                 bucket_hash: None,
             },
             config: None,
+            // Without a customize hook there is nothing to know: the Secret's `objstore.yml` is mounted.
+            bucket_known: true,
             problems: Vec::new(),
             warnings: vec![format!(
                 "no customize hook is configured, so the hook cannot add external labels: ConfigMap {} is mounted \
@@ -134,6 +139,7 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
         },
     };
 
+    let bucket_known = bucket.is_some();
     Ok(Related {
         sources: Sources {
             config_map: names.prometheus_config(),
@@ -145,6 +151,7 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
             bucket_hash,
         },
         config,
+        bucket_known,
         problems,
         warnings,
     })
