@@ -298,6 +298,13 @@ pub struct PodSpec {
     /// distinct nodes, `hard` requires them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anti_affinity: Option<AntiAffinity>,
+    /// An existing ServiceAccount of the namespace for every pod, with the permissions the user grants it
+    /// (for example for cloud workload identity). When absent, Prometheus runs as the rendered
+    /// `<name>-prometheus`, which may get, list and watch pods, services, endpoints and endpointslices of the
+    /// namespace, and the Thanos pods mount no token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS1123_SUBDOMAIN_PATTERN))]
+    pub service_account_name: Option<String>,
 }
 
 /// How strictly replicas are kept on distinct nodes.

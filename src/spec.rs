@@ -102,6 +102,8 @@ pub struct Pod {
     pub tolerations: Vec<Toleration>,
     pub priority_class_name: Option<String>,
     pub anti_affinity: AntiAffinity,
+    /// The user's ServiceAccount for every pod; the rendered `<name>-prometheus` when absent.
+    pub service_account_name: Option<String>,
 }
 
 impl Stack {
@@ -373,11 +375,15 @@ impl Stack {
         if let Some(class) = &pod.priority_class_name {
             check_object_name("spec.pod.priorityClassName", class)?;
         }
+        if let Some(account) = &pod.service_account_name {
+            check_object_name("spec.pod.serviceAccountName", account)?;
+        }
         let pod = Pod {
             node_selector: pod.node_selector.unwrap_or_default(),
             tolerations: pod.tolerations.unwrap_or_default(),
             priority_class_name: pod.priority_class_name,
             anti_affinity: pod.anti_affinity.unwrap_or_default(),
+            service_account_name: pod.service_account_name,
         };
 
         Ok(Self {

@@ -5,6 +5,7 @@ pub mod ingress;
 pub mod meta;
 pub mod pdb;
 pub mod pod;
+pub mod rbac;
 pub mod related;
 pub mod service;
 pub mod statefulset;
@@ -70,6 +71,11 @@ fn children(
     let mut children = Vec::new();
     if let Some(config) = &related.config {
         children.push(Child::ConfigMap(config.clone()));
+    }
+    if stack.pod.service_account_name.is_none() {
+        children.push(Child::ServiceAccount(rbac::service_account(stack)));
+        children.push(Child::Role(rbac::role(stack)));
+        children.push(Child::RoleBinding(rbac::role_binding(stack)));
     }
 
     tracing::debug!("Creating Prometheus service for {}", stack.name);

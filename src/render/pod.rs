@@ -86,7 +86,9 @@ pub fn template(
                 .then(|| stack.pod.node_selector.clone()),
             tolerations: (!stack.pod.tolerations.is_empty()).then(|| stack.pod.tolerations.clone()),
             priority_class_name: stack.pod.priority_class_name.clone(),
-            // Prometheus keeps the namespace's service account token: kubernetes_sd_configs needs it.
+            service_account_name: service_account(stack, component),
+            // Prometheus keeps its account's token: kubernetes_sd_configs needs it. The Thanos pods talk to no
+            // API server.
             automount_service_account_token: (component != Component::Prometheus).then_some(false),
             enable_service_links: Some(false),
             // Prometheus flushes its head block on shutdown; give it the time prometheus-operator gives.
@@ -105,6 +107,16 @@ pub fn template(
             }),
             ..Default::default()
         }),
+    }
+}
+
+/// The ServiceAccount of a component's pods: the user's for every pod, else the rendered one for Prometheus
+/// and the namespace's default for the rest.
+fn service_account(stack: &Stack, component: Component) -> Option<String> {
+    match &stack.pod.service_account_name {
+        Some(account) => Some(account.clone()),
+        None => (component == Component::Prometheus)
+            .then(|| Names::new(stack).workload(Component::Prometheus)),
     }
 }
 

@@ -160,6 +160,9 @@ impl Request {
             "ConfigMap.v1",
             "PodDisruptionBudget.policy/v1",
             "Ingress.networking.k8s.io/v1",
+            "ServiceAccount.v1",
+            "Role.rbac.authorization.k8s.io/v1",
+            "RoleBinding.rbac.authorization.k8s.io/v1",
         ] {
             children.entry(key.into()).or_default();
         }
