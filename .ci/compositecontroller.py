@@ -24,6 +24,9 @@ RESOURCES = {
     "ConfigMap": "configmaps",
     "PodDisruptionBudget": "poddisruptionbudgets",
     "Ingress": "ingresses",
+    "ServiceAccount": "serviceaccounts",
+    "Role": "roles",
+    "RoleBinding": "rolebindings",
 }
 
 

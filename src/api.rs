@@ -25,6 +25,9 @@ pub const LABEL_NAME_PATTERN: &str = r"^[a-zA-Z_][a-zA-Z0-9_]*$";
 /// The longest parent name: `<name>-thanos-compact` must stay a valid StatefulSet name (52 characters, so that
 /// the pod's `controller-revision-hash` label fits in 63).
 pub const MAX_NAME_LEN: usize = 37;
+/// `<name>` and this are the derived Prometheus configuration, so no `configMap` may have that name (the CEL
+/// rules above spell it out: an attribute takes no constant).
+pub const DERIVED_CONFIG_SUFFIX: &str = "-prometheus-config";
 
 /// A highly available Prometheus with Thanos: sidecars shipping blocks to object storage, a store gateway,
 /// a deduplicating querier, a compactor, and optional Ingresses.
@@ -47,6 +50,13 @@ pub const MAX_NAME_LEN: usize = 37;
     validation = kube::core::Rule::new("has(self.spec.configMap) || has(self.spec.config)")
         .message("spec.configMap is required")
         .field_path(".spec.configMap"),
+    // `<name>-prometheus-config` is the operator's derived configuration: it would overwrite the user's.
+    validation = kube::core::Rule::new("!has(self.spec.configMap) || self.spec.configMap != self.metadata.name + '-prometheus-config'")
+        .message("spec.configMap must not be <name>-prometheus-config: the operator writes its derived configuration there")
+        .field_path(".spec.configMap"),
+    validation = kube::core::Rule::new("has(self.spec.configMap) || !has(self.spec.config) || self.spec.config != self.metadata.name + '-prometheus-config'")
+        .message("spec.config must not be <name>-prometheus-config: the operator writes its derived configuration there")
+        .field_path(".spec.config"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct PrometheusReplicaSpec {
@@ -288,6 +298,13 @@ pub struct PodSpec {
     /// distinct nodes, `hard` requires them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anti_affinity: Option<AntiAffinity>,
+    /// An existing ServiceAccount of the namespace for every pod, with the permissions the user grants it
+    /// (for example for cloud workload identity). When absent, Prometheus runs as the rendered
+    /// `<name>-prometheus`, which may get, list and watch pods, services, endpoints and endpointslices of the
+    /// namespace, and the Thanos pods mount no token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS1123_SUBDOMAIN_PATTERN))]
+    pub service_account_name: Option<String>,
 }
 
 /// How strictly replicas are kept on distinct nodes.

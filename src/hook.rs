@@ -7,9 +7,10 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::jiff::Timestamp;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -241,6 +242,9 @@ pub enum Child {
     Deployment(Deployment),
     PodDisruptionBudget(PodDisruptionBudget),
     Ingress(Ingress),
+    ServiceAccount(ServiceAccount),
+    Role(Role),
+    RoleBinding(RoleBinding),
 }
 
 impl Child {
@@ -253,6 +257,9 @@ impl Child {
             Self::Deployment(_) => "Deployment",
             Self::PodDisruptionBudget(_) => "PodDisruptionBudget",
             Self::Ingress(_) => "Ingress",
+            Self::ServiceAccount(_) => "ServiceAccount",
+            Self::Role(_) => "Role",
+            Self::RoleBinding(_) => "RoleBinding",
         }
     }
 
@@ -265,6 +272,9 @@ impl Child {
             Self::Deployment(o) => &o.metadata,
             Self::PodDisruptionBudget(o) => &o.metadata,
             Self::Ingress(o) => &o.metadata,
+            Self::ServiceAccount(o) => &o.metadata,
+            Self::Role(o) => &o.metadata,
+            Self::RoleBinding(o) => &o.metadata,
         };
         meta.name.as_deref().unwrap_or_default()
     }

@@ -102,6 +102,8 @@ pub struct Pod {
     pub tolerations: Vec<Toleration>,
     pub priority_class_name: Option<String>,
     pub anti_affinity: AntiAffinity,
+    /// The user's ServiceAccount for every pod; the rendered `<name>-prometheus` when absent.
+    pub service_account_name: Option<String>,
 }
 
 impl Stack {
@@ -189,6 +191,15 @@ impl Stack {
             "spec.config"
         };
         check_object_name(config_map_field, &config_map)?;
+        if config_map == format!("{name}{}", api::DERIVED_CONFIG_SUFFIX) {
+            return Err(Error::invalid(
+                config_map_field,
+                format!(
+                    "{config_map:?} is the name of the configuration the operator derives from it, which would \
+                     overwrite it: rename the ConfigMap"
+                ),
+            ));
+        }
         check_object_name("spec.bucketSecret", &spec.bucket_secret)?;
 
         let highly_available = match (spec.highly_available, spec.highly_available_2018) {
@@ -364,11 +375,15 @@ impl Stack {
         if let Some(class) = &pod.priority_class_name {
             check_object_name("spec.pod.priorityClassName", class)?;
         }
+        if let Some(account) = &pod.service_account_name {
+            check_object_name("spec.pod.serviceAccountName", account)?;
+        }
         let pod = Pod {
             node_selector: pod.node_selector.unwrap_or_default(),
             tolerations: pod.tolerations.unwrap_or_default(),
             priority_class_name: pod.priority_class_name,
             anti_affinity: pod.anti_affinity.unwrap_or_default(),
+            service_account_name: pod.service_account_name,
         };
 
         Ok(Self {

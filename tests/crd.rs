@@ -87,3 +87,32 @@ fn the_schema_validates_what_admission_can() {
     assert!(status["observedGeneration"].is_object());
     assert_eq!(status["conditions"]["x-kubernetes-list-type"], "map");
 }
+
+#[test]
+fn the_crd_refuses_a_config_map_named_like_the_derived_one() {
+    let crd = crd();
+    let rules = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"]
+        .as_array()
+        .expect("the root has CEL rules")
+        .clone();
+    for (field, path) in [("configMap", ".spec.configMap"), ("config", ".spec.config")] {
+        let rule = rules
+            .iter()
+            .find(|r| {
+                r["fieldPath"] == path
+                    && r["rule"]
+                        .as_str()
+                        .is_some_and(|rule| rule.contains("'-prometheus-config'"))
+            })
+            .unwrap_or_else(|| {
+                panic!("no rule refuses spec.{field} named like the derived ConfigMap")
+            });
+        assert!(
+            rule["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("spec.{field}")),
+            "{rule}"
+        );
+    }
+}

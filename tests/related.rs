@@ -150,9 +150,13 @@ fn the_2018_secret_keys_become_secret_references_and_never_values() {
             .iter()
             .find_map(|a| a.as_str()?.strip_prefix("--objstore.config="));
         let config = config.expect("inline objstore config");
+        assert!(config.contains("$$(OBJSTORE_S3_BUCKET)"), "{config}");
+        // The credentials stay out of the YAML: Thanos's S3 provider reads them from the environment.
+        assert!(!config.contains("secret_key"), "{config}");
+        let names: Vec<&str> = env.iter().map(|e| e["name"].as_str().unwrap()).collect();
         assert!(
-            config.contains("secret_key: $$(OBJSTORE_S3_SECRET_KEY)"),
-            "{config}"
+            names.contains(&"AWS_ACCESS_KEY_ID") && names.contains(&"AWS_SECRET_ACCESS_KEY"),
+            "{names:?}"
         );
         assert!(
             spec["volumeMounts"].to_string().find("objstore").is_none(),
@@ -213,8 +217,124 @@ fn a_missing_config_map_keeps_the_last_good_config_and_reports_it() {
         message.contains("ConfigMap default/prometheus-config (spec.configMap) does not exist"),
         "{message}"
     );
-    // The stack still runs on the kept config.
+    // The stack still runs on the kept config, and no workload changes.
     assert_eq!(response["status"]["phase"], "Running");
+    for name in BUCKET_READERS {
+        assert_eq!(
+            pod(&response, "StatefulSet", name),
+            pod(&first, "StatefulSet", name),
+            "{name}"
+        );
+    }
+}
+
+/// The 2018 `s3_*` form of the bucket Secret (base64 values).
+const S3_KEYS: [(&str, &str); 4] = [
+    ("s3_bucket", "YnVja2V0"),
+    ("s3_endpoint", "bWluaW86OTAwMA=="),
+    ("s3_access_key", "QUtJQQ=="),
+    ("s3_secret_key", "c2VjcmV0"),
+];
+
+const BUCKET_READERS: [&str; 3] = [
+    "example-prometheus",
+    "example-thanos-store",
+    "example-thanos-compact",
+];
+
+#[test]
+fn a_missing_or_unusable_bucket_secret_changes_no_observed_workload() {
+    let with_secret = |data: &[(&str, &str)]| {
+        Request::example()
+            .customize()
+            .config_map("prometheus-config", &[("prometheus.yml", CONFIG)])
+            .secret("s3-bucket", data)
+    };
+    let first = with_secret(&S3_KEYS).sync_json();
+    let observed = as_stored(&first, Rollout::Done);
+    let cases = [
+        (
+            Request::example()
+                .customize()
+                .config_map("prometheus-config", &[("prometheus.yml", CONFIG)]),
+            "BucketSecretNotFound",
+        ),
+        (with_secret(&[("password", "eA==")]), "BucketSecretInvalid"),
+        (with_secret(&S3_KEYS[..2]), "BucketSecretInvalid"),
+    ];
+    for (request, reason) in cases {
+        let response = request.observe(observed.clone()).sync_json();
+        assert_eq!(
+            response["children"].as_array().unwrap().len(),
+            first["children"].as_array().unwrap().len(),
+            "{reason}: every observed child is in the answer"
+        );
+        for name in BUCKET_READERS {
+            assert_eq!(
+                pod(&response, "StatefulSet", name),
+                pod(&first, "StatefulSet", name),
+                "{reason}: {name} keeps its observed pod template"
+            );
+        }
+        let (status, got, message) = degraded(&response);
+        assert_eq!((status, got), ("True", reason));
+        assert!(message.contains("Secret default/s3-bucket"), "{message}");
+        assert!(
+            response["status"]["warnings"]
+                .to_string()
+                .contains("the pod template is kept as observed until Secret default/s3-bucket"),
+            "{}",
+            response["status"]["warnings"]
+        );
+    }
+    // The Secret back as it was: nothing rolls.
+    let again = with_secret(&S3_KEYS).observe(observed).sync_json();
+    for name in BUCKET_READERS {
+        assert_eq!(
+            pod(&again, "StatefulSet", name),
+            pod(&first, "StatefulSet", name)
+        );
+    }
+    assert_eq!(degraded(&again).0, "False");
+}
+
+#[test]
+fn a_workload_that_reads_the_bucket_is_not_created_before_the_secret_is_usable() {
+    let response = Request::example()
+        .customize()
+        .config_map("prometheus-config", &[("prometheus.yml", CONFIG)])
+        .sync_json();
+    for name in BUCKET_READERS {
+        assert!(
+            child(&response, "StatefulSet", name).is_none(),
+            "{name} would start with a guessed bucket wiring"
+        );
+    }
+    // The rest of the stack is created: it does not read the bucket.
+    assert!(child(&response, "Deployment", "example-thanos-query").is_some());
+    assert!(child(&response, "ConfigMap", "example-prometheus-config").is_some());
+    assert_eq!(response["status"]["phase"], "Error");
+    assert_eq!(degraded(&response).1, "BucketSecretNotFound");
+    assert!(
+        response["status"]["warnings"]
+            .to_string()
+            .contains("StatefulSet example-prometheus is created once Secret default/s3-bucket"),
+        "{}",
+        response["status"]["warnings"]
+    );
+    // One observed, one not: the observed one stays, the other waits.
+    let first = healthy().sync_json();
+    let store: Vec<Value> = as_stored(&first, Rollout::Done)
+        .into_iter()
+        .filter(|c| c["metadata"]["name"] == "example-thanos-store")
+        .collect();
+    let response = Request::example()
+        .customize()
+        .config_map("prometheus-config", &[("prometheus.yml", CONFIG)])
+        .observe(store)
+        .sync_json();
+    assert!(child(&response, "StatefulSet", "example-thanos-store").is_some());
+    assert!(child(&response, "StatefulSet", "example-prometheus").is_none());
 }
 
 #[test]
@@ -253,14 +373,13 @@ fn broken_references_before_anything_runs_are_an_error_phase() {
         let response = request.sync_json();
         assert_eq!(degraded(&response).1, expected);
         assert_eq!(response["status"]["phase"], "Error", "{expected}");
-        // Every workload is still in the answer: nothing is deleted.
-        for name in [
-            "example-prometheus",
-            "example-thanos-store",
-            "example-thanos-compact",
-        ] {
-            assert!(
+        // A broken ConfigMap leaves the mounted name unchanged: the workloads are created and start once it
+        // is fixed. A broken Secret leaves the bucket wiring unknown: nothing that reads the bucket is created.
+        let created = !degraded(&response).2.contains("Secret default/s3-bucket");
+        for name in BUCKET_READERS {
+            assert_eq!(
                 child(&response, "StatefulSet", name).is_some(),
+                created,
                 "{expected}: {name}"
             );
         }

@@ -112,6 +112,9 @@ fn the_2018_example_renders_every_child_of_the_stack() {
     assert_eq!(
         names(&response),
         [
+            "ServiceAccount/example-prometheus",
+            "Role/example-prometheus",
+            "RoleBinding/example-prometheus",
             "Service/example-prometheus",
             "Service/example-thanos-peers",
             "Service/example-thanos-store",
@@ -406,6 +409,104 @@ fn condition_times_come_from_the_request_and_carry_over_while_unchanged() {
         .observe(observed)
         .sync_json();
     assert_eq!(again["status"], running["status"]);
+}
+
+#[test]
+fn prometheus_runs_under_its_own_account_that_may_only_discover() {
+    let response = Request::example().sync_json();
+    let account = child(&response, "ServiceAccount", "example-prometheus");
+    assert_eq!(account["apiVersion"], "v1");
+    let role = child(&response, "Role", "example-prometheus");
+    assert_eq!(role["apiVersion"], "rbac.authorization.k8s.io/v1");
+    let rules = role["rules"].as_array().unwrap();
+    let mut granted = Vec::new();
+    for rule in rules {
+        assert_eq!(rule["verbs"], json!(["get", "list", "watch"]), "{rule}");
+        for resource in rule["resources"].as_array().unwrap() {
+            granted.push(format!(
+                "{}/{}",
+                rule["apiGroups"][0].as_str().unwrap(),
+                resource.as_str().unwrap()
+            ));
+        }
+    }
+    granted.sort();
+    assert_eq!(
+        granted,
+        [
+            "/endpoints",
+            "/pods",
+            "/services",
+            "discovery.k8s.io/endpointslices"
+        ]
+    );
+    let binding = child(&response, "RoleBinding", "example-prometheus");
+    assert_eq!(
+        binding["roleRef"],
+        json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "example-prometheus"})
+    );
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": "example-prometheus", "namespace": "default"}])
+    );
+    let pod = &child(&response, "StatefulSet", "example-prometheus")["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "example-prometheus");
+    // The Thanos pods need no token: they talk to no API server.
+    for (kind, name) in [
+        ("StatefulSet", "example-thanos-store"),
+        ("Deployment", "example-thanos-query"),
+    ] {
+        let pod = &child(&response, kind, name)["spec"]["template"]["spec"];
+        assert_eq!(pod["automountServiceAccountToken"], false, "{name}");
+        assert!(pod["serviceAccountName"].is_null(), "{name}");
+    }
+}
+
+#[test]
+fn a_user_service_account_replaces_the_rendered_one_and_its_rbac() {
+    let response = Request::example()
+        .spec("pod", json!({"serviceAccountName": "monitoring"}))
+        .sync_json();
+    for kind in ["ServiceAccount", "Role", "RoleBinding"] {
+        assert!(
+            !names(&response)
+                .iter()
+                .any(|n| n.starts_with(&format!("{kind}/"))),
+            "{kind}: {:?}",
+            names(&response)
+        );
+    }
+    for (kind, name) in [
+        ("StatefulSet", "example-prometheus"),
+        ("StatefulSet", "example-thanos-store"),
+        ("StatefulSet", "example-thanos-compact"),
+        ("Deployment", "example-thanos-query"),
+    ] {
+        let pod = &child(&response, kind, name)["spec"]["template"]["spec"];
+        assert_eq!(pod["serviceAccountName"], "monitoring", "{name}");
+    }
+    let (field, _) =
+        invalid(Request::example().spec("pod", json!({"serviceAccountName": "Bad_Name"})));
+    assert_eq!(field, "spec.pod.serviceAccountName");
+}
+
+#[test]
+fn a_config_map_named_like_the_derived_one_is_refused() {
+    // The derived `<name>-prometheus-config` would overwrite the user's own configuration.
+    let (field, message) =
+        invalid(Request::example().spec("configMap", json!("example-prometheus-config")));
+    assert_eq!(field, "spec.configMap");
+    assert!(message.contains("example-prometheus-config"), "{message}");
+    let (field, _) = invalid(
+        Request::example()
+            .remove("/spec/configMap")
+            .spec("config", json!("example-prometheus-config")),
+    );
+    assert_eq!(field, "spec.config");
+    // Another parent's derived name is an ordinary ConfigMap.
+    Request::example()
+        .spec("configMap", json!("other-prometheus-config"))
+        .sync();
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! The querier Deployment.
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::meta::{self, Component, Names};
 use super::{Sources, pod};
@@ -29,11 +32,25 @@ pub fn query(stack: &Stack, sources: &Sources) -> Deployment {
         spec: Some(DeploymentSpec {
             replicas: Some(meta::replicas(stack, Component::Query)),
             selector: meta::selector(stack, Component::Query),
+            strategy: strategy(stack, Component::Query),
             template,
             ..Default::default()
         }),
         status: None,
     }
+}
+
+/// The rollout of a Deployment: the default (one surge pod, none unavailable) unless the replicas must run on
+/// distinct nodes. Then, with as many eligible nodes as replicas, the surge pod fits on no node and the rollout
+/// waits forever; taking one old pod down first frees a node for its replacement.
+fn strategy(stack: &Stack, component: Component) -> Option<DeploymentStrategy> {
+    pod::distinct_nodes_required(stack, component).then(|| DeploymentStrategy {
+        type_: Some("RollingUpdate".into()),
+        rolling_update: Some(RollingUpdateDeployment {
+            max_surge: Some(IntOrString::Int(0)),
+            max_unavailable: Some(IntOrString::Int(1)),
+        }),
+    })
 }
 
 /// Keep the querier's selector as the observed Deployment's `spec` has it (it cannot change) and say so when
@@ -83,6 +100,30 @@ mod tests {
             "thanos-query"
         );
         assert_eq!(warnings.len(), 1);
+    }
+
+    #[test]
+    fn hard_anti_affinity_rolls_one_pod_down_before_one_comes_up() {
+        let hard = query(
+            &stack(json!({"highlyAvailable": true, "pod": {"antiAffinity": "hard"}})),
+            &sources(),
+        );
+        let rolling = hard.spec.unwrap().strategy.unwrap().rolling_update.unwrap();
+        assert_eq!(rolling.max_surge, Some(IntOrString::Int(0)));
+        assert_eq!(rolling.max_unavailable, Some(IntOrString::Int(1)));
+        // Soft anti-affinity, or a single replica, can always place a surge pod: the default stays.
+        for spec in [
+            json!({"highlyAvailable": true}),
+            json!({"pod": {"antiAffinity": "hard"}}),
+        ] {
+            assert!(
+                query(&stack(spec), &sources())
+                    .spec
+                    .unwrap()
+                    .strategy
+                    .is_none()
+            );
+        }
     }
 
     #[test]

@@ -73,7 +73,7 @@ impl<'a> Names<'a> {
 
     /// The derived Prometheus configuration.
     pub fn prometheus_config(&self) -> String {
-        format!("{}-prometheus-config", self.name)
+        format!("{}{}", self.name, crate::api::DERIVED_CONFIG_SUFFIX)
     }
 
     /// The Ingress of a component (`<name>-query`, `<name>-prometheus`).

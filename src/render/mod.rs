@@ -5,6 +5,7 @@ pub mod ingress;
 pub mod meta;
 pub mod pdb;
 pub mod pod;
+pub mod rbac;
 pub mod related;
 pub mod service;
 pub mod statefulset;
@@ -71,6 +72,11 @@ fn children(
     if let Some(config) = &related.config {
         children.push(Child::ConfigMap(config.clone()));
     }
+    if stack.pod.service_account_name.is_none() {
+        children.push(Child::ServiceAccount(rbac::service_account(stack)));
+        children.push(Child::Role(rbac::role(stack)));
+        children.push(Child::RoleBinding(rbac::role_binding(stack)));
+    }
 
     tracing::debug!("Creating Prometheus service for {}", stack.name);
     children.push(Child::Service(service::prometheus(stack)));
@@ -92,12 +98,29 @@ fn children(
         tracing::debug!("Creating Thanos compact StatefulSet for {}", stack.name);
         statefulsets.push(statefulset::compact(stack, sources, compact));
     }
+    // Every StatefulSet reads the bucket. While the Secret is missing or unusable its wiring is a guess: an
+    // observed one keeps its pod template (the last good wiring), so that nothing rolls into pods that cannot
+    // start, and one that never existed is not created yet. None is left out once observed: Metacontroller
+    // would delete it.
+    let secret = format!("Secret {}/{}", stack.namespace, stack.bucket_secret);
     for mut desired in statefulsets {
         let name = desired.metadata.name.clone().unwrap_or_default();
-        if let Some(observed) = hook::find(&request.children, "StatefulSet", &name) {
+        let observed = hook::find(&request.children, "StatefulSet", &name);
+        if let Some(observed) = observed {
             tracing::debug!("  Checking StatefulSet {name}");
             let spec = observed_spec("StatefulSet", observed)?;
             statefulset::keep_immutable(&mut desired, spec.as_ref(), warnings)?;
+            if !related.bucket_known && statefulset::keep_template(&mut desired, spec.as_ref())? {
+                warnings.push(format!(
+                    "StatefulSet {name}: the pod template is kept as observed until {secret} (spec.bucketSecret) \
+                     is usable"
+                ));
+            }
+        } else if !related.bucket_known {
+            warnings.push(format!(
+                "StatefulSet {name} is created once {secret} (spec.bucketSecret) is usable"
+            ));
+            continue;
         }
         children.push(Child::StatefulSet(desired));
     }

@@ -44,12 +44,17 @@ pub const DATA_VOLUME: &str = "data";
 const CONFIG_VOLUME: &str = "config";
 const OBJSTORE_VOLUME: &str = "objstore";
 
-/// The environment variables that carry the 2018 `s3_*` keys, in the order of the Secret's keys.
-pub const S3_ENV: [(&str, &str, &str); 4] = [
-    ("OBJSTORE_S3_BUCKET", "s3_bucket", "bucket"),
-    ("OBJSTORE_S3_ENDPOINT", "s3_endpoint", "endpoint"),
-    ("OBJSTORE_S3_ACCESS_KEY", "s3_access_key", "access_key"),
-    ("OBJSTORE_S3_SECRET_KEY", "s3_secret_key", "secret_key"),
+/// The 2018 `s3_*` keys of the bucket Secret: the environment variable that carries each into the Thanos
+/// containers, and the S3 config key it fills, if any.
+///
+/// The credentials stay out of the YAML: with no `access_key` in its config, Thanos's S3 provider reads
+/// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` itself, so any byte of a credential works. The bucket and the
+/// endpoint must be in the config; [`objstore_args`] quotes them.
+pub const S3_KEYS: [(&str, &str, Option<&str>); 4] = [
+    ("s3_bucket", "OBJSTORE_S3_BUCKET", Some("bucket")),
+    ("s3_endpoint", "OBJSTORE_S3_ENDPOINT", Some("endpoint")),
+    ("s3_access_key", "AWS_ACCESS_KEY_ID", None),
+    ("s3_secret_key", "AWS_SECRET_ACCESS_KEY", None),
 ];
 
 /// The pod template of a component.
@@ -60,7 +65,6 @@ pub fn template(
     containers: Vec<Container>,
     volumes: Vec<Volume>,
 ) -> PodTemplateSpec {
-    let replicas = meta::replicas(stack, component);
     let reads_bucket = component != Component::Query;
     let annotations = sources
         .bucket_hash
@@ -76,12 +80,15 @@ pub fn template(
         spec: Some(PodSpec {
             containers,
             volumes: (!volumes.is_empty()).then_some(volumes),
-            affinity: (replicas > 1).then(|| anti_affinity(stack, component)),
+            affinity: (meta::replicas(stack, component) > 1)
+                .then(|| anti_affinity(stack, component)),
             node_selector: (!stack.pod.node_selector.is_empty())
                 .then(|| stack.pod.node_selector.clone()),
             tolerations: (!stack.pod.tolerations.is_empty()).then(|| stack.pod.tolerations.clone()),
             priority_class_name: stack.pod.priority_class_name.clone(),
-            // Prometheus keeps the namespace's service account token: kubernetes_sd_configs needs it.
+            service_account_name: service_account(stack, component),
+            // Prometheus keeps its account's token: kubernetes_sd_configs needs it. The Thanos pods talk to no
+            // API server.
             automount_service_account_token: (component != Component::Prometheus).then_some(false),
             enable_service_links: Some(false),
             // Prometheus flushes its head block on shutdown; give it the time prometheus-operator gives.
@@ -101,6 +108,22 @@ pub fn template(
             ..Default::default()
         }),
     }
+}
+
+/// The ServiceAccount of a component's pods: the user's for every pod, else the rendered one for Prometheus
+/// and the namespace's default for the rest.
+fn service_account(stack: &Stack, component: Component) -> Option<String> {
+    match &stack.pod.service_account_name {
+        Some(account) => Some(account.clone()),
+        None => (component == Component::Prometheus)
+            .then(|| Names::new(stack).workload(Component::Prometheus)),
+    }
+}
+
+/// Whether the pods of a component must run on distinct nodes: `pod.antiAffinity: hard` with several replicas.
+pub fn distinct_nodes_required(stack: &Stack, component: Component) -> bool {
+    meta::replicas(stack, component) > 1
+        && stack.pod.anti_affinity == crate::api::AntiAffinity::Hard
 }
 
 fn anti_affinity(stack: &Stack, component: Component) -> Affinity {
@@ -350,11 +373,16 @@ fn objstore_args(sources: &Sources) -> Vec<String> {
             "--objstore.config-file={OBJSTORE_DIR}/objstore.yml"
         )],
         Bucket::S3Keys { .. } => {
-            // `$$(VAR)` reaches Thanos as `$(VAR)`, which Thanos expands from its environment: the
-            // credentials never appear in the pod spec or the process arguments.
+            // `$$(VAR)` reaches Thanos as `$(VAR)`, which Thanos replaces with the variable's value, byte for
+            // byte, before it parses the YAML: the values never appear in the pod spec or the process arguments.
+            // Each value is a literal block scalar with an explicit indentation (`|2-`: 2 more than the key), in
+            // which no character but a line break means anything, leading spaces included; the hook refuses a
+            // bucket or endpoint with a line break (`related::bucket_format`).
             let mut config = String::from("type: S3\nconfig:\n");
-            for (env, _, key) in S3_ENV {
-                config.push_str(&format!("  {key}: $$({env})\n"));
+            for (_, env, key) in S3_KEYS {
+                if let Some(key) = key {
+                    config.push_str(&format!("  {key}: |2-\n    $$({env})\n"));
+                }
             }
             vec![format!("--objstore.config={config}")]
         }
@@ -365,9 +393,9 @@ fn objstore_env(sources: &Sources) -> Option<Vec<EnvVar>> {
     match &sources.bucket {
         Bucket::File { .. } => None,
         Bucket::S3Keys { secret } => Some(
-            S3_ENV
+            S3_KEYS
                 .iter()
-                .map(|(env, key, _)| EnvVar {
+                .map(|(key, env, _)| EnvVar {
                     name: (*env).into(),
                     value_from: Some(EnvVarSource {
                         secret_key_ref: Some(SecretKeySelector {
@@ -522,8 +550,8 @@ mod tests {
             .find_map(|a| a.strip_prefix("--objstore.config=").map(String::from));
         assert_eq!(
             config.unwrap(),
-            "type: S3\nconfig:\n  bucket: $$(OBJSTORE_S3_BUCKET)\n  endpoint: $$(OBJSTORE_S3_ENDPOINT)\n  \
-             access_key: $$(OBJSTORE_S3_ACCESS_KEY)\n  secret_key: $$(OBJSTORE_S3_SECRET_KEY)\n"
+            "type: S3\nconfig:\n  bucket: |2-\n    $$(OBJSTORE_S3_BUCKET)\n  endpoint: |2-\n    \
+             $$(OBJSTORE_S3_ENDPOINT)\n"
         );
         assert!(
             store
@@ -533,6 +561,105 @@ mod tests {
                 .all(|m| m.name != OBJSTORE_VOLUME)
         );
         assert!(objstore_volume(&s3).is_none());
+    }
+
+    /// What Thanos does to `--objstore.config` (`pkg/extkingpin` `expandEnv`): every `$(NAME)` replaced once by
+    /// the variable's value, byte for byte, and an unset one is an error.
+    fn thanos_expand(text: &str, env: &BTreeMap<&str, &str>) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("$(") {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + 2..];
+            let end = after.find(')').expect("a reference is closed");
+            out.push_str(
+                env.get(&after[..end])
+                    .expect("every referenced variable is set"),
+            );
+            rest = &after[end + 1..];
+        }
+        out + rest
+    }
+
+    #[test]
+    fn the_2018_s3_values_survive_any_characters() {
+        let s3 = Sources {
+            bucket: Bucket::S3Keys {
+                secret: "bucket".into(),
+            },
+            ..sources()
+        };
+        let store = store(&stack(json!({})), &s3);
+        let env: BTreeMap<String, String> = store
+            .env
+            .iter()
+            .flatten()
+            .map(|e| {
+                let key = &e
+                    .value_from
+                    .as_ref()
+                    .unwrap()
+                    .secret_key_ref
+                    .as_ref()
+                    .unwrap()
+                    .key;
+                (e.name.clone(), key.clone())
+            })
+            .collect();
+        // The S3 provider reads the credentials itself when the config names none: no YAML around them.
+        assert_eq!(env["AWS_ACCESS_KEY_ID"], "s3_access_key");
+        assert_eq!(env["AWS_SECRET_ACCESS_KEY"], "s3_secret_key");
+        let arg = args(&store)
+            .into_iter()
+            .find_map(|a| a.strip_prefix("--objstore.config=").map(String::from))
+            .unwrap();
+        // Kubernetes turns `$$` into `$` and leaves the rest of an argument alone.
+        let arg = arg.replace("$$", "$");
+        for hostile in [
+            "a: b",
+            "a #b",
+            "*a",
+            "&a",
+            "!a",
+            "%a",
+            "@a",
+            "'a",
+            "\"a",
+            "{a",
+            "[a",
+            "|a",
+            ">a",
+            "-",
+            "~",
+            "null",
+            "true",
+            "0x10",
+            " a",
+            "a ",
+            "",
+            "#",
+            "a\tb",
+            "$(OBJSTORE_S3_BUCKET)",
+            "ü",
+        ] {
+            let values = BTreeMap::from([
+                ("OBJSTORE_S3_BUCKET", hostile),
+                ("OBJSTORE_S3_ENDPOINT", hostile),
+            ]);
+            let expanded = thanos_expand(&arg, &values);
+            let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(&expanded)
+                .unwrap_or_else(|e| panic!("{hostile:?}: {e}\n{expanded}"));
+            assert_eq!(parsed["type"], "S3");
+            let config = parsed["config"].as_mapping().unwrap();
+            assert_eq!(config.len(), 2, "{hostile:?}: {expanded}");
+            for key in ["bucket", "endpoint"] {
+                assert_eq!(
+                    parsed["config"][key].as_str(),
+                    Some(hostile),
+                    "{key} {hostile:?}: {expanded}"
+                );
+            }
+        }
     }
 
     #[test]

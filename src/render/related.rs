@@ -3,7 +3,8 @@
 //! With a customize hook, Metacontroller sends both in `related`, and the hook derives `<name>-prometheus-config`
 //! (the user's configuration with unique external labels), detects the Secret's format from its key names and
 //! hashes its data into the pod templates. A missing or broken object is a [`Problem`] in status; nothing is
-//! deleted and the last good derived configuration is kept. Secret values are read only to hash them.
+//! deleted and the last good derived configuration is kept. Secret values are read only to hash them, and the
+//! 2018 bucket and endpoint to check that they fit in one line of YAML.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +14,7 @@ use serde_yaml_ng::{Mapping, Value as Yaml};
 use sha2::{Digest, Sha256};
 
 use super::meta::{self, Component, Names};
-use super::pod::S3_ENV;
+use super::pod::S3_KEYS;
 use crate::hook::{self, Object, SyncRequest};
 use crate::spec::Stack;
 
@@ -62,6 +63,9 @@ pub struct Related {
     pub sources: Sources,
     /// The derived configuration child, or the observed one kept while its source is broken.
     pub config: Option<ConfigMap>,
+    /// Whether the bucket Secret was read and its format known. When it is missing or unusable, the wiring of
+    /// [`Sources::bucket`] is a guess, so no workload that reads the bucket may be changed or created with it.
+    pub bucket_known: bool,
     pub problems: Vec<Problem>,
     pub warnings: Vec<String>,
 }
@@ -80,6 +84,8 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
                 bucket_hash: None,
             },
             config: None,
+            // Without a customize hook there is nothing to know: the Secret's `objstore.yml` is mounted.
+            bucket_known: true,
             problems: Vec::new(),
             warnings: vec![format!(
                 "no customize hook is configured, so the hook cannot add external labels: ConfigMap {} is mounted \
@@ -133,6 +139,7 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
         },
     };
 
+    let bucket_known = bucket.is_some();
     Ok(Related {
         sources: Sources {
             config_map: names.prometheus_config(),
@@ -144,6 +151,7 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
             bucket_hash,
         },
         config,
+        bucket_known,
         problems,
         warnings,
     })
@@ -369,18 +377,30 @@ fn bucket_format(stack: &Stack, secret: &Value) -> Result<Bucket, Problem> {
             key: OBJSTORE_KEY.into(),
         });
     }
-    let missing: Vec<&str> = S3_ENV
+    let missing: Vec<&str> = S3_KEYS
         .iter()
-        .map(|(_, key, _)| *key)
+        .map(|(key, _, _)| *key)
         .filter(|key| !keys.contains(key))
         .collect();
     if missing.is_empty() {
+        // The bucket and the endpoint go into Thanos's YAML as block scalars, where only a line break (or a
+        // character YAML cannot hold) means anything: refuse those, naming the key and never the value.
+        for (key, _, in_config) in S3_KEYS {
+            if in_config.is_some() && !one_printable_line(&secret_value(secret, key)) {
+                return Err(Problem {
+                    reason: "BucketSecretInvalid",
+                    message: format!(
+                        "{object} key {key} must be one line of UTF-8 text without control characters"
+                    ),
+                });
+            }
+        }
         tracing::debug!("Using bucket parameters from {object} (2018 s3_* keys)");
         return Ok(Bucket::S3Keys {
             secret: stack.bucket_secret.clone(),
         });
     }
-    let message = if missing.len() < S3_ENV.len() {
+    let message = if missing.len() < S3_KEYS.len() {
         format!(
             "{object} has 2018 s3_* keys but lacks {}",
             missing.join(", ")
@@ -393,6 +413,36 @@ fn bucket_format(stack: &Stack, secret: &Value) -> Result<Bucket, Problem> {
     Err(Problem {
         reason: "BucketSecretInvalid",
         message,
+    })
+}
+
+/// The bytes of a Secret's key: `stringData` as written, `data` decoded from base64 (empty when it does not
+/// decode, which no API server sends).
+fn secret_value(secret: &Value, key: &str) -> Vec<u8> {
+    if let Some(text) = secret
+        .pointer(&format!("/stringData/{key}"))
+        .and_then(Value::as_str)
+    {
+        return text.as_bytes().to_vec();
+    }
+    secret
+        .pointer(&format!("/data/{key}"))
+        .and_then(|value| serde_json::from_value::<k8s_openapi::ByteString>(value.clone()).ok())
+        .map(|bytes| bytes.0)
+        .unwrap_or_default()
+}
+
+/// UTF-8 without line breaks and without characters outside YAML's printable set.
+fn one_printable_line(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes).is_ok_and(|text| {
+        text.chars().all(|c| {
+            c == '\t'
+                || !(c.is_control()
+                    || matches!(
+                        c,
+                        '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+                    ))
+        })
     })
 }
 
@@ -555,6 +605,36 @@ mod tests {
             "{}",
             problem.message
         );
+    }
+
+    #[test]
+    fn a_2018_bucket_or_endpoint_that_yaml_cannot_hold_is_refused_by_key() {
+        let stack = stack();
+        // base64 of "thanos", "minio:9000", "a\nb", "x\r", and 0xff.
+        let secret = |bucket: &str, endpoint: &str| {
+            json!({"data": {"s3_bucket": bucket, "s3_endpoint": endpoint,
+                            "s3_access_key": "YQo=", "s3_secret_key": "Ig=="}})
+        };
+        assert!(bucket_format(&stack, &secret("dGhhbm9z", "bWluaW86OTAwMA==")).is_ok());
+        for (bucket, endpoint, key) in [
+            ("YQpi", "bWluaW86OTAwMA==", "s3_bucket"),
+            ("dGhhbm9z", "eA0=", "s3_endpoint"),
+            ("/w==", "bWluaW86OTAwMA==", "s3_bucket"),
+        ] {
+            let problem = bucket_format(&stack, &secret(bucket, endpoint)).unwrap_err();
+            assert_eq!(problem.reason, "BucketSecretInvalid");
+            assert!(
+                problem
+                    .message
+                    .contains(&format!("key {key} must be one line")),
+                "{}",
+                problem.message
+            );
+        }
+        // Credentials never reach the YAML: a line break in them is fine.
+        let mut newline_key = secret("dGhhbm9z", "bWluaW86OTAwMA==");
+        newline_key["data"]["s3_secret_key"] = json!("YQpi");
+        assert!(bucket_format(&stack, &newline_key).is_ok());
     }
 
     #[test]

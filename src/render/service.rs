@@ -8,9 +8,13 @@ use super::pod::{GRPC_PORT, HTTP_PORT, PROMETHEUS_PORT};
 use crate::spec::Stack;
 
 /// `<name>-prometheus`: Prometheus's web port and the sidecar's HTTP port.
+///
+/// Each client stays on one replica (`sessionAffinity: ClientIP`): the replicas scrape at different moments
+/// and hold different samples, so a UI spread over them shows other data on every refresh. The querier is the
+/// deduplicated view of all of them.
 pub fn prometheus(stack: &Stack) -> Service {
     let name = Names::new(stack).workload(Component::Prometheus);
-    service(
+    let mut service = service(
         stack,
         Component::Prometheus,
         name,
@@ -19,7 +23,11 @@ pub fn prometheus(stack: &Stack) -> Service {
             port("web", PROMETHEUS_PORT, "web"),
             port("sidecar-http", HTTP_PORT, "http"),
         ],
-    )
+    );
+    if let Some(spec) = service.spec.as_mut() {
+        spec.session_affinity = Some("ClientIP".into());
+    }
+    service
 }
 
 /// `<name>-thanos-peers`: headless, the sidecars' gRPC ports; the querier finds every replica through its
@@ -146,5 +154,14 @@ mod tests {
             ports,
             [(9090, "web".into()), (10902, "sidecar-http".into())]
         );
+    }
+
+    #[test]
+    fn the_prometheus_service_keeps_a_browser_on_one_replica() {
+        let stack = stack(serde_json::json!({"highlyAvailable": true}));
+        let affinity = |service: Service| service.spec.unwrap().session_affinity;
+        assert_eq!(affinity(prometheus(&stack)).as_deref(), Some("ClientIP"));
+        // The querier deduplicates: any of its replicas gives the same answer.
+        assert_eq!(affinity(query(&stack)), None);
     }
 }

@@ -240,6 +240,21 @@ pub fn keep_immutable(
     Ok(())
 }
 
+/// Keep the observed pod template of `desired`; true when it differs from the rendered one.
+pub fn keep_template(desired: &mut StatefulSet, observed_spec: Option<&Value>) -> Result<bool> {
+    let (Some(observed_spec), Some(spec)) = (observed_spec, desired.spec.as_mut()) else {
+        return Ok(false);
+    };
+    let name = desired.metadata.name.clone().unwrap_or_default();
+    keep_observed(
+        observed_spec,
+        "template",
+        "StatefulSet",
+        &name,
+        &mut spec.template,
+    )
+}
+
 /// Set `current` to the observed `spec.<field>` when one is observed and differs; true when it differed.
 /// `kind` and `name` name the observed workload in the error when its field does not decode.
 pub(super) fn keep_observed<T: serde::de::DeserializeOwned + PartialEq>(

@@ -160,6 +160,9 @@ impl Request {
             "ConfigMap.v1",
             "PodDisruptionBudget.policy/v1",
             "Ingress.networking.k8s.io/v1",
+            "ServiceAccount.v1",
+            "Role.rbac.authorization.k8s.io/v1",
+            "RoleBinding.rbac.authorization.k8s.io/v1",
         ] {
             children.entry(key.into()).or_default();
         }
@@ -273,8 +276,10 @@ fn stored(child: &Value, rollout: Rollout) -> Value {
             });
         }
         Some("Deployment") => {
-            object["spec"]["strategy"] = json!({"type": "RollingUpdate",
-                "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
+            if object["spec"]["strategy"].is_null() {
+                object["spec"]["strategy"] = json!({"type": "RollingUpdate",
+                    "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}});
+            }
             object["spec"]["progressDeadlineSeconds"] = json!(600);
             object["status"] = json!({
                 "observedGeneration": 1, "replicas": replicas, "readyReplicas": ready,
@@ -288,7 +293,12 @@ fn stored(child: &Value, rollout: Rollout) -> Value {
                 object["spec"]["clusterIP"] = json!("10.96.0.10");
                 object["spec"]["clusterIPs"] = json!(["10.96.0.10"]);
             }
-            object["spec"]["sessionAffinity"] = json!("None");
+            if object["spec"]["sessionAffinity"].is_null() {
+                object["spec"]["sessionAffinity"] = json!("None");
+            } else if object["spec"]["sessionAffinity"] == "ClientIP" {
+                object["spec"]["sessionAffinityConfig"] =
+                    json!({"clientIP": {"timeoutSeconds": 10800}});
+            }
             object["spec"]["ipFamilies"] = json!(["IPv4"]);
             object["status"] = json!({"loadBalancer": {}});
         }

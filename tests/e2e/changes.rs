@@ -295,3 +295,76 @@ async fn a_deleted_config_map_degrades_the_stack_and_deletes_no_child() {
         "the derived config is kept"
     );
 }
+
+#[tokio::test]
+async fn a_deleted_bucket_secret_rolls_nothing_and_restoring_it_unchanged_rolls_nothing() {
+    let Some(mut stack) = running_example("e2e-secret-deleted").await else {
+        return;
+    };
+    let sets = [
+        "example-prometheus",
+        "example-thanos-store",
+        "example-thanos-compact",
+    ];
+    let templates = async |stack: &Stack| -> Vec<Value> {
+        let mut templates = Vec::new();
+        for set in sets {
+            let set = stack.get("StatefulSet", set).await.expect("kept");
+            templates.push(json!([
+                set["spec"]["template"],
+                set["status"]["updateRevision"]
+            ]));
+        }
+        templates
+    };
+    let before = templates(&stack).await;
+    let secret = stack.get("Secret", "s3-bucket").await.expect("applied");
+
+    // Deleted for a moment, as a GitOps tool that prunes and recreates it would.
+    stack
+        .cluster()
+        .kubectl_ok(&["delete", "secret", "s3-bucket", "-n", &stack.namespace]);
+    let parent = stack
+        .converge("Degraded", |p| condition(p, "Degraded") == Some("True"))
+        .await;
+    assert_eq!(
+        reason(&parent, "Degraded"),
+        Some("BucketSecretNotFound"),
+        "{:#}",
+        parent["status"]
+    );
+    for _ in 0..3 {
+        let round = stack.round().await;
+        assert!(
+            round.deleted.is_empty() && round.created.is_empty(),
+            "{round:#?}"
+        );
+        assert!(
+            round.updated.iter().all(|u| !u.starts_with("StatefulSet/")),
+            "no workload changes while the Secret is missing: {round:#?}"
+        );
+    }
+    assert_eq!(
+        templates(&stack).await,
+        before,
+        "no pod template changed, nothing rolled"
+    );
+
+    // Back with the same data: the condition clears and still nothing rolls.
+    stack
+        .apply(
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s3-bucket"},
+                      "type": secret["type"], "data": secret["data"]}),
+        )
+        .await;
+    stack
+        .converge("healthy again", |p| {
+            running(p) && condition(p, "Degraded") == Some("False")
+        })
+        .await;
+    assert_eq!(
+        templates(&stack).await,
+        before,
+        "the restored Secret rolled nothing"
+    );
+}

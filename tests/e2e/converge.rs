@@ -55,6 +55,9 @@ async fn the_2018_example_converges_and_then_makes_no_write() {
         "PodDisruptionBudget/example-thanos-query",
         "Ingress/example-query",
         "Ingress/example-prometheus",
+        "ServiceAccount/example-prometheus",
+        "Role/example-prometheus",
+        "RoleBinding/example-prometheus",
     ] {
         assert!(
             children.contains_key(name),

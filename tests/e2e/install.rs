@@ -159,6 +159,11 @@ async fn specs_the_schema_can_refuse_are_rejected_naming_the_field() {
             "metadata.name",
         ),
         (
+            "the derived config's name as configMap",
+            Box::new(|p| p["spec"]["configMap"] = json!("example-prometheus-config")),
+            "spec.configMap",
+        ),
+        (
             "a name with a slash",
             Box::new(|p| p["metadata"]["name"] = json!("team/example")),
             "metadata.name",

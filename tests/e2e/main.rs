@@ -188,13 +188,16 @@ impl Stack {
 }
 
 /// The kinds of deploy/compositecontroller.yaml's childResources.
-pub const CHILD_KINDS: [&str; 6] = [
+pub const CHILD_KINDS: [&str; 9] = [
     "StatefulSet",
     "Service",
     "Deployment",
     "ConfigMap",
     "PodDisruptionBudget",
     "Ingress",
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
 ];
 
 /// `Running` with the `Available` condition true.
