@@ -22,7 +22,7 @@ state="${PRO_CONTROL_PLANE_DIR:-$target/control-plane/cluster}"
 modules=hack/control-plane
 # The PersistentVolumes made on `up`: no class, and the classes the test fixtures name.
 pv_classes=("" fast-ssd standard)
-pvs_per_class="${PRO_CONTROL_PLANE_PVS:-64}"
+pvs_per_class="${PRO_CONTROL_PLANE_PVS:-96}"
 nodes="${PRO_CONTROL_PLANE_NODES:-3}"
 
 log() { printf 'control-plane: %s\n' "$*" >&2; }

@@ -182,8 +182,8 @@ fn prometheus_block_durations_are_equal_as_thanos_requires() {
             );
             value("--storage.tsdb.retention.time");
             assert!(
-                args.contains(&"--web.enable-lifecycle".to_string()),
-                "{place}"
+                !args.contains(&"--web.enable-lifecycle".to_string()),
+                "{place}: the lifecycle API would let anyone behind the Ingress stop Prometheus"
             );
         }
     }

@@ -80,6 +80,8 @@ pub fn template(
         spec: Some(PodSpec {
             containers,
             volumes: (!volumes.is_empty()).then_some(volumes),
+            // The sidecar signals Prometheus to reload (`--reloader.method=signal`).
+            share_process_namespace: (component == Component::Prometheus).then_some(true),
             affinity: (meta::replicas(stack, component) > 1)
                 .then(|| anti_affinity(stack, component)),
             node_selector: (!stack.pod.node_selector.is_empty())
@@ -166,8 +168,8 @@ pub fn prometheus(stack: &Stack, sources: &Sources) -> Container {
         // Thanos needs min == max (no local compaction) or the sidecar refuses to start.
         format!("--storage.tsdb.min-block-duration={}", stack.block_duration),
         format!("--storage.tsdb.max-block-duration={}", stack.block_duration),
-        // The sidecar's reloader POSTs /-/reload when the ConfigMap changes.
-        "--web.enable-lifecycle".into(),
+        // No --web.enable-lifecycle: it serves an unauthenticated POST /-/quit and /-/reload on this port,
+        // which the <name>-prometheus Ingress exposes. The sidecar reloads the configuration by SIGHUP instead.
         format!("--web.listen-address=:{PROMETHEUS_PORT}"),
     ];
     Container {
@@ -202,6 +204,10 @@ pub fn sidecar(stack: &Stack, sources: &Sources) -> Container {
             sources.config_file
         ),
         format!("--reloader.rule-dir={CONFIG_DIR}"),
+        // SIGHUP to the process named `prometheus`, in the pod's shared process namespace: works with every
+        // Prometheus release (v3.5 LTS included, which lacks --config.auto-reload) and needs no HTTP endpoint
+        // that could change state.
+        "--reloader.method=signal".into(),
     ];
     let mounts = vec![
         mount(DATA_VOLUME, TSDB_DIR, false),
@@ -518,6 +524,21 @@ mod tests {
                 .field_path,
             "metadata.name"
         );
+    }
+
+    #[test]
+    fn prometheus_serves_no_lifecycle_api_and_the_sidecar_reloads_it_by_signal() {
+        let stack = stack(json!({"baseDomain": "example.org"}));
+        assert!(!args(&prometheus(&stack, &sources())).iter().any(|a| a.contains("lifecycle")));
+        assert!(args(&sidecar(&stack, &sources())).contains(&"--reloader.method=signal".into()));
+        let shares = |component| {
+            template(&stack, &sources(), component, vec![], vec![])
+                .spec
+                .unwrap()
+                .share_process_namespace
+        };
+        assert_eq!(shares(Component::Prometheus), Some(true), "the sidecar must see the process");
+        assert_eq!(shares(Component::Store), None, "no other pod shares its processes");
     }
 
     #[test]
