@@ -15,6 +15,7 @@ pub mod error;
 pub mod hook;
 pub mod logging;
 pub mod metrics;
+pub mod pipeline;
 pub mod render;
 pub mod server;
 pub mod spec;
@@ -33,12 +34,12 @@ use hook::{CustomizeRequest, CustomizeResponse, SyncRequest, SyncResponse};
 
 /// The sync hook: the full desired state for one request, or an error; never a partial answer.
 pub fn sync(request: &SyncRequest) -> Result<SyncResponse> {
-    render::sync(request)
+    pipeline::sync(request)
 }
 
 /// The customize hook: the ConfigMap and Secret that every sync of this parent needs in `related`.
 pub fn customize(request: &CustomizeRequest) -> Result<CustomizeResponse> {
-    render::customize(request)
+    pipeline::customize(request)
 }
 
 /// [`sync`] from and to JSON bytes, as the server speaks it. A body that is not a sync request is

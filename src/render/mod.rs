@@ -1,4 +1,5 @@
-//! Rendering: the complete desired state of one parent, as a pure function of the request.
+//! Rendering: the desired children of one parent, as a pure function of the checked spec, the related
+//! objects and the observed children. The pipeline that calls it is [`crate::pipeline`].
 
 pub mod deployment;
 pub mod ingress;
@@ -17,50 +18,14 @@ use serde_json::Value;
 pub use related::{Bucket, Problem, Sources};
 
 use crate::api::PrometheusReplica;
-use crate::hook::{
-    self, Child, CustomizeRequest, CustomizeResponse, Object, RelatedResourceRule, SyncRequest,
-    SyncResponse,
-};
+use crate::hook::{self, Child, Object, SyncRequest, SyncResponse};
 use crate::spec::Stack;
-use crate::{Error, Result, status};
+use crate::{Error, Result};
 use meta::{Component, Names};
 
-/// The sync hook: every desired child and the full status, or an error. Never a partial answer.
-pub fn sync(request: &SyncRequest) -> Result<SyncResponse> {
-    let stack = Stack::from_parent(&request.parent)?;
-    request.check_shape()?;
-    tracing::debug!(
-        "Parsing PrometheusReplica {} in {}",
-        stack.name,
-        stack.namespace
-    );
-    let related = related::resolve(&stack, request)?;
-    let mut warnings = stack.warnings.clone();
-    warnings.extend(related.warnings.iter().cloned());
-    let before = warnings.len();
-    let children = children(&stack, &related, request, &mut warnings)?;
-    let pending_immutable = warnings.len() > before;
-    let status = status::status(
-        &stack,
-        request,
-        &related.problems,
-        pending_immutable,
-        warnings,
-    )?;
-    tracing::debug!(
-        "Status of PrometheusReplica {} is now {:?}",
-        stack.name,
-        status.phase.unwrap_or(crate::api::Phase::Install)
-    );
-    Ok(SyncResponse {
-        status,
-        children,
-        resync_after_seconds: 0,
-    })
-}
-
-/// The desired children, in a fixed order.
-fn children(
+/// The desired children, in a fixed order. `warnings` gets what the status must say of them (a pending
+/// immutable change, a workload waiting for its Secret).
+pub fn children(
     stack: &Stack,
     related: &related::Related,
     request: &SyncRequest,
@@ -172,25 +137,6 @@ fn observed_spec(kind: &str, observed: &Object) -> Result<Option<Value>> {
         .read::<Spec>()
         .map(|object| object.spec)
         .map_err(|e| Error::BadRequest(format!("children: {kind} {name}: {e}")))
-}
-
-/// The customize hook: the ConfigMap and the Secret named in the spec, from the parent's namespace.
-pub fn customize(request: &CustomizeRequest) -> Result<CustomizeResponse> {
-    let stack = Stack::from_parent(&request.parent)?;
-    Ok(CustomizeResponse {
-        related_resources: vec![
-            RelatedResourceRule {
-                api_version: "v1".into(),
-                resource: "configmaps".into(),
-                names: vec![stack.config_map],
-            },
-            RelatedResourceRule {
-                api_version: "v1".into(),
-                resource: "secrets".into(),
-                names: vec![stack.bucket_secret],
-            },
-        ],
-    })
 }
 
 /// The PrometheusReplica CustomResourceDefinition as YAML; `deploy/crd.yaml` is this output.

@@ -529,7 +529,11 @@ mod tests {
     #[test]
     fn prometheus_serves_no_lifecycle_api_and_the_sidecar_reloads_it_by_signal() {
         let stack = stack(json!({"baseDomain": "example.org"}));
-        assert!(!args(&prometheus(&stack, &sources())).iter().any(|a| a.contains("lifecycle")));
+        assert!(
+            !args(&prometheus(&stack, &sources()))
+                .iter()
+                .any(|a| a.contains("lifecycle"))
+        );
         assert!(args(&sidecar(&stack, &sources())).contains(&"--reloader.method=signal".into()));
         let shares = |component| {
             template(&stack, &sources(), component, vec![], vec![])
@@ -537,8 +541,16 @@ mod tests {
                 .unwrap()
                 .share_process_namespace
         };
-        assert_eq!(shares(Component::Prometheus), Some(true), "the sidecar must see the process");
-        assert_eq!(shares(Component::Store), None, "no other pod shares its processes");
+        assert_eq!(
+            shares(Component::Prometheus),
+            Some(true),
+            "the sidecar must see the process"
+        );
+        assert_eq!(
+            shares(Component::Store),
+            None,
+            "no other pod shares its processes"
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::meta::{self, Component, Names};
 use super::pod::S3_KEYS;
-use crate::hook::{self, Object, SyncRequest};
+use crate::hook::{self, Object, RelatedResourceRule, SyncRequest};
 use crate::spec::Stack;
 
 /// The key of the Prometheus configuration in the user's ConfigMap and in the derived one.
@@ -68,6 +68,23 @@ pub struct Related {
     pub bucket_known: bool,
     pub problems: Vec<Problem>,
     pub warnings: Vec<String>,
+}
+
+/// What the customize hook asks Metacontroller for: the ConfigMap and the Secret named in the spec, from
+/// the parent's namespace.
+pub fn rules(stack: &Stack) -> Vec<RelatedResourceRule> {
+    vec![
+        RelatedResourceRule {
+            api_version: "v1".into(),
+            resource: "configmaps".into(),
+            names: vec![stack.config_map.clone()],
+        },
+        RelatedResourceRule {
+            api_version: "v1".into(),
+            resource: "secrets".into(),
+            names: vec![stack.bucket_secret.clone()],
+        },
+    ]
 }
 
 /// Read the related objects of a request.

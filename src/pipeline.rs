@@ -1,0 +1,51 @@
+//! The sync, in the order it runs: the server has decoded the request; here the spec is checked, the
+//! related objects resolved, the children rendered and the status computed. This is the one module above
+//! [`crate::render`] and [`crate::status`]: `status` reads what `render` names, `render` never reads
+//! `status`, and neither calls the other's part of the pipeline.
+
+use crate::hook::{CustomizeRequest, CustomizeResponse, SyncRequest, SyncResponse};
+use crate::render::{self, related};
+use crate::spec::Stack;
+use crate::{Result, status};
+
+/// The sync hook: every desired child and the full status, or an error. Never a partial answer.
+pub fn sync(request: &SyncRequest) -> Result<SyncResponse> {
+    let stack = Stack::from_parent(&request.parent)?;
+    request.check_shape()?;
+    tracing::debug!(
+        "Parsing PrometheusReplica {} in {}",
+        stack.name,
+        stack.namespace
+    );
+    let related = related::resolve(&stack, request)?;
+    let mut warnings = stack.warnings.clone();
+    warnings.extend(related.warnings.iter().cloned());
+    let before = warnings.len();
+    let children = render::children(&stack, &related, request, &mut warnings)?;
+    let pending_immutable = warnings.len() > before;
+    let status = status::status(
+        &stack,
+        request,
+        &related.problems,
+        pending_immutable,
+        warnings,
+    )?;
+    tracing::debug!(
+        "Status of PrometheusReplica {} is now {:?}",
+        stack.name,
+        status.phase.unwrap_or(crate::api::Phase::Install)
+    );
+    Ok(SyncResponse {
+        status,
+        children,
+        resync_after_seconds: 0,
+    })
+}
+
+/// The customize hook: the objects every sync of this parent needs in `related`.
+pub fn customize(request: &CustomizeRequest) -> Result<CustomizeResponse> {
+    let stack = Stack::from_parent(&request.parent)?;
+    Ok(CustomizeResponse {
+        related_resources: related::rules(&stack),
+    })
+}

@@ -1,0 +1,128 @@
+//! The crate's layout: no two top-level modules of `src/` depend on each other, directly or through
+//! others, so the pipeline (`pipeline` above `render` and `status`) reads top-down.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file under `dir`.
+fn sources(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("src/ is readable").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// The top-level module a file belongs to: `src/render/pod.rs` is `render`, `src/spec.rs` is `spec`.
+fn module_of(src: &Path, file: &Path) -> String {
+    let relative = file.strip_prefix(src).expect("under src/");
+    let first = relative.components().next().expect("a path");
+    first
+        .as_os_str()
+        .to_string_lossy()
+        .trim_end_matches(".rs")
+        .to_owned()
+}
+
+/// The top-level modules a file names as `crate::<module>`, outside its `#[cfg(test)]` tail and comments.
+fn dependencies(text: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
+    let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+    let mut found = BTreeSet::new();
+    for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+        let mut rest = line;
+        while let Some(at) = rest.find("crate::") {
+            rest = &rest[at + "crate::".len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if modules.contains(&name) {
+                found.insert(name);
+            }
+        }
+        // `use crate::{a, b::c}` names several.
+        if let Some(group) = line.split("crate::{").nth(1) {
+            for part in group.split([',', '}']) {
+                let name = part.trim().split("::").next().unwrap_or_default();
+                if modules.contains(name) {
+                    found.insert(name.to_owned());
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_two_modules_of_the_crate_depend_on_each_other() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let files = sources(&src);
+    let modules: BTreeSet<String> = files
+        .iter()
+        .map(|f| module_of(&src, f))
+        .filter(|m| m != "lib" && m != "main")
+        .collect();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in &files {
+        let module = module_of(&src, file);
+        if !modules.contains(&module) {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).expect("readable");
+        let deps = dependencies(&text, &modules);
+        graph
+            .entry(module.clone())
+            .or_default()
+            .extend(deps.into_iter().filter(|d| *d != module));
+    }
+    assert!(graph["pipeline"].contains("render") && graph["pipeline"].contains("status"));
+    // Depth-first search for a cycle, reporting the first one found.
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|p| p == node) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, graph, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    for module in graph.keys() {
+        if let Some(cycle) = visit(module, &graph, &mut Vec::new(), &mut done) {
+            panic!(
+                "modules depend on each other in a circle: {}",
+                cycle.join(" -> ")
+            );
+        }
+    }
+}
+
+#[test]
+fn the_dependency_reader_sees_paths_and_groups() {
+    let modules: BTreeSet<String> = ["render", "status", "spec"].map(String::from).into();
+    let text = "use crate::{Error, status};\nuse crate::spec::Stack;\n// crate::render\n#[cfg(test)]\nuse crate::render;";
+    assert_eq!(
+        dependencies(text, &modules),
+        ["spec", "status"].map(String::from).into()
+    );
+}
