@@ -10,8 +10,10 @@ use serde_json::Value;
 use crate::api::{self, AntiAffinity, MAX_NAME_LEN, PrometheusReplicaSpec};
 use crate::{Error, Result};
 
+mod frontend;
 mod quantity;
 
+pub use frontend::QueryFrontend;
 pub use quantity::{canonical_quantity, quantity_number, quantity_value};
 
 /// API group and version of the parent.
@@ -48,6 +50,7 @@ pub struct Stack {
     pub storage: Storage,
     pub resources: Resources,
     pub compact: Option<Compact>,
+    pub query_frontend: Option<QueryFrontend>,
     pub ingress: Ingress,
     pub pod: Pod,
     /// Things the spec asks for that work but deserve attention.
@@ -77,6 +80,7 @@ pub struct Resources {
     pub store: ResourceRequirements,
     pub query: ResourceRequirements,
     pub compact: ResourceRequirements,
+    pub query_frontend: ResourceRequirements,
 }
 
 /// The compactor, when enabled.
@@ -306,7 +310,14 @@ impl Stack {
             store: resources_or("spec.resources.store", resources.store, "100m", "512Mi")?,
             query: resources_or("spec.resources.query", resources.query, "100m", "256Mi")?,
             compact: resources_or("spec.resources.compact", resources.compact, "100m", "512Mi")?,
+            query_frontend: resources_or(
+                "spec.resources.queryFrontend",
+                resources.query_frontend,
+                "100m",
+                "256Mi",
+            )?,
         };
+        let query_frontend = frontend::query_frontend(spec, query_replicas)?;
 
         let compact_spec = spec.compact.clone().unwrap_or_default();
         let compact = if compact_spec.enabled.unwrap_or(true) {
@@ -389,6 +400,7 @@ impl Stack {
             storage,
             resources,
             compact,
+            query_frontend,
             ingress,
             pod,
             warnings,

@@ -117,6 +117,9 @@ pub fn status(
     if stack.compact.is_some() {
         components.push(Component::Compact);
     }
+    if stack.query_frontend.is_some() {
+        components.push(Component::QueryFrontend);
+    }
     let workloads: Vec<Workload> = components
         .iter()
         .map(|c| Workload::observe(stack, request, *c))
@@ -143,7 +146,7 @@ pub fn status(
         (
             "True",
             "MinimumReplicasAvailable",
-            "Prometheus, the store gateway and the querier each have a ready replica".to_string(),
+            "every component that serves queries has a ready replica".to_string(),
         )
     } else {
         (
@@ -234,6 +237,12 @@ pub fn status(
             .map(|w| w.status.clone())
     };
 
+    let query_entry = if stack.query_frontend.is_some() {
+        Component::QueryFrontend
+    } else {
+        Component::Query
+    };
+
     let mut warnings = warnings;
     let mut seen = std::collections::BTreeSet::new();
     warnings.retain(|w| seen.insert(w.clone()));
@@ -246,10 +255,11 @@ pub fn status(
         query: component_status(Component::Query),
         store: component_status(Component::Store),
         compact: component_status(Component::Compact),
+        query_frontend: component_status(Component::QueryFrontend),
         output: Some(OutputStatus {
             query: format!(
                 "http://{}.{}.svc:{HTTP_PORT}",
-                names.workload(Component::Query),
+                names.workload(query_entry),
                 stack.namespace
             ),
             query_external: external(Component::Query),
@@ -354,5 +364,29 @@ mod tests {
         let workload = Workload::observe(&stack, &current, Component::Prometheus).unwrap();
         assert!(workload.complete);
         assert_eq!(workload.status.ready, "1/1");
+    }
+
+    #[test]
+    fn the_query_url_is_the_frontends_while_it_runs() {
+        let on = status(
+            &stack(json!({})),
+            &request(json!({})),
+            &[],
+            false,
+            Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            on.output.unwrap().query,
+            "http://example-thanos-query-frontend.default.svc:10902"
+        );
+        assert_eq!(on.query_frontend.unwrap().ready, "0/1");
+        let off_stack = stack(json!({"queryFrontend": {"enabled": false}}));
+        let off = status(&off_stack, &request(json!({})), &[], false, Vec::new()).unwrap();
+        assert_eq!(
+            off.output.unwrap().query,
+            "http://example-thanos-query.default.svc:10902"
+        );
+        assert!(off.query_frontend.is_none());
     }
 }

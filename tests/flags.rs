@@ -157,7 +157,14 @@ fn every_rendered_flag_exists_in_the_pinned_binaries() {
     }
     assert_eq!(
         programs_seen.into_iter().collect::<Vec<_>>(),
-        ["compact", "prometheus", "query", "sidecar", "store"],
+        [
+            "compact",
+            "prometheus",
+            "query",
+            "query-frontend",
+            "sidecar",
+            "store"
+        ],
         "every component was checked"
     );
 }

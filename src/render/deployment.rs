@@ -1,14 +1,14 @@
-//! The querier Deployment.
+//! The Deployments of the stateless components: the querier and the query frontend.
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::Container;
 
 use super::meta::{self, Component, Names};
 use super::{Sources, pod};
-use crate::spec::Stack;
+use crate::spec::{QueryFrontend, Stack};
 
 /// `<name>-thanos-query`: stateless, so a Deployment.
 pub fn query(stack: &Stack, sources: &Sources) -> Deployment {
-    let name = Names::new(stack).workload(Component::Query);
     tracing::debug!(
         "Deployment: Translating HighlyAvailable to {} replica(s)",
         stack.query_replicas
@@ -17,18 +17,32 @@ pub fn query(stack: &Stack, sources: &Sources) -> Deployment {
         "Deployment: Deduplicating replicas on the label {}",
         stack.replica_label
     );
-    let template = pod::template(
+    deployment(stack, sources, Component::Query, pod::query(stack))
+}
+
+/// `<name>-thanos-query-frontend`, in front of the querier.
+pub fn query_frontend(stack: &Stack, sources: &Sources, frontend: &QueryFrontend) -> Deployment {
+    deployment(
         stack,
         sources,
-        Component::Query,
-        vec![pod::query(stack)],
-        Vec::new(),
-    );
+        Component::QueryFrontend,
+        pod::query_frontend(stack, frontend),
+    )
+}
+
+fn deployment(
+    stack: &Stack,
+    sources: &Sources,
+    component: Component,
+    container: Container,
+) -> Deployment {
+    let name = Names::new(stack).workload(component);
+    let template = pod::template(stack, sources, component, vec![container], Vec::new());
     Deployment {
-        metadata: meta::metadata(stack, Component::Query, name),
+        metadata: meta::metadata(stack, component, name),
         spec: Some(DeploymentSpec {
-            replicas: Some(meta::replicas(stack, Component::Query)),
-            selector: meta::selector(stack, Component::Query),
+            replicas: Some(meta::replicas(stack, component)),
+            selector: meta::selector(stack, component),
             template,
             ..Default::default()
         }),
@@ -36,7 +50,7 @@ pub fn query(stack: &Stack, sources: &Sources) -> Deployment {
     }
 }
 
-/// Keep the querier's selector as the observed Deployment's `spec` has it (it cannot change) and say so when
+/// Keep a Deployment's selector as the observed Deployment's `spec` has it (it cannot change) and say so when
 /// it differs.
 pub fn keep_selector(
     desired: &mut Deployment,
@@ -89,5 +103,24 @@ mod tests {
     fn replicas_follow_the_spec() {
         let desired = query(&stack(json!({"replicas": {"query": 3}})), &sources());
         assert_eq!(desired.spec.unwrap().replicas, Some(3));
+    }
+
+    #[test]
+    fn the_frontend_runs_as_many_replicas_as_queriers_unless_told() {
+        let stack = stack(json!({"replicas": {"query": 3}}));
+        let desired = query_frontend(&stack, &sources(), stack.query_frontend.as_ref().unwrap());
+        assert_eq!(
+            desired.metadata.name.as_deref(),
+            Some("example-thanos-query-frontend")
+        );
+        let spec = desired.spec.unwrap();
+        assert_eq!(spec.replicas, Some(3));
+        assert_eq!(
+            spec.selector,
+            meta::selector(&stack, Component::QueryFrontend)
+        );
+        let stack = self::stack(json!({"replicas": {"query": 3, "queryFrontend": 1}}));
+        let desired = query_frontend(&stack, &sources(), stack.query_frontend.as_ref().unwrap());
+        assert_eq!(desired.spec.unwrap().replicas, Some(1));
     }
 }

@@ -16,6 +16,7 @@ pub enum Component {
     Store,
     Query,
     Compact,
+    QueryFrontend,
 }
 
 impl Component {
@@ -26,13 +27,14 @@ impl Component {
             Self::Store => "store",
             Self::Query => "query",
             Self::Compact => "compact",
+            Self::QueryFrontend => "query-frontend",
         }
     }
 
     /// The kind of the component's workload.
     pub fn kind(self) -> &'static str {
         match self {
-            Self::Query => "Deployment",
+            Self::Query | Self::QueryFrontend => "Deployment",
             Self::Prometheus | Self::Store | Self::Compact => "StatefulSet",
         }
     }
@@ -41,7 +43,7 @@ impl Component {
     fn app(self) -> &'static str {
         match self {
             Self::Prometheus => "prometheus",
-            Self::Store | Self::Query | Self::Compact => "thanos",
+            Self::Store | Self::Query | Self::Compact | Self::QueryFrontend => "thanos",
         }
     }
 }
@@ -63,6 +65,7 @@ impl<'a> Names<'a> {
             Component::Store => format!("{}-thanos-store", self.name),
             Component::Query => format!("{}-thanos-query", self.name),
             Component::Compact => format!("{}-thanos-compact", self.name),
+            Component::QueryFrontend => format!("{}-thanos-query-frontend", self.name),
         }
     }
 
@@ -83,11 +86,12 @@ impl<'a> Names<'a> {
 }
 
 /// How many pods a component runs. The store gateway and the compactor run one: two compactors on one bucket
-/// corrupt it.
+/// corrupt it. A disabled query frontend runs none.
 pub fn replicas(stack: &Stack, component: Component) -> i32 {
     match component {
         Component::Prometheus => stack.prometheus_replicas,
         Component::Query => stack.query_replicas,
+        Component::QueryFrontend => stack.query_frontend.as_ref().map_or(0, |f| f.replicas),
         Component::Store | Component::Compact => 1,
     }
 }
@@ -144,6 +148,10 @@ mod tests {
         assert_eq!(names.workload(Component::Store), "example-thanos-store");
         assert_eq!(names.workload(Component::Query), "example-thanos-query");
         assert_eq!(names.workload(Component::Compact), "example-thanos-compact");
+        assert_eq!(
+            names.workload(Component::QueryFrontend),
+            "example-thanos-query-frontend"
+        );
         assert_eq!(names.peers(), "example-thanos-peers");
         assert_eq!(names.prometheus_config(), "example-prometheus-config");
         assert_eq!(names.ingress(Component::Query), "example-query");
@@ -157,6 +165,7 @@ mod tests {
             Component::Store,
             Component::Query,
             Component::Compact,
+            Component::QueryFrontend,
         ] {
             let labels = labels(&stack, component);
             let selector = selector_labels(&stack, component);

@@ -22,7 +22,7 @@ use crate::hook::{
 };
 use crate::spec::Stack;
 use crate::{Error, Result, status};
-use meta::{Component, Names};
+use meta::Component;
 
 /// The sync hook: every desired child and the full status, or an error. Never a partial answer.
 pub fn sync(request: &SyncRequest) -> Result<SyncResponse> {
@@ -66,7 +66,6 @@ fn children(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Child>> {
     let sources = &related.sources;
-    let names = Names::new(stack);
     let mut children = Vec::new();
     if let Some(config) = &related.config {
         children.push(Child::ConfigMap(config.clone()));
@@ -82,6 +81,9 @@ fn children(
     children.push(Child::Service(service::query(stack)));
     if stack.compact.is_some() {
         children.push(Child::Service(service::compact(stack)));
+    }
+    if stack.query_frontend.is_some() {
+        children.push(Child::Service(service::query_frontend(stack)));
     }
 
     tracing::debug!("Creating Prometheus StatefulSet for {}", stack.name);
@@ -103,18 +105,28 @@ fn children(
     }
 
     tracing::debug!("Creating Thanos query Deployment for {}", stack.name);
-    let mut query = deployment::query(stack, sources);
-    if let Some(observed) = hook::find(
-        &request.children,
-        "Deployment",
-        &names.workload(Component::Query),
-    ) {
-        let spec = observed_spec("Deployment", observed)?;
-        deployment::keep_selector(&mut query, spec.as_ref(), warnings)?;
+    let mut deployments = vec![deployment::query(stack, sources)];
+    if let Some(frontend) = &stack.query_frontend {
+        tracing::debug!(
+            "Creating Thanos query frontend Deployment for {}",
+            stack.name
+        );
+        deployments.push(deployment::query_frontend(stack, sources, frontend));
     }
-    children.push(Child::Deployment(query));
+    for mut desired in deployments {
+        let name = desired.metadata.name.clone().unwrap_or_default();
+        if let Some(observed) = hook::find(&request.children, "Deployment", &name) {
+            let spec = observed_spec("Deployment", observed)?;
+            deployment::keep_selector(&mut desired, spec.as_ref(), warnings)?;
+        }
+        children.push(Child::Deployment(desired));
+    }
 
-    for component in [Component::Prometheus, Component::Query] {
+    for component in [
+        Component::Prometheus,
+        Component::Query,
+        Component::QueryFrontend,
+    ] {
         if meta::replicas(stack, component) > 1 {
             children.push(Child::PodDisruptionBudget(pdb::budget(stack, component)));
         }

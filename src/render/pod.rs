@@ -61,7 +61,7 @@ pub fn template(
     volumes: Vec<Volume>,
 ) -> PodTemplateSpec {
     let replicas = meta::replicas(stack, component);
-    let reads_bucket = component != Component::Query;
+    let reads_bucket = !matches!(component, Component::Query | Component::QueryFrontend);
     let annotations = sources
         .bucket_hash
         .as_ref()
@@ -254,6 +254,36 @@ pub fn query(stack: &Stack) -> Container {
         "thanos-query",
         args,
         true,
+        resources,
+        Vec::new(),
+        None,
+    )
+}
+
+/// The query frontend: splits range queries by `splitInterval`, runs the parts in parallel on the querier's
+/// Service and keeps their results in an in-memory cache.
+pub fn query_frontend(stack: &Stack, frontend: &crate::spec::QueryFrontend) -> Container {
+    let querier = Names::new(stack).workload(Component::Query);
+    let args = vec![
+        "query-frontend".into(),
+        format!("--http-address=0.0.0.0:{HTTP_PORT}"),
+        format!(
+            "--query-frontend.downstream-url=http://{querier}.{}.svc:{HTTP_PORT}",
+            stack.namespace
+        ),
+        format!("--query-range.split-interval={}", frontend.split_interval),
+        format!(
+            "--query-range.response-cache-config=type: IN-MEMORY\nconfig:\n  max_size: {}\n",
+            frontend.cache_max_size
+        ),
+    ];
+    let resources = stack.resources.query_frontend.clone();
+    // The frontend serves HTTP only: no gRPC port.
+    thanos(
+        stack,
+        "thanos-query-frontend",
+        args,
+        false,
         resources,
         Vec::new(),
         None,
@@ -553,6 +583,30 @@ mod tests {
             "abc"
         );
         assert!(annotations(Component::Query).is_none());
+        assert!(annotations(Component::QueryFrontend).is_none());
+    }
+
+    #[test]
+    fn the_frontend_splits_caches_and_forwards_to_the_querier_service() {
+        let stack =
+            stack(json!({"queryFrontend": {"splitInterval": "12h", "cache": {"maxSize": "1GB"}}}));
+        let frontend = query_frontend(&stack, stack.query_frontend.as_ref().unwrap());
+        let args = args(&frontend);
+        assert_eq!(args[0], "query-frontend");
+        assert!(args.contains(
+            &"--query-frontend.downstream-url=http://example-thanos-query.default.svc:10902".into()
+        ));
+        assert!(args.contains(&"--query-range.split-interval=12h".into()));
+        let cache = args
+            .iter()
+            .find_map(|a| a.strip_prefix("--query-range.response-cache-config="))
+            .unwrap();
+        let cache: serde_yaml_ng::Value = serde_yaml_ng::from_str(cache).unwrap();
+        assert_eq!(cache["type"], "IN-MEMORY");
+        assert_eq!(cache["config"]["max_size"], "1GB");
+        let ports = frontend.ports.unwrap();
+        assert_eq!(ports.len(), 1, "HTTP only");
+        assert_eq!(ports[0].name.as_deref(), Some("http"));
     }
 
     #[test]

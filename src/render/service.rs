@@ -65,6 +65,18 @@ pub fn query(stack: &Stack) -> Service {
     )
 }
 
+/// `<name>-thanos-query-frontend`: the frontend's HTTP API, the stack's query entry point.
+pub fn query_frontend(stack: &Stack) -> Service {
+    let name = Names::new(stack).workload(Component::QueryFrontend);
+    service(
+        stack,
+        Component::QueryFrontend,
+        name,
+        false,
+        vec![port("http", HTTP_PORT, "http")],
+    )
+}
+
 /// `<name>-thanos-compact`: headless, the compactor's HTTP port; it governs the compactor StatefulSet.
 pub fn compact(stack: &Stack) -> Service {
     let name = Names::new(stack).workload(Component::Compact);
@@ -125,10 +137,12 @@ mod tests {
                     .any(|p| p.name.as_deref() == Some("grpc"))
             );
         }
-        assert!(
-            query(&stack).spec.unwrap().cluster_ip.is_none(),
-            "the querier gets a virtual IP"
-        );
+        for service in [query(&stack), query_frontend(&stack)] {
+            assert!(
+                service.spec.unwrap().cluster_ip.is_none(),
+                "the querier and the frontend get a virtual IP"
+            );
+        }
     }
 
     #[test]
