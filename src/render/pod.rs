@@ -218,6 +218,9 @@ pub fn store(stack: &Stack, sources: &Sources) -> Container {
         format!("--data-dir={data}"),
         format!("--grpc-address=0.0.0.0:{GRPC_PORT}"),
         format!("--http-address=0.0.0.0:{HTTP_PORT}"),
+        // Index headers are read when a query needs them, not all at start: the store gateway's memory
+        // then grows with the blocks queried, not with the bucket.
+        "--store.enable-index-header-lazy-reader".into(),
     ];
     let mounts = vec![mount(DATA_VOLUME, data, false)];
     let resources = stack.resources.store.clone();
@@ -242,6 +245,8 @@ pub fn query(stack: &Stack) -> Container {
         format!("--http-address=0.0.0.0:{HTTP_PORT}"),
         format!("--grpc-address=0.0.0.0:{GRPC_PORT}"),
         format!("--query.replica-label={}", stack.replica_label),
+        // Long ranges read the compactor's 5m and 1h downsampled blocks instead of every raw sample.
+        "--query.auto-downsampling".into(),
         format!("--endpoint=dnssrv+_grpc._tcp.{}.{ns}.svc", names.peers()),
         format!(
             "--endpoint=dnssrv+_grpc._tcp.{}.{ns}.svc",
@@ -584,6 +589,16 @@ mod tests {
         );
         assert!(annotations(Component::Query).is_none());
         assert!(annotations(Component::QueryFrontend).is_none());
+    }
+
+    #[test]
+    fn the_store_reads_index_headers_lazily_and_the_querier_downsamples_long_ranges() {
+        let stack = stack(json!({}));
+        assert!(
+            args(&store(&stack, &sources()))
+                .contains(&"--store.enable-index-header-lazy-reader".into())
+        );
+        assert!(args(&query(&stack)).contains(&"--query.auto-downsampling".into()));
     }
 
     #[test]
