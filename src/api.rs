@@ -25,6 +25,9 @@ pub const DURATION_PATTERN: &str =
 pub const GO_DURATION_PATTERN: &str = r"^((\d+)h)?((\d+)m)?((\d+)s)?$";
 /// Pattern of a Thanos cache size: a number with the unit `KB`, `MB` or `GB`.
 pub const CACHE_SIZE_PATTERN: &str = r"^[1-9][0-9]{0,5}(KB|MB|GB)$";
+/// Pattern of an Alertmanager URL: `http` or `https`, a host with an optional port, an optional path.
+pub const ALERTMANAGER_URL_PATTERN: &str =
+    r"^https?://[a-zA-Z0-9]([-a-zA-Z0-9.]*[a-zA-Z0-9])?(:[0-9]{1,5})?(/[-a-zA-Z0-9._~/]*)?$";
 /// Pattern of a DNS-1123 subdomain, the name of a ConfigMap or Secret.
 pub const DNS1123_SUBDOMAIN_PATTERN: &str =
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
@@ -139,6 +142,15 @@ pub struct PrometheusReplicaSpec {
     /// The Thanos query frontend in front of the querier: range splitting and a response cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_frontend: Option<QueryFrontendSpec>,
+
+    /// The stack watching itself: scrape jobs for every component and alert rules, in the derived
+    /// Prometheus configuration (needs the customize hook).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<MonitoringSpec>,
+
+    /// Where Prometheus sends its alerts (needs the customize hook).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerting: Option<AlertingSpec>,
 }
 
 /// Local TSDB settings.
@@ -298,6 +310,27 @@ pub struct QueryFrontendCacheSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = CACHE_SIZE_PATTERN))]
     pub max_size: Option<String>,
+}
+
+/// Self-monitoring.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitoringSpec {
+    /// Scrape every pod of the stack (jobs named `promrep-<component>`, found through DNS SRV records of
+    /// headless Services) and load alert rules for what breaks a Thanos stack. Default `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// Alert delivery.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertingSpec {
+    /// Alertmanager URLs, such as `http://alertmanager.monitoring.svc:9093`; they become the configuration's
+    /// `alerting.alertmanagers`, added to the user's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 10), inner(length(max = 253), regex(pattern = ALERTMANAGER_URL_PATTERN)))]
+    pub alertmanagers: Option<Vec<String>>,
 }
 
 /// Settings of the Ingresses.

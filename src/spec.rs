@@ -11,9 +11,11 @@ use crate::api::{self, AntiAffinity, MAX_NAME_LEN, PrometheusReplicaSpec};
 use crate::{Error, Result};
 
 mod frontend;
+mod monitoring;
 mod quantity;
 
 pub use frontend::QueryFrontend;
+pub use monitoring::Alertmanager;
 pub use quantity::{canonical_quantity, quantity_number, quantity_value};
 
 /// API group and version of the parent.
@@ -51,6 +53,10 @@ pub struct Stack {
     pub resources: Resources,
     pub compact: Option<Compact>,
     pub query_frontend: Option<QueryFrontend>,
+    /// Self-monitoring: scrape jobs and alert rules in the derived configuration.
+    pub monitoring: bool,
+    /// `spec.alerting.alertmanagers`, parsed.
+    pub alertmanagers: Vec<Alertmanager>,
     pub ingress: Ingress,
     pub pod: Pod,
     /// Things the spec asks for that work but deserve attention.
@@ -318,6 +324,8 @@ impl Stack {
             )?,
         };
         let query_frontend = frontend::query_frontend(spec, query_replicas)?;
+        let monitoring = monitoring::enabled(spec);
+        let alertmanagers = monitoring::alertmanagers(spec)?;
 
         let compact_spec = spec.compact.clone().unwrap_or_default();
         let compact = if compact_spec.enabled.unwrap_or(true) {
@@ -401,6 +409,8 @@ impl Stack {
             resources,
             compact,
             query_frontend,
+            monitoring,
+            alertmanagers,
             ingress,
             pod,
             warnings,

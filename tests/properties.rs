@@ -43,6 +43,7 @@ fn spec() -> impl Strategy<Value = Value> {
             proptest::option::of(prop::sample::select(vec!["soft", "hard"])),
             any::<Option<bool>>(),
             proptest::option::of(1i32..=100),
+            any::<Option<bool>>(),
         ),
     )
         .prop_map(
@@ -52,7 +53,7 @@ fn spec() -> impl Strategy<Value = Value> {
                 domain,
                 (compact, labels),
                 replica_label,
-                (anti, frontend, frontend_replicas),
+                (anti, frontend, frontend_replicas, monitoring),
             )| {
                 let mut spec = json!({"configMap": "prometheus-config", "bucketSecret": "bucket"});
                 let mut set = |key: &str, value: Value| {
@@ -67,6 +68,13 @@ fn spec() -> impl Strategy<Value = Value> {
                 );
                 if let Some(frontend) = frontend {
                     set("queryFrontend", json!({"enabled": frontend}));
+                }
+                if let Some(monitoring) = monitoring {
+                    set("monitoring", json!({"enabled": monitoring}));
+                    set(
+                        "alerting",
+                        json!({"alertmanagers": ["http://alertmanager.monitoring.svc:9093"]}),
+                    );
                 }
                 set(
                     "metrics",

@@ -118,6 +118,8 @@ fn the_2018_example_renders_every_child_of_the_stack() {
             "Service/example-thanos-query",
             "Service/example-thanos-compact",
             "Service/example-thanos-query-frontend",
+            "Service/example-thanos-query-sd",
+            "Service/example-thanos-query-frontend-sd",
             "StatefulSet/example-prometheus",
             "StatefulSet/example-thanos-store",
             "StatefulSet/example-thanos-compact",

@@ -74,6 +74,12 @@ impl<'a> Names<'a> {
         format!("{}-thanos-peers", self.name)
     }
 
+    /// A headless Service for self-monitoring, for a component whose Service has a virtual IP (the querier,
+    /// the query frontend): its DNS SRV records list every pod.
+    pub fn discovery(&self, component: Component) -> String {
+        format!("{}-sd", self.workload(component))
+    }
+
     /// The derived Prometheus configuration.
     pub fn prometheus_config(&self) -> String {
         format!("{}-prometheus-config", self.name)
@@ -154,6 +160,10 @@ mod tests {
         );
         assert_eq!(names.peers(), "example-thanos-peers");
         assert_eq!(names.prometheus_config(), "example-prometheus-config");
+        assert_eq!(
+            names.discovery(Component::QueryFrontend),
+            "example-thanos-query-frontend-sd"
+        );
         assert_eq!(names.ingress(Component::Query), "example-query");
     }
 

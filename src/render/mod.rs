@@ -3,6 +3,7 @@
 pub mod deployment;
 pub mod ingress;
 pub mod meta;
+pub mod monitoring;
 pub mod pdb;
 pub mod pod;
 pub mod related;
@@ -84,6 +85,15 @@ fn children(
     }
     if stack.query_frontend.is_some() {
         children.push(Child::Service(service::query_frontend(stack)));
+    }
+    if stack.monitoring {
+        children.push(Child::Service(service::discovery(stack, Component::Query)));
+        if stack.query_frontend.is_some() {
+            children.push(Child::Service(service::discovery(
+                stack,
+                Component::QueryFrontend,
+            )));
+        }
     }
 
     tracing::debug!("Creating Prometheus StatefulSet for {}", stack.name);

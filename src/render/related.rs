@@ -13,6 +13,7 @@ use serde_yaml_ng::{Mapping, Value as Yaml};
 use sha2::{Digest, Sha256};
 
 use super::meta::{self, Component, Names};
+use super::monitoring;
 use super::pod::S3_ENV;
 use crate::hook::{self, Object, SyncRequest};
 use crate::spec::Stack;
@@ -81,12 +82,7 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
             },
             config: None,
             problems: Vec::new(),
-            warnings: vec![format!(
-                "no customize hook is configured, so the hook cannot add external labels: ConfigMap {} is mounted \
-                 as it is. Unless its global.external_labels set {}: ${{POD_NAME}}, the sidecars will not upload \
-                 and the replicas will not deduplicate. Configure the customize hook (deploy/compositecontroller.yaml)",
-                stack.config_map, stack.replica_label
-            )],
+            warnings: no_customize_hook(stack),
         });
     }
     let mut problems = Vec::new();
@@ -149,6 +145,31 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
     })
 }
 
+/// What cannot work without a customize hook, which derives the configuration.
+fn no_customize_hook(stack: &Stack) -> Vec<String> {
+    let mut warnings = vec![format!(
+        "no customize hook is configured, so the hook cannot add external labels: ConfigMap {} is mounted \
+         as it is. Unless its global.external_labels set {}: ${{POD_NAME}}, the sidecars will not upload \
+         and the replicas will not deduplicate. Configure the customize hook (deploy/compositecontroller.yaml)",
+        stack.config_map, stack.replica_label
+    )];
+    if stack.monitoring {
+        warnings.push(
+            "self-monitoring is off: without a customize hook there is no derived configuration to add its scrape \
+             jobs and alert rules to (spec.monitoring.enabled)"
+                .into(),
+        );
+    }
+    if !stack.alertmanagers.is_empty() {
+        warnings.push(
+            "spec.alerting.alertmanagers is ignored: without a customize hook there is no derived configuration \
+             to add them to"
+                .into(),
+        );
+    }
+    warnings
+}
+
 /// The related object of `kind` named `name`, whole: the hook reads its data.
 fn related(request: &SyncRequest, kind: &str, name: &str) -> crate::Result<Option<Value>> {
     hook::find(&request.related, kind, name)
@@ -181,16 +202,35 @@ fn derive_config(
             reason: "ConfigKeyMissing",
             message: format!("{object} has no key {CONFIG_KEY} (or the 2018 {CONFIG_KEY_2018})"),
         })?;
-    let config = with_external_labels(stack, text, warnings).map_err(|error| Problem {
+    let invalid = |error: String| Problem {
         reason: "ConfigInvalid",
         message: format!("{object} key {key}: {error}"),
-    })?;
+    };
+    let mut config = parse(text).map_err(invalid)?;
+    add_external_labels(stack, &mut config, warnings).map_err(invalid)?;
+    if let Some(root) = config.as_mapping_mut() {
+        monitoring::apply(stack, root).map_err(invalid)?;
+    }
+    let config = write(&config).map_err(invalid)?;
+    if stack.monitoring && data.contains_key(monitoring::RULES_KEY) {
+        return Err(Problem {
+            reason: "ConfigInvalid",
+            message: format!(
+                "{object} has the key {}, which self-monitoring reserves: rename it, or set \
+                 spec.monitoring.enabled to false",
+                monitoring::RULES_KEY
+            ),
+        });
+    }
 
     let mut out: BTreeMap<String, String> = data
         .into_iter()
         .filter(|(k, _)| k != CONFIG_KEY && k != CONFIG_KEY_2018)
         .collect();
     out.insert(CONFIG_KEY.into(), config);
+    if stack.monitoring {
+        out.insert(monitoring::RULES_KEY.into(), monitoring::rules(stack));
+    }
     let binary_data = match source.get("binaryData") {
         None | Some(Value::Null) => None,
         Some(binary) => Some(serde_json::from_value(binary.clone()).map_err(|_| Problem {
@@ -246,11 +286,30 @@ pub fn with_external_labels(
     text: &str,
     warnings: &mut Vec<String>,
 ) -> Result<String, String> {
-    let mut config: Yaml =
-        serde_yaml_ng::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
-    if config.is_null() {
-        config = Yaml::Mapping(Mapping::new());
-    }
+    let mut config = parse(text)?;
+    add_external_labels(stack, &mut config, warnings)?;
+    write(&config)
+}
+
+/// A Prometheus configuration as YAML; empty is an empty mapping.
+fn parse(text: &str) -> Result<Yaml, String> {
+    let config: Yaml = serde_yaml_ng::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
+    Ok(if config.is_null() {
+        Yaml::Mapping(Mapping::new())
+    } else {
+        config
+    })
+}
+
+fn write(config: &Yaml) -> Result<String, String> {
+    serde_yaml_ng::to_string(config).map_err(|e| format!("cannot be written back: {e}"))
+}
+
+fn add_external_labels(
+    stack: &Stack,
+    config: &mut Yaml,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
     let root = config
         .as_mapping_mut()
         .ok_or("the configuration must be a YAML mapping")?;
@@ -299,7 +358,7 @@ pub fn with_external_labels(
         .into_iter()
         .map(|(k, v)| (Yaml::from(k), Yaml::from(v)))
         .collect();
-    serde_yaml_ng::to_string(&config).map_err(|e| format!("cannot be written back: {e}"))
+    Ok(())
 }
 
 fn scalar(value: &Yaml) -> Option<String> {
@@ -521,6 +580,31 @@ mod tests {
             let error = with_external_labels(&stack(), text, &mut warnings).unwrap_err();
             assert!(error.contains(words), "{text:?}: {error}");
         }
+    }
+
+    #[test]
+    fn the_derived_config_loads_the_self_monitoring_rules_it_carries() {
+        let source = json!({"data": {"prometheus.yml": "rule_files: [mine.yml]\n", "mine.yml": "groups: []\n"}});
+        let config = derive_config(&stack(), &source, &mut Vec::new()).unwrap();
+        let data = config.data.unwrap();
+        assert!(data[monitoring::RULES_KEY].contains("PrometheusReplicaComponentDown"));
+        assert_eq!(data["mine.yml"], "groups: []\n");
+        let yaml: Yaml = serde_yaml_ng::from_str(&data[CONFIG_KEY]).unwrap();
+        assert_eq!(yaml["rule_files"][0], "mine.yml");
+        assert_eq!(yaml["rule_files"][1], monitoring::RULES_KEY);
+        assert!(yaml["scrape_configs"].as_sequence().unwrap().len() >= 5);
+    }
+
+    #[test]
+    fn a_user_key_named_like_the_rules_file_is_a_problem() {
+        let source = json!({"data": {"prometheus.yml": "{}", monitoring::RULES_KEY: "groups: []"}});
+        let problem = derive_config(&stack(), &source, &mut Vec::new()).unwrap_err();
+        assert_eq!(problem.reason, "ConfigInvalid");
+        assert!(
+            problem.message.contains(monitoring::RULES_KEY),
+            "{}",
+            problem.message
+        );
     }
 
     #[test]

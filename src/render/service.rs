@@ -23,7 +23,8 @@ pub fn prometheus(stack: &Stack) -> Service {
 }
 
 /// `<name>-thanos-peers`: headless, the sidecars' gRPC ports; the querier finds every replica through its
-/// SRV records (a ClusterIP Service would yield one pod only).
+/// SRV records (a ClusterIP Service would yield one pod only). Self-monitoring finds Prometheus (`web`) and
+/// the sidecars (`http`) the same way.
 pub fn peers(stack: &Stack) -> Service {
     let name = Names::new(stack).peers();
     service(
@@ -31,7 +32,24 @@ pub fn peers(stack: &Stack) -> Service {
         Component::Prometheus,
         name,
         true,
-        vec![port("grpc", GRPC_PORT, "grpc")],
+        vec![
+            port("grpc", GRPC_PORT, "grpc"),
+            port("web", PROMETHEUS_PORT, "web"),
+            port("http", HTTP_PORT, "http"),
+        ],
+    )
+}
+
+/// `<name>-thanos-query-sd`, `<name>-thanos-query-frontend-sd`: headless, the HTTP port of a component whose
+/// own Service has a virtual IP, so that self-monitoring scrapes each pod (only with `monitoring.enabled`).
+pub fn discovery(stack: &Stack, component: Component) -> Service {
+    let name = Names::new(stack).discovery(component);
+    service(
+        stack,
+        component,
+        name,
+        true,
+        vec![port("http", HTTP_PORT, "http")],
     )
 }
 
@@ -127,6 +145,14 @@ mod tests {
     #[test]
     fn discovery_services_are_headless_with_a_grpc_port() {
         let stack = stack(serde_json::json!({}));
+        for service in [
+            discovery(&stack, Component::Query),
+            discovery(&stack, Component::QueryFrontend),
+        ] {
+            let spec = service.spec.unwrap();
+            assert_eq!(spec.cluster_ip.as_deref(), Some("None"));
+            assert_eq!(spec.ports.unwrap()[0].name.as_deref(), Some("http"));
+        }
         for service in [peers(&stack), store(&stack)] {
             let spec = service.spec.unwrap();
             assert_eq!(spec.cluster_ip.as_deref(), Some("None"));
