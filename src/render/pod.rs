@@ -1,4 +1,5 @@
-//! Pod templates and their containers: Prometheus, the Thanos sidecar, store gateway, querier and compactor.
+//! Pod templates, the Prometheus pod (Prometheus and the Thanos sidecar), and what every container shares; the
+//! other Thanos containers are in `pod/thanos.rs`, the bucket access in `pod/bucket.rs`.
 //!
 //! Every pod passes the Pod Security Standard `restricted` profile. Flags are the ones of the pinned releases
 //! (Prometheus v3, Thanos v0.42); none of the removed ones (`--cluster.*`, `--store`,
@@ -9,15 +10,22 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
     HTTPGetAction, ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity, PodSecurityContext,
-    PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
-    SecretVolumeSource, SecurityContext, Volume, VolumeMount, WeightedPodAffinityTerm,
+    PodSpec, PodTemplateSpec, Probe, SeccompProfile, SecurityContext, Volume, VolumeMount,
+    WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::meta::{self, Component, Names};
-use super::{Bucket, Sources};
+use super::Sources;
+use super::meta::{self, Component};
 use crate::spec::Stack;
+
+mod bucket;
+mod thanos;
+
+pub use bucket::{OBJSTORE_DIR, S3_ENV, objstore_volume};
+use thanos::thanos;
+pub use thanos::{compact, query, query_frontend, store};
 
 /// Prometheus's web port.
 pub const PROMETHEUS_PORT: i32 = 9090;
@@ -31,8 +39,6 @@ pub const HTTP_PORT: i32 = 10902;
 pub const CONFIG_DIR: &str = "/etc/prometheus/config";
 /// The TSDB, shared by Prometheus and the sidecar.
 pub const TSDB_DIR: &str = "/prometheus";
-/// Where the bucket Secret is mounted when it holds `objstore.yml`.
-pub const OBJSTORE_DIR: &str = "/etc/thanos/objstore";
 /// The annotation that rolls the pods when the bucket credentials change.
 pub const BUCKET_HASH_ANNOTATION: &str = "prometheus.robszumski.com/bucket-secret-hash";
 
@@ -42,15 +48,6 @@ const NOBODY: i64 = 65534;
 /// The name of the TSDB / data volume and claim template.
 pub const DATA_VOLUME: &str = "data";
 const CONFIG_VOLUME: &str = "config";
-const OBJSTORE_VOLUME: &str = "objstore";
-
-/// The environment variables that carry the 2018 `s3_*` keys, in the order of the Secret's keys.
-pub const S3_ENV: [(&str, &str, &str); 4] = [
-    ("OBJSTORE_S3_BUCKET", "s3_bucket", "bucket"),
-    ("OBJSTORE_S3_ENDPOINT", "s3_endpoint", "endpoint"),
-    ("OBJSTORE_S3_ACCESS_KEY", "s3_access_key", "access_key"),
-    ("OBJSTORE_S3_SECRET_KEY", "s3_secret_key", "secret_key"),
-];
 
 /// The pod template of a component.
 pub fn template(
@@ -210,215 +207,6 @@ pub fn prometheus_volumes(sources: &Sources) -> Vec<Volume> {
     volumes
 }
 
-/// The store gateway: serves the blocks in the bucket.
-pub fn store(stack: &Stack, sources: &Sources) -> Container {
-    let data = "/var/thanos/store";
-    let args = vec![
-        "store".into(),
-        format!("--data-dir={data}"),
-        format!("--grpc-address=0.0.0.0:{GRPC_PORT}"),
-        format!("--http-address=0.0.0.0:{HTTP_PORT}"),
-        // Index headers are read when a query needs them, not all at start: the store gateway's memory
-        // then grows with the blocks queried, not with the bucket.
-        "--store.enable-index-header-lazy-reader".into(),
-    ];
-    let mounts = vec![mount(DATA_VOLUME, data, false)];
-    let resources = stack.resources.store.clone();
-    thanos(
-        stack,
-        "thanos-store",
-        args,
-        true,
-        resources,
-        mounts,
-        Some(sources),
-    )
-}
-
-/// The querier: merges the sidecars and the store gateway, found by DNS SRV through headless Services, and
-/// deduplicates the replicas on the replica label.
-pub fn query(stack: &Stack) -> Container {
-    let names = Names::new(stack);
-    let ns = &stack.namespace;
-    let args = vec![
-        "query".into(),
-        format!("--http-address=0.0.0.0:{HTTP_PORT}"),
-        format!("--grpc-address=0.0.0.0:{GRPC_PORT}"),
-        format!("--query.replica-label={}", stack.replica_label),
-        // Long ranges read the compactor's 5m and 1h downsampled blocks instead of every raw sample.
-        "--query.auto-downsampling".into(),
-        format!("--endpoint=dnssrv+_grpc._tcp.{}.{ns}.svc", names.peers()),
-        format!(
-            "--endpoint=dnssrv+_grpc._tcp.{}.{ns}.svc",
-            names.workload(Component::Store)
-        ),
-    ];
-    let resources = stack.resources.query.clone();
-    thanos(
-        stack,
-        "thanos-query",
-        args,
-        true,
-        resources,
-        Vec::new(),
-        None,
-    )
-}
-
-/// The query frontend: splits range queries by `splitInterval`, runs the parts in parallel on the querier's
-/// Service and keeps their results in an in-memory cache.
-pub fn query_frontend(stack: &Stack, frontend: &crate::spec::QueryFrontend) -> Container {
-    let querier = Names::new(stack).workload(Component::Query);
-    let args = vec![
-        "query-frontend".into(),
-        format!("--http-address=0.0.0.0:{HTTP_PORT}"),
-        format!(
-            "--query-frontend.downstream-url=http://{querier}.{}.svc:{HTTP_PORT}",
-            stack.namespace
-        ),
-        format!("--query-range.split-interval={}", frontend.split_interval),
-        format!(
-            "--query-range.response-cache-config=type: IN-MEMORY\nconfig:\n  max_size: {}\n",
-            frontend.cache_max_size
-        ),
-    ];
-    let resources = stack.resources.query_frontend.clone();
-    // The frontend serves HTTP only: no gRPC port.
-    thanos(
-        stack,
-        "thanos-query-frontend",
-        args,
-        false,
-        resources,
-        Vec::new(),
-        None,
-    )
-}
-
-/// The compactor: compacts and downsamples the bucket and applies its retention. Exactly one per bucket.
-pub fn compact(stack: &Stack, sources: &Sources, compact: &crate::spec::Compact) -> Container {
-    let data = "/var/thanos/compact";
-    let args = vec![
-        "compact".into(),
-        "--wait".into(),
-        format!("--data-dir={data}"),
-        format!("--http-address=0.0.0.0:{HTTP_PORT}"),
-        format!("--retention.resolution-raw={}", compact.retention_raw),
-        format!("--retention.resolution-5m={}", compact.retention_5m),
-        format!("--retention.resolution-1h={}", compact.retention_1h),
-    ];
-    let mounts = vec![mount(DATA_VOLUME, data, false)];
-    let resources = stack.resources.compact.clone();
-    // The compactor serves no StoreAPI: no gRPC port.
-    thanos(
-        stack,
-        "thanos-compact",
-        args,
-        false,
-        resources,
-        mounts,
-        Some(sources),
-    )
-}
-
-/// A Thanos container: `args`, then, for a component that reads the bucket (`sources`), the bucket's flags,
-/// mount and environment; health probes on the HTTP port; the `restricted` security context.
-fn thanos(
-    stack: &Stack,
-    name: &str,
-    mut args: Vec<String>,
-    grpc: bool,
-    resources: ResourceRequirements,
-    mut mounts: Vec<VolumeMount>,
-    sources: Option<&Sources>,
-) -> Container {
-    if let Some(sources) = sources {
-        args.extend(objstore_args(sources));
-        mounts.extend(objstore_mount(sources));
-    }
-    let mut ports = vec![port("http", HTTP_PORT)];
-    if grpc {
-        ports.insert(0, port("grpc", GRPC_PORT));
-    }
-    Container {
-        name: name.into(),
-        image: Some(stack.thanos_image.clone()),
-        args: Some(args),
-        env: sources.and_then(objstore_env),
-        ports: Some(ports),
-        readiness_probe: Some(probe("/-/ready", "http", 3)),
-        liveness_probe: Some(probe("/-/healthy", "http", 6)),
-        resources: Some(resources),
-        volume_mounts: (!mounts.is_empty()).then_some(mounts),
-        ..secure_container()
-    }
-}
-
-/// The volume that holds the bucket Secret, when it is mounted as a file.
-pub fn objstore_volume(sources: &Sources) -> Option<Volume> {
-    match &sources.bucket {
-        Bucket::File { secret, key } => Some(Volume {
-            name: OBJSTORE_VOLUME.into(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(secret.clone()),
-                items: Some(vec![k8s_openapi::api::core::v1::KeyToPath {
-                    key: key.clone(),
-                    path: "objstore.yml".into(),
-                    ..Default::default()
-                }]),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        Bucket::S3Keys { .. } => None,
-    }
-}
-
-fn objstore_mount(sources: &Sources) -> Option<VolumeMount> {
-    matches!(sources.bucket, Bucket::File { .. })
-        .then(|| mount(OBJSTORE_VOLUME, OBJSTORE_DIR, true))
-}
-
-fn objstore_args(sources: &Sources) -> Vec<String> {
-    match &sources.bucket {
-        Bucket::File { .. } => vec![format!(
-            "--objstore.config-file={OBJSTORE_DIR}/objstore.yml"
-        )],
-        Bucket::S3Keys { .. } => {
-            // `$$(VAR)` reaches Thanos as `$(VAR)`, which Thanos expands from its environment: the
-            // credentials never appear in the pod spec or the process arguments.
-            let mut config = String::from("type: S3\nconfig:\n");
-            for (env, _, key) in S3_ENV {
-                config.push_str(&format!("  {key}: $$({env})\n"));
-            }
-            vec![format!("--objstore.config={config}")]
-        }
-    }
-}
-
-fn objstore_env(sources: &Sources) -> Option<Vec<EnvVar>> {
-    match &sources.bucket {
-        Bucket::File { .. } => None,
-        Bucket::S3Keys { secret } => Some(
-            S3_ENV
-                .iter()
-                .map(|(env, key, _)| EnvVar {
-                    name: (*env).into(),
-                    value_from: Some(EnvVarSource {
-                        secret_key_ref: Some(SecretKeySelector {
-                            name: secret.clone(),
-                            key: (*key).into(),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                })
-                .collect(),
-        ),
-    }
-}
-
 fn pod_name_env() -> EnvVar {
     EnvVar {
         name: "POD_NAME".into(),
@@ -544,33 +332,6 @@ mod tests {
     }
 
     #[test]
-    fn the_2018_secret_keys_reach_thanos_only_as_environment_references() {
-        let s3 = Sources {
-            bucket: Bucket::S3Keys {
-                secret: "bucket".into(),
-            },
-            ..sources()
-        };
-        let store = store(&stack(json!({})), &s3);
-        let config = args(&store)
-            .into_iter()
-            .find_map(|a| a.strip_prefix("--objstore.config=").map(String::from));
-        assert_eq!(
-            config.unwrap(),
-            "type: S3\nconfig:\n  bucket: $$(OBJSTORE_S3_BUCKET)\n  endpoint: $$(OBJSTORE_S3_ENDPOINT)\n  \
-             access_key: $$(OBJSTORE_S3_ACCESS_KEY)\n  secret_key: $$(OBJSTORE_S3_SECRET_KEY)\n"
-        );
-        assert!(
-            store
-                .volume_mounts
-                .unwrap()
-                .iter()
-                .all(|m| m.name != OBJSTORE_VOLUME)
-        );
-        assert!(objstore_volume(&s3).is_none());
-    }
-
-    #[test]
     fn only_components_that_read_the_bucket_roll_on_new_credentials() {
         let hashed = Sources {
             bucket_hash: Some("abc".into()),
@@ -589,39 +350,6 @@ mod tests {
         );
         assert!(annotations(Component::Query).is_none());
         assert!(annotations(Component::QueryFrontend).is_none());
-    }
-
-    #[test]
-    fn the_store_reads_index_headers_lazily_and_the_querier_downsamples_long_ranges() {
-        let stack = stack(json!({}));
-        assert!(
-            args(&store(&stack, &sources()))
-                .contains(&"--store.enable-index-header-lazy-reader".into())
-        );
-        assert!(args(&query(&stack)).contains(&"--query.auto-downsampling".into()));
-    }
-
-    #[test]
-    fn the_frontend_splits_caches_and_forwards_to_the_querier_service() {
-        let stack =
-            stack(json!({"queryFrontend": {"splitInterval": "12h", "cache": {"maxSize": "1GB"}}}));
-        let frontend = query_frontend(&stack, stack.query_frontend.as_ref().unwrap());
-        let args = args(&frontend);
-        assert_eq!(args[0], "query-frontend");
-        assert!(args.contains(
-            &"--query-frontend.downstream-url=http://example-thanos-query.default.svc:10902".into()
-        ));
-        assert!(args.contains(&"--query-range.split-interval=12h".into()));
-        let cache = args
-            .iter()
-            .find_map(|a| a.strip_prefix("--query-range.response-cache-config="))
-            .unwrap();
-        let cache: serde_yaml_ng::Value = serde_yaml_ng::from_str(cache).unwrap();
-        assert_eq!(cache["type"], "IN-MEMORY");
-        assert_eq!(cache["config"]["max_size"], "1GB");
-        let ports = frontend.ports.unwrap();
-        assert_eq!(ports.len(), 1, "HTTP only");
-        assert_eq!(ports[0].name.as_deref(), Some("http"));
     }
 
     #[test]
