@@ -112,6 +112,8 @@ fn the_2018_example_renders_every_child_of_the_stack() {
     assert_eq!(
         names(&response),
         [
+            "ConfigMap/example-grafana-datasources",
+            "ConfigMap/example-grafana-dashboards",
             "Service/example-prometheus",
             "Service/example-thanos-peers",
             "Service/example-thanos-store",

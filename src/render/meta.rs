@@ -17,6 +17,8 @@ pub enum Component {
     Query,
     Compact,
     QueryFrontend,
+    /// The Grafana datasource and dashboard ConfigMaps, for a Grafana that the user runs.
+    Grafana,
 }
 
 impl Component {
@@ -28,13 +30,14 @@ impl Component {
             Self::Query => "query",
             Self::Compact => "compact",
             Self::QueryFrontend => "query-frontend",
+            Self::Grafana => "grafana",
         }
     }
 
     /// The kind of the component's workload.
     pub fn kind(self) -> &'static str {
         match self {
-            Self::Query | Self::QueryFrontend => "Deployment",
+            Self::Query | Self::QueryFrontend | Self::Grafana => "Deployment",
             Self::Prometheus | Self::Store | Self::Compact => "StatefulSet",
         }
     }
@@ -43,6 +46,7 @@ impl Component {
     fn app(self) -> &'static str {
         match self {
             Self::Prometheus => "prometheus",
+            Self::Grafana => "grafana",
             Self::Store | Self::Query | Self::Compact | Self::QueryFrontend => "thanos",
         }
     }
@@ -66,7 +70,18 @@ impl<'a> Names<'a> {
             Component::Query => format!("{}-thanos-query", self.name),
             Component::Compact => format!("{}-thanos-compact", self.name),
             Component::QueryFrontend => format!("{}-thanos-query-frontend", self.name),
+            Component::Grafana => format!("{}-grafana", self.name),
         }
+    }
+
+    /// The Grafana datasource of the stack, for the usual Grafana sidecar (`grafana_datasource: "1"`).
+    pub fn grafana_datasources(&self) -> String {
+        format!("{}-grafana-datasources", self.name)
+    }
+
+    /// The Grafana dashboard of the stack, for the usual Grafana sidecar (`grafana_dashboard: "1"`).
+    pub fn grafana_dashboards(&self) -> String {
+        format!("{}-grafana-dashboards", self.name)
     }
 
     /// The headless Service of the sidecars' gRPC ports (the 2018 "peers" Service).
@@ -92,13 +107,15 @@ impl<'a> Names<'a> {
 }
 
 /// How many pods a component runs. The store gateway and the compactor run one: two compactors on one bucket
-/// corrupt it. A disabled query frontend runs none.
+/// corrupt it. A disabled query frontend runs none, and so does Grafana.
 pub fn replicas(stack: &Stack, component: Component) -> i32 {
     match component {
         Component::Prometheus => stack.prometheus_replicas,
         Component::Query => stack.query_replicas,
         Component::QueryFrontend => stack.query_frontend.as_ref().map_or(0, |f| f.replicas),
         Component::Store | Component::Compact => 1,
+        // Only Grafana's ConfigMaps are rendered: the user's Grafana reads them.
+        Component::Grafana => 0,
     }
 }
 

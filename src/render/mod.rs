@@ -1,6 +1,7 @@
 //! Rendering: the complete desired state of one parent, as a pure function of the request.
 
 pub mod deployment;
+pub mod grafana;
 pub mod ingress;
 pub mod meta;
 pub mod monitoring;
@@ -71,6 +72,8 @@ fn children(
     if let Some(config) = &related.config {
         children.push(Child::ConfigMap(config.clone()));
     }
+    children.push(Child::ConfigMap(grafana::datasources(stack)));
+    children.push(Child::ConfigMap(grafana::dashboards(stack)));
 
     tracing::debug!("Creating Prometheus service for {}", stack.name);
     children.push(Child::Service(service::prometheus(stack)));
