@@ -58,6 +58,9 @@ pub const MAX_NAME_LEN: usize = 37;
     validation = kube::core::Rule::new("has(self.spec.configMap) || has(self.spec.config)")
         .message("spec.configMap is required")
         .field_path(".spec.configMap"),
+    validation = kube::core::Rule::new("!has(self.spec.grafana) || !has(self.spec.grafana.enabled) || !self.spec.grafana.enabled || has(self.spec.grafana.adminSecret)")
+        .message("spec.grafana.adminSecret is required when spec.grafana.enabled is true")
+        .field_path(".spec.grafana.adminSecret"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct PrometheusReplicaSpec {
@@ -151,6 +154,11 @@ pub struct PrometheusReplicaSpec {
     /// Where Prometheus sends its alerts (needs the customize hook).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alerting: Option<AlertingSpec>,
+
+    /// A Grafana of the stack, with the datasource and dashboard of `<name>-grafana-datasources` and
+    /// `<name>-grafana-dashboards` (which are rendered in any case, for a Grafana the user runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grafana: Option<GrafanaSpec>,
 }
 
 /// Local TSDB settings.
@@ -199,6 +207,10 @@ pub struct ImagesSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512), regex(pattern = r"^\S+$"))]
     pub thanos: Option<String>,
+    /// Grafana image. Default `docker.io/grafana/grafana:12.1.1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512), regex(pattern = r"^\S+$"))]
+    pub grafana: Option<String>,
 }
 
 /// Persistent volumes.
@@ -331,6 +343,21 @@ pub struct AlertingSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 10), inner(length(max = 253), regex(pattern = ALERTMANAGER_URL_PATTERN)))]
     pub alertmanagers: Option<Vec<String>>,
+}
+
+/// Grafana.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GrafanaSpec {
+    /// Run `<name>-grafana`, with an Ingress at `<name>-grafana.<baseDomain>` when `baseDomain` is set.
+    /// Default `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Secret in the same namespace with the admin credentials, keys `admin-user` and `admin-password`.
+    /// Required when Grafana is enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS1123_SUBDOMAIN_PATTERN))]
+    pub admin_secret: Option<String>,
 }
 
 /// Settings of the Ingresses.

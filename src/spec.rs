@@ -27,6 +27,8 @@ pub const KIND: &str = "PrometheusReplica";
 pub const PROMETHEUS_IMAGE: &str = "quay.io/prometheus/prometheus:v3.14.0";
 /// Default Thanos image, a pinned release.
 pub const THANOS_IMAGE: &str = "quay.io/thanos/thanos:v0.42.4";
+/// Default Grafana image, a pinned release.
+pub const GRAFANA_IMAGE: &str = "docker.io/grafana/grafana:12.1.1";
 /// The block length Thanos expects; another one is honoured with a warning.
 pub const DEFAULT_BLOCK_DURATION: &str = "2h";
 
@@ -57,6 +59,7 @@ pub struct Stack {
     pub monitoring: bool,
     /// `spec.alerting.alertmanagers`, parsed.
     pub alertmanagers: Vec<Alertmanager>,
+    pub grafana: Option<Grafana>,
     pub ingress: Ingress,
     pub pod: Pod,
     /// Things the spec asks for that work but deserve attention.
@@ -95,6 +98,14 @@ pub struct Compact {
     pub retention_raw: String,
     pub retention_5m: String,
     pub retention_1h: String,
+}
+
+/// Grafana, when enabled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grafana {
+    pub image: String,
+    /// The Secret with `admin-user` and `admin-password`.
+    pub admin_secret: String,
 }
 
 /// Ingress settings.
@@ -326,6 +337,28 @@ impl Stack {
         let query_frontend = frontend::query_frontend(spec, query_replicas)?;
         let monitoring = monitoring::enabled(spec);
         let alertmanagers = monitoring::alertmanagers(spec)?;
+        let grafana_spec = spec.grafana.clone().unwrap_or_default();
+        let grafana = if grafana_spec.enabled.unwrap_or(false) {
+            let admin_secret = grafana_spec.admin_secret.ok_or_else(|| {
+                Error::invalid(
+                    "spec.grafana.adminSecret",
+                    "is required when spec.grafana.enabled is true: name a Secret with the keys admin-user and \
+                     admin-password",
+                )
+            })?;
+            check_object_name("spec.grafana.adminSecret", &admin_secret)?;
+            let image = images
+                .grafana
+                .clone()
+                .unwrap_or_else(|| GRAFANA_IMAGE.into());
+            check_image("spec.images.grafana", &image)?;
+            Some(Grafana {
+                image,
+                admin_secret,
+            })
+        } else {
+            None
+        };
 
         let compact_spec = spec.compact.clone().unwrap_or_default();
         let compact = if compact_spec.enabled.unwrap_or(true) {
@@ -411,6 +444,7 @@ impl Stack {
             query_frontend,
             monitoring,
             alertmanagers,
+            grafana,
             ingress,
             pod,
             warnings,

@@ -13,7 +13,7 @@ use crate::api::{ComponentStatus, LocalStatus, OutputStatus, Phase, PrometheusRe
 use crate::hook::{self, Object, SyncRequest};
 use crate::render::Problem;
 use crate::render::meta::{self, Component, Names};
-use crate::render::pod::{HTTP_PORT, PROMETHEUS_PORT};
+use crate::render::pod::{GRAFANA_PORT, HTTP_PORT, PROMETHEUS_PORT};
 use crate::spec::Stack;
 use crate::{Error, Result};
 
@@ -120,6 +120,9 @@ pub fn status(
     if stack.query_frontend.is_some() {
         components.push(Component::QueryFrontend);
     }
+    if stack.grafana.is_some() {
+        components.push(Component::Grafana);
+    }
     let workloads: Vec<Workload> = components
         .iter()
         .map(|c| Workload::observe(stack, request, *c))
@@ -139,7 +142,10 @@ pub fn status(
 
     let unavailable: Vec<&str> = workloads
         .iter()
-        .filter(|w| w.component != Component::Compact && w.status.ready_replicas < 1)
+        .filter(|w| {
+            !matches!(w.component, Component::Compact | Component::Grafana)
+                && w.status.ready_replicas < 1
+        })
         .map(|w| w.component.label())
         .collect();
     let available = if unavailable.is_empty() {
@@ -256,6 +262,7 @@ pub fn status(
         store: component_status(Component::Store),
         compact: component_status(Component::Compact),
         query_frontend: component_status(Component::QueryFrontend),
+        grafana: component_status(Component::Grafana),
         output: Some(OutputStatus {
             query: format!(
                 "http://{}.{}.svc:{HTTP_PORT}",
@@ -269,6 +276,17 @@ pub fn status(
                 stack.namespace
             ),
             prometheus_external: external(Component::Prometheus),
+            grafana: stack.grafana.as_ref().map(|_| {
+                format!(
+                    "http://{}.{}.svc:{GRAFANA_PORT}",
+                    names.workload(Component::Grafana),
+                    stack.namespace
+                )
+            }),
+            grafana_external: stack
+                .grafana
+                .as_ref()
+                .and_then(|_| external(Component::Grafana)),
         }),
         local: Some(LocalStatus {
             stores: vec![names.workload(Component::Store)],
@@ -388,5 +406,31 @@ mod tests {
             "http://example-thanos-query.default.svc:10902"
         );
         assert!(off.query_frontend.is_none());
+    }
+
+    #[test]
+    fn grafana_has_a_url_and_replica_counts_only_when_it_runs() {
+        let on_stack = stack(json!({"baseDomain": "example.org",
+            "grafana": {"enabled": true, "adminSecret": "admin"}}));
+        let on = status(&on_stack, &request(json!({})), &[], false, Vec::new()).unwrap();
+        let output = on.output.unwrap();
+        assert_eq!(
+            output.grafana.as_deref(),
+            Some("http://example-grafana.default.svc:3000")
+        );
+        assert_eq!(
+            output.grafana_external.as_deref(),
+            Some("http://example-grafana.example.org")
+        );
+        assert_eq!(on.grafana.unwrap().ready, "0/1");
+        let off = status(
+            &stack(json!({})),
+            &request(json!({})),
+            &[],
+            false,
+            Vec::new(),
+        )
+        .unwrap();
+        assert!(off.output.unwrap().grafana.is_none() && off.grafana.is_none());
     }
 }

@@ -62,6 +62,14 @@ fn containers(response: &Value) -> Vec<(String, String, Vec<String>)> {
             continue;
         };
         for container in list {
+            // Grafana takes its settings from the environment, not flags.
+            if container["image"]
+                .as_str()
+                .unwrap()
+                .contains("grafana/grafana")
+            {
+                continue;
+            }
             let mut args: Vec<String> = container["args"]
                 .as_array()
                 .unwrap()

@@ -44,6 +44,7 @@ fn spec() -> impl Strategy<Value = Value> {
             any::<Option<bool>>(),
             proptest::option::of(1i32..=100),
             any::<Option<bool>>(),
+            any::<bool>(),
         ),
     )
         .prop_map(
@@ -53,7 +54,7 @@ fn spec() -> impl Strategy<Value = Value> {
                 domain,
                 (compact, labels),
                 replica_label,
-                (anti, frontend, frontend_replicas, monitoring),
+                (anti, frontend, frontend_replicas, monitoring, grafana),
             )| {
                 let mut spec = json!({"configMap": "prometheus-config", "bucketSecret": "bucket"});
                 let mut set = |key: &str, value: Value| {
@@ -68,6 +69,12 @@ fn spec() -> impl Strategy<Value = Value> {
                 );
                 if let Some(frontend) = frontend {
                     set("queryFrontend", json!({"enabled": frontend}));
+                }
+                if grafana {
+                    set(
+                        "grafana",
+                        json!({"enabled": true, "adminSecret": "grafana-admin"}),
+                    );
                 }
                 if let Some(monitoring) = monitoring {
                     set("monitoring", json!({"enabled": monitoring}));

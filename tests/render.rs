@@ -241,6 +241,43 @@ fn bad_query_frontend_settings_are_refused_naming_the_field() {
 }
 
 #[test]
+fn grafana_runs_with_its_ingress_only_when_enabled_and_needs_an_admin_secret() {
+    let off = Request::example().sync_json();
+    assert!(!names(&off).contains(&"Deployment/example-grafana".to_string()));
+    assert!(names(&off).contains(&"ConfigMap/example-grafana-dashboards".to_string()));
+
+    let on = Request::example()
+        .spec(
+            "grafana",
+            json!({"enabled": true, "adminSecret": "grafana-admin"}),
+        )
+        .sync_json();
+    for name in [
+        "Deployment/example-grafana",
+        "Service/example-grafana",
+        "Service/example-grafana-sd",
+        "Ingress/example-grafana",
+    ] {
+        assert!(names(&on).contains(&name.to_string()), "{name}");
+    }
+    assert_eq!(
+        child(&on, "Ingress", "example-grafana")["spec"]["rules"][0]["host"],
+        "example-grafana.ingress.example.com"
+    );
+    assert_eq!(
+        on["status"]["output"]["grafanaExternal"],
+        "http://example-grafana.ingress.example.com"
+    );
+
+    let (field, message) = invalid(Request::example().spec("grafana", json!({"enabled": true})));
+    assert_eq!(field, "spec.grafana.adminSecret");
+    assert!(
+        message.contains("admin-user and admin-password"),
+        "{message}"
+    );
+}
+
+#[test]
 fn compactor_always_runs_exactly_one_replica() {
     let response = Request::example()
         .spec("replicas", json!({"prometheus": 5}))

@@ -37,6 +37,9 @@ pub struct PrometheusReplicaStatus {
     /// The Thanos query frontend Deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_frontend: Option<ComponentStatus>,
+    /// The Grafana Deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grafana: Option<ComponentStatus>,
 
     /// Where to reach the stack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,6 +96,12 @@ pub struct OutputStatus {
     /// External URL of Prometheus, with `baseDomain`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus_external: Option<String>,
+    /// In-cluster URL of Grafana, when it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grafana: Option<String>,
+    /// External URL of Grafana, with `baseDomain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grafana_external: Option<String>,
 }
 
 /// The names of the workloads.

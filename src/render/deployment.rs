@@ -1,11 +1,11 @@
 //! The Deployments of the stateless components: the querier and the query frontend.
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
-use k8s_openapi::api::core::v1::Container;
+use k8s_openapi::api::core::v1::{Container, Volume};
 
 use super::meta::{self, Component, Names};
 use super::{Sources, pod};
-use crate::spec::{QueryFrontend, Stack};
+use crate::spec::{Grafana, QueryFrontend, Stack};
 
 /// `<name>-thanos-query`: stateless, so a Deployment.
 pub fn query(stack: &Stack, sources: &Sources) -> Deployment {
@@ -17,7 +17,13 @@ pub fn query(stack: &Stack, sources: &Sources) -> Deployment {
         "Deployment: Deduplicating replicas on the label {}",
         stack.replica_label
     );
-    deployment(stack, sources, Component::Query, pod::query(stack))
+    deployment(
+        stack,
+        sources,
+        Component::Query,
+        pod::query(stack),
+        Vec::new(),
+    )
 }
 
 /// `<name>-thanos-query-frontend`, in front of the querier.
@@ -27,6 +33,18 @@ pub fn query_frontend(stack: &Stack, sources: &Sources, frontend: &QueryFrontend
         sources,
         Component::QueryFrontend,
         pod::query_frontend(stack, frontend),
+        Vec::new(),
+    )
+}
+
+/// `<name>-grafana`, with `grafana.enabled`.
+pub fn grafana(stack: &Stack, sources: &Sources, grafana: &Grafana) -> Deployment {
+    deployment(
+        stack,
+        sources,
+        Component::Grafana,
+        pod::grafana(grafana),
+        pod::grafana_volumes(stack),
     )
 }
 
@@ -35,9 +53,10 @@ fn deployment(
     sources: &Sources,
     component: Component,
     container: Container,
+    volumes: Vec<Volume>,
 ) -> Deployment {
     let name = Names::new(stack).workload(component);
-    let template = pod::template(stack, sources, component, vec![container], Vec::new());
+    let template = pod::template(stack, sources, component, vec![container], volumes);
     Deployment {
         metadata: meta::metadata(stack, component, name),
         spec: Some(DeploymentSpec {

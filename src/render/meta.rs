@@ -17,7 +17,7 @@ pub enum Component {
     Query,
     Compact,
     QueryFrontend,
-    /// The Grafana datasource and dashboard ConfigMaps, for a Grafana that the user runs.
+    /// Grafana, and the datasource and dashboard ConfigMaps that any Grafana can read.
     Grafana,
 }
 
@@ -90,7 +90,7 @@ impl<'a> Names<'a> {
     }
 
     /// A headless Service for self-monitoring, for a component whose Service has a virtual IP (the querier,
-    /// the query frontend): its DNS SRV records list every pod.
+    /// the query frontend, Grafana): its DNS SRV records list every pod.
     pub fn discovery(&self, component: Component) -> String {
         format!("{}-sd", self.workload(component))
     }
@@ -107,15 +107,14 @@ impl<'a> Names<'a> {
 }
 
 /// How many pods a component runs. The store gateway and the compactor run one: two compactors on one bucket
-/// corrupt it. A disabled query frontend runs none, and so does Grafana.
+/// corrupt it. A disabled query frontend or Grafana runs none.
 pub fn replicas(stack: &Stack, component: Component) -> i32 {
     match component {
         Component::Prometheus => stack.prometheus_replicas,
         Component::Query => stack.query_replicas,
         Component::QueryFrontend => stack.query_frontend.as_ref().map_or(0, |f| f.replicas),
         Component::Store | Component::Compact => 1,
-        // Only Grafana's ConfigMaps are rendered: the user's Grafana reads them.
-        Component::Grafana => 0,
+        Component::Grafana => i32::from(stack.grafana.is_some()),
     }
 }
 

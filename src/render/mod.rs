@@ -89,12 +89,21 @@ fn children(
     if stack.query_frontend.is_some() {
         children.push(Child::Service(service::query_frontend(stack)));
     }
+    if stack.grafana.is_some() {
+        children.push(Child::Service(service::grafana(stack)));
+    }
     if stack.monitoring {
         children.push(Child::Service(service::discovery(stack, Component::Query)));
         if stack.query_frontend.is_some() {
             children.push(Child::Service(service::discovery(
                 stack,
                 Component::QueryFrontend,
+            )));
+        }
+        if stack.grafana.is_some() {
+            children.push(Child::Service(service::discovery(
+                stack,
+                Component::Grafana,
             )));
         }
     }
@@ -126,6 +135,10 @@ fn children(
         );
         deployments.push(deployment::query_frontend(stack, sources, frontend));
     }
+    if let Some(grafana) = &stack.grafana {
+        tracing::debug!("Creating Grafana Deployment for {}", stack.name);
+        deployments.push(deployment::grafana(stack, sources, grafana));
+    }
     for mut desired in deployments {
         let name = desired.metadata.name.clone().unwrap_or_default();
         if let Some(observed) = hook::find(&request.children, "Deployment", &name) {
@@ -146,7 +159,11 @@ fn children(
     }
 
     if let Some(domain) = &stack.base_domain {
-        for component in [Component::Query, Component::Prometheus] {
+        let mut exposed = vec![Component::Query, Component::Prometheus];
+        if stack.grafana.is_some() {
+            exposed.push(Component::Grafana);
+        }
+        for component in exposed {
             tracing::debug!(
                 "Creating Ingress for {} at {}",
                 component.label(),

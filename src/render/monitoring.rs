@@ -81,6 +81,14 @@ pub fn jobs(stack: &Stack) -> Vec<Job> {
             srv("http", names.discovery(Component::QueryFrontend)),
         ));
     }
+    if stack.grafana.is_some() {
+        jobs.push(job(
+            "grafana",
+            "Grafana",
+            Component::Grafana,
+            srv("http", names.discovery(Component::Grafana)),
+        ));
+    }
     if stack.compact.is_some() {
         jobs.push(job(
             "compact",

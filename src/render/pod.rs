@@ -21,9 +21,11 @@ use super::meta::{self, Component};
 use crate::spec::Stack;
 
 mod bucket;
+mod grafana;
 mod thanos;
 
 pub use bucket::{OBJSTORE_DIR, S3_ENV, objstore_volume};
+pub use grafana::{GRAFANA_PORT, grafana, grafana_volumes};
 use thanos::thanos;
 pub use thanos::{compact, query, query_frontend, store};
 
@@ -58,7 +60,10 @@ pub fn template(
     volumes: Vec<Volume>,
 ) -> PodTemplateSpec {
     let replicas = meta::replicas(stack, component);
-    let reads_bucket = !matches!(component, Component::Query | Component::QueryFrontend);
+    let reads_bucket = !matches!(
+        component,
+        Component::Query | Component::QueryFrontend | Component::Grafana
+    );
     let annotations = sources
         .bucket_hash
         .as_ref()

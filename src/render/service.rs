@@ -4,7 +4,7 @@ use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::meta::{self, Component, Names};
-use super::pod::{GRPC_PORT, HTTP_PORT, PROMETHEUS_PORT};
+use super::pod::{GRAFANA_PORT, GRPC_PORT, HTTP_PORT, PROMETHEUS_PORT};
 use crate::spec::Stack;
 
 /// `<name>-prometheus`: Prometheus's web port and the sidecar's HTTP port.
@@ -40,16 +40,34 @@ pub fn peers(stack: &Stack) -> Service {
     )
 }
 
-/// `<name>-thanos-query-sd`, `<name>-thanos-query-frontend-sd`: headless, the HTTP port of a component whose
-/// own Service has a virtual IP, so that self-monitoring scrapes each pod (only with `monitoring.enabled`).
+/// `<name>-thanos-query-sd`, `<name>-thanos-query-frontend-sd`, `<name>-grafana-sd`: headless, the HTTP port
+/// of a component whose own Service has a virtual IP, so that self-monitoring scrapes each pod (only with
+/// `monitoring.enabled`).
 pub fn discovery(stack: &Stack, component: Component) -> Service {
     let name = Names::new(stack).discovery(component);
+    let number = if component == Component::Grafana {
+        GRAFANA_PORT
+    } else {
+        HTTP_PORT
+    };
     service(
         stack,
         component,
         name,
         true,
-        vec![port("http", HTTP_PORT, "http")],
+        vec![port("http", number, "http")],
+    )
+}
+
+/// `<name>-grafana`: Grafana's UI and API.
+pub fn grafana(stack: &Stack) -> Service {
+    let name = Names::new(stack).workload(Component::Grafana);
+    service(
+        stack,
+        Component::Grafana,
+        name,
+        false,
+        vec![port("http", GRAFANA_PORT, "http")],
     )
 }
 

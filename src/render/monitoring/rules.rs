@@ -49,7 +49,7 @@ pub fn rules(stack: &Stack) -> String {
     let mut rules = Vec::new();
 
     for job in jobs(stack) {
-        let severity = if job.component == Component::Compact {
+        let severity = if matches!(job.component, Component::Compact | Component::Grafana) {
             "warning"
         } else {
             "critical"
