@@ -57,9 +57,8 @@ def config_map(suffix):
 sources = config_map("-grafana-datasources")
 if sources["metadata"]["labels"].get("grafana_datasource") != "1":
     sys.exit("the datasource ConfigMap lacks grafana_datasource: \"1\"")
-# The datasource file is YAML; the renderer writes only plain keys, so a line scan finds the uid.
-uids = [line.split(":", 1)[1].strip() for line in sources["data"]["datasources.yaml"].splitlines()
-        if line.strip().startswith("uid:")]
+# The datasource file is YAML written as JSON, which the standard library reads.
+uids = [d["uid"] for d in json.loads(sources["data"]["datasources.yaml"])["datasources"]]
 if len(uids) != 1:
     sys.exit(f"expected one datasource uid, found {uids}")
 boards = config_map("-grafana-dashboards")

@@ -82,7 +82,9 @@ pub fn datasources(stack: &Stack) -> ConfigMap {
             },
         }],
     };
-    let text = serde_yaml_ng::to_string(&file).expect("plain structs always encode as YAML");
+    // JSON is YAML, and serde_json writes it in a fraction of serde_yaml_ng's time.
+    let text =
+        serde_json::to_string_pretty(&file).expect("plain structs always encode as JSON") + "\n";
     config_map(
         stack,
         names.grafana_datasources(),
