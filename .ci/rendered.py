@@ -7,8 +7,9 @@ Usage:
       the listen address set to LISTEN, and flags that Debian's Prometheus 2.42
       lacks left out (each one named on standard error).
   rendered.py configs RENDERED DIR
-      Writes `prometheus.yml` of every `*-prometheus-config` ConfigMap to
-      DIR/NAME.yml and prints the paths.
+      Writes every key of every `*-prometheus-config` ConfigMap to DIR/NAME/
+      (as the pod sees the mounted directory: `prometheus.yml` beside the rule
+      files it names) and prints the paths of the `prometheus.yml` files.
   rendered.py request OBJECTS CONTROLLERS
       A sync request as Metacontroller sends it once the customize hook has
       asked for the user's ConfigMap and Secret: the PrometheusReplica of
@@ -66,10 +67,12 @@ def write_configs(objs, directory):
     for obj in objs:
         name = obj["metadata"]["name"]
         if obj["kind"] == "ConfigMap" and name.endswith("-prometheus-config"):
-            path = os.path.join(directory, f"{name}.yml")
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(obj["data"]["prometheus.yml"])
-            print(path)
+            config_dir = os.path.join(directory, name)
+            os.makedirs(config_dir, exist_ok=True)
+            for key, text in obj["data"].items():
+                with open(os.path.join(config_dir, key), "w", encoding="utf-8") as f:
+                    f.write(text)
+            print(os.path.join(config_dir, "prometheus.yml"))
 
 
 # Outer keys of `children` for each childResources rule: `Kind.group/version`.

@@ -17,6 +17,10 @@ use serde_json::{Value, json};
 /// The request `hack/bench.sh` sends: the 2018 README example, nothing created yet, no customize hook.
 const EXAMPLE: &[u8] = include_bytes!("../hack/examples/sync-request.json");
 
+/// A highly available stack with the customize hook, self-monitoring and two Alertmanagers, nothing created yet:
+/// the derived configuration and its rules file are rendered.
+const MONITORING: &[u8] = include_bytes!("../tests/data/monitoring/sync-request.json");
+
 /// base64 of "type: FILESYSTEM\nconfig:\n  directory: /data\n".
 const OBJSTORE: &str = "dHlwZTogRklMRVNZU1RFTQpjb25maWc6CiAgZGlyZWN0b3J5OiAvZGF0YQo=";
 const CONFIG: &str = "global:\n  scrape_interval: 30s\nscrape_configs:\n- job_name: self\n  static_configs:\n  - targets: ['localhost:9090']\n";
@@ -97,6 +101,7 @@ fn bench(c: &mut Criterion) {
     let mut example = c.benchmark_group("example");
     for (name, body) in [
         ("nothing-observed", EXAMPLE.to_vec()),
+        ("self-monitoring", MONITORING.to_vec()),
         (
             "all-observed",
             serde_json::to_vec(&deployed().observe(stored()).json()).expect("requests encode"),

@@ -9,14 +9,25 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+mod status;
+
+pub use status::{ComponentStatus, LocalStatus, OutputStatus, Phase, PrometheusReplicaStatus};
+
 /// Pattern of a Prometheus duration (`1d`, `2h30m`, `90s`): the units `y w d h m s ms` in that order.
 pub const DURATION_PATTERN: &str =
     r"^((\d+)y)?((\d+)w)?((\d+)d)?((\d+)h)?((\d+)m)?((\d+)s)?((\d+)ms)?$";
+/// Pattern of a duration that both Go's `time.ParseDuration` and Prometheus accept (`24h`, `1h30m`): Thanos
+/// reads some flags with the former, which knows no days.
+pub const GO_DURATION_PATTERN: &str = r"^((\d+)h)?((\d+)m)?((\d+)s)?$";
+/// Pattern of a Thanos cache size: a number with the unit `KB`, `MB` or `GB`.
+pub const CACHE_SIZE_PATTERN: &str = r"^[1-9][0-9]{0,5}(KB|MB|GB)$";
+/// Pattern of an Alertmanager URL: `http` or `https`, a host with an optional port, an optional path.
+pub const ALERTMANAGER_URL_PATTERN: &str =
+    r"^https?://[a-zA-Z0-9]([-a-zA-Z0-9.]*[a-zA-Z0-9])?(:[0-9]{1,5})?(/[-a-zA-Z0-9._~/]*)?$";
 /// Pattern of a DNS-1123 subdomain, the name of a ConfigMap or Secret.
 pub const DNS1123_SUBDOMAIN_PATTERN: &str =
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
@@ -57,6 +68,9 @@ pub const DERIVED_CONFIG_SUFFIX: &str = "-prometheus-config";
     validation = kube::core::Rule::new("has(self.spec.configMap) || !has(self.spec.config) || self.spec.config != self.metadata.name + '-prometheus-config'")
         .message("spec.config must not be <name>-prometheus-config: the operator writes its derived configuration there")
         .field_path(".spec.config"),
+    validation = kube::core::Rule::new("!has(self.spec.grafana) || !has(self.spec.grafana.enabled) || !self.spec.grafana.enabled || has(self.spec.grafana.adminSecret)")
+        .message("spec.grafana.adminSecret is required when spec.grafana.enabled is true")
+        .field_path(".spec.grafana.adminSecret"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct PrometheusReplicaSpec {
@@ -137,6 +151,24 @@ pub struct PrometheusReplicaSpec {
     /// Scheduling of every pod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<PodSpec>,
+
+    /// The Thanos query frontend in front of the querier: range splitting and a response cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_frontend: Option<QueryFrontendSpec>,
+
+    /// The stack watching itself: scrape jobs for every component and alert rules, in the derived
+    /// Prometheus configuration (needs the customize hook).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<MonitoringSpec>,
+
+    /// Where Prometheus sends its alerts (needs the customize hook).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerting: Option<AlertingSpec>,
+
+    /// A Grafana of the stack, with the datasource and dashboard of `<name>-grafana-datasources` and
+    /// `<name>-grafana-dashboards` (which are rendered in any case, for a Grafana the user runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grafana: Option<GrafanaSpec>,
 }
 
 /// Local TSDB settings.
@@ -167,6 +199,10 @@ pub struct ReplicasSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 100))]
     pub query: Option<i32>,
+    /// Thanos query frontend replicas. Default: as many as queriers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub query_frontend: Option<i32>,
 }
 
 /// Container images.
@@ -181,6 +217,10 @@ pub struct ImagesSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512), regex(pattern = r"^\S+$"))]
     pub thanos: Option<String>,
+    /// Grafana image. Default `docker.io/grafana/grafana:12.1.1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512), regex(pattern = r"^\S+$"))]
+    pub grafana: Option<String>,
 }
 
 /// Persistent volumes.
@@ -230,6 +270,9 @@ pub struct ResourcesSpec {
     /// The Thanos compactor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compact: Option<ResourceRequirements>,
+    /// The Thanos query frontend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_frontend: Option<ResourceRequirements>,
 }
 
 /// The Thanos compactor.
@@ -261,6 +304,70 @@ pub struct CompactRetentionSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64), regex(pattern = DURATION_PATTERN))]
     pub one_hour: Option<String>,
+}
+
+/// The Thanos query frontend.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryFrontendSpec {
+    /// Run the query frontend; the `<name>-query` Ingress and `status.output.query` then point at it.
+    /// Default `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Range queries are split into queries of this length, run in parallel and cached apart
+    /// (`--query-range.split-interval`): hours, minutes and seconds, such as `24h`. Default `24h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 32), regex(pattern = GO_DURATION_PATTERN))]
+    pub split_interval: Option<String>,
+    /// The in-memory response cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<QueryFrontendCacheSpec>,
+}
+
+/// The query frontend's in-memory response cache.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryFrontendCacheSpec {
+    /// Largest size of the cache per replica, such as `256MB` (units `KB`, `MB`, `GB`). Default `256MB`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = CACHE_SIZE_PATTERN))]
+    pub max_size: Option<String>,
+}
+
+/// Self-monitoring.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MonitoringSpec {
+    /// Scrape every pod of the stack (jobs named `promrep-<component>`, found through DNS SRV records of
+    /// headless Services) and load alert rules for what breaks a Thanos stack. Default `true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// Alert delivery.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertingSpec {
+    /// Alertmanager URLs, such as `http://alertmanager.monitoring.svc:9093`; they become the configuration's
+    /// `alerting.alertmanagers`, added to the user's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 10), inner(length(max = 253), regex(pattern = ALERTMANAGER_URL_PATTERN)))]
+    pub alertmanagers: Option<Vec<String>>,
+}
+
+/// Grafana.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GrafanaSpec {
+    /// Run `<name>-grafana`, with an Ingress at `<name>-grafana.<baseDomain>` when `baseDomain` is set.
+    /// Default `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Secret in the same namespace with the admin credentials, keys `admin-user` and `admin-password`.
+    /// Required when Grafana is enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS1123_SUBDOMAIN_PATTERN))]
+    pub admin_secret: Option<String>,
 }
 
 /// Settings of the Ingresses.
@@ -316,106 +423,4 @@ pub enum AntiAffinity {
     Soft,
     /// Required: a replica stays pending rather than share a node.
     Hard,
-}
-
-/// The observed state, computed from the observed children only.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PrometheusReplicaStatus {
-    /// `Install` before any workload exists, `Creating` while one is not fully ready, `Running` when all are,
-    /// `Error` when the stack cannot run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<Phase>,
-
-    /// `Available`, `Progressing` and `Degraded`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
-    pub conditions: Vec<Condition>,
-
-    /// The parent generation that this status describes (written by Metacontroller).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-
-    /// The Prometheus StatefulSet.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prometheus: Option<ComponentStatus>,
-    /// The Thanos querier Deployment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub query: Option<ComponentStatus>,
-    /// The Thanos store gateway StatefulSet.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub store: Option<ComponentStatus>,
-    /// The Thanos compactor StatefulSet.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub compact: Option<ComponentStatus>,
-
-    /// Where to reach the stack.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<OutputStatus>,
-
-    /// The names of the workloads, as in 2018.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub local: Option<LocalStatus>,
-
-    /// Things that work but deserve attention, such as a change that cannot be applied.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-}
-
-/// The lifecycle phase, with the 2018 names.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
-pub enum Phase {
-    /// No workload has been observed yet.
-    Install,
-    /// A workload is not fully ready.
-    Creating,
-    /// Every workload is ready.
-    Running,
-    /// The stack cannot run until the spec or a referenced object is fixed.
-    Error,
-}
-
-/// Replica counts of one workload.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ComponentStatus {
-    /// Desired replicas.
-    pub replicas: i32,
-    /// Ready replicas.
-    pub ready_replicas: i32,
-    /// Replicas running the current template.
-    pub updated_replicas: i32,
-    /// `ready/desired`, for `kubectl get`.
-    pub ready: String,
-}
-
-/// Where to reach the stack.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct OutputStatus {
-    /// In-cluster URL of the Thanos querier (Prometheus HTTP API, deduplicated).
-    pub query: String,
-    /// External URL of the querier, with `baseDomain`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub query_external: Option<String>,
-    /// In-cluster URL of Prometheus.
-    pub prometheus: String,
-    /// External URL of Prometheus, with `baseDomain`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub prometheus_external: Option<String>,
-}
-
-/// The names of the workloads.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct LocalStatus {
-    /// Store gateway StatefulSets.
-    pub stores: Vec<String>,
-    /// Prometheus StatefulSets.
-    pub prometheuses: Vec<String>,
-    /// Querier Deployments.
-    pub queries: Vec<String>,
-    /// Compactor StatefulSets.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub compactors: Vec<String>,
 }

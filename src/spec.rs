@@ -11,6 +11,8 @@ use crate::api::{self, AntiAffinity, PrometheusReplicaSpec};
 use crate::{Error, Result};
 
 mod check;
+mod frontend;
+mod monitoring;
 mod quantity;
 
 use check::{
@@ -18,7 +20,8 @@ use check::{
     check_object_name, check_range, resources_or, short, volume,
 };
 pub use check::{is_dns1123_label, parse_duration};
-
+pub use frontend::QueryFrontend;
+pub use monitoring::Alertmanager;
 pub use quantity::{canonical_quantity, quantity_number, quantity_value};
 
 /// API group and version of the parent.
@@ -30,6 +33,8 @@ pub const KIND: &str = "PrometheusReplica";
 pub const PROMETHEUS_IMAGE: &str = "quay.io/prometheus/prometheus:v3.14.0";
 /// Default Thanos image, a pinned release.
 pub const THANOS_IMAGE: &str = "quay.io/thanos/thanos:v0.42.4";
+/// Default Grafana image, a pinned release.
+pub const GRAFANA_IMAGE: &str = "docker.io/grafana/grafana:12.1.1";
 /// The block length Thanos expects; another one is honoured with a warning.
 pub const DEFAULT_BLOCK_DURATION: &str = "2h";
 
@@ -55,6 +60,12 @@ pub struct Stack {
     pub storage: Storage,
     pub resources: Resources,
     pub compact: Option<Compact>,
+    pub query_frontend: Option<QueryFrontend>,
+    /// Self-monitoring: scrape jobs and alert rules in the derived configuration.
+    pub monitoring: bool,
+    /// `spec.alerting.alertmanagers`, parsed.
+    pub alertmanagers: Vec<Alertmanager>,
+    pub grafana: Option<Grafana>,
     pub ingress: Ingress,
     pub pod: Pod,
     /// Things the spec asks for that work but deserve attention.
@@ -84,6 +95,7 @@ pub struct Resources {
     pub store: ResourceRequirements,
     pub query: ResourceRequirements,
     pub compact: ResourceRequirements,
+    pub query_frontend: ResourceRequirements,
 }
 
 /// The compactor, when enabled.
@@ -92,6 +104,14 @@ pub struct Compact {
     pub retention_raw: String,
     pub retention_5m: String,
     pub retention_1h: String,
+}
+
+/// Grafana, when enabled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Grafana {
+    pub image: String,
+    /// The Secret with `admin-user` and `admin-password`.
+    pub admin_secret: String,
 }
 
 /// Ingress settings.
@@ -324,6 +344,37 @@ impl Stack {
             store: resources_or("spec.resources.store", resources.store, "100m", "512Mi")?,
             query: resources_or("spec.resources.query", resources.query, "100m", "256Mi")?,
             compact: resources_or("spec.resources.compact", resources.compact, "100m", "512Mi")?,
+            query_frontend: resources_or(
+                "spec.resources.queryFrontend",
+                resources.query_frontend,
+                "100m",
+                "256Mi",
+            )?,
+        };
+        let query_frontend = frontend::query_frontend(spec, query_replicas)?;
+        let monitoring = monitoring::enabled(spec);
+        let alertmanagers = monitoring::alertmanagers(spec)?;
+        let grafana_spec = spec.grafana.clone().unwrap_or_default();
+        let grafana = if grafana_spec.enabled.unwrap_or(false) {
+            let admin_secret = grafana_spec.admin_secret.ok_or_else(|| {
+                Error::invalid(
+                    "spec.grafana.adminSecret",
+                    "is required when spec.grafana.enabled is true: name a Secret with the keys admin-user and \
+                     admin-password",
+                )
+            })?;
+            check_object_name("spec.grafana.adminSecret", &admin_secret)?;
+            let image = images
+                .grafana
+                .clone()
+                .unwrap_or_else(|| GRAFANA_IMAGE.into());
+            check_image("spec.images.grafana", &image)?;
+            Some(Grafana {
+                image,
+                admin_secret,
+            })
+        } else {
+            None
         };
 
         let compact_spec = spec.compact.clone().unwrap_or_default();
@@ -411,6 +462,10 @@ impl Stack {
             storage,
             resources,
             compact,
+            query_frontend,
+            monitoring,
+            alertmanagers,
+            grafana,
             ingress,
             pod,
             warnings,

@@ -13,7 +13,7 @@ use crate::api::{ComponentStatus, LocalStatus, OutputStatus, Phase, PrometheusRe
 use crate::hook::{self, Object, SyncRequest};
 use crate::render::Problem;
 use crate::render::meta::{self, Component, Names};
-use crate::render::pod::{HTTP_PORT, PROMETHEUS_PORT};
+use crate::render::pod::{GRAFANA_PORT, HTTP_PORT, PROMETHEUS_PORT};
 use crate::spec::Stack;
 use crate::{Error, Result};
 
@@ -117,6 +117,12 @@ pub fn status(
     if stack.compact.is_some() {
         components.push(Component::Compact);
     }
+    if stack.query_frontend.is_some() {
+        components.push(Component::QueryFrontend);
+    }
+    if stack.grafana.is_some() {
+        components.push(Component::Grafana);
+    }
     let workloads: Vec<Workload> = components
         .iter()
         .map(|c| Workload::observe(stack, request, *c))
@@ -136,14 +142,17 @@ pub fn status(
 
     let unavailable: Vec<&str> = workloads
         .iter()
-        .filter(|w| w.component != Component::Compact && w.status.ready_replicas < 1)
+        .filter(|w| {
+            !matches!(w.component, Component::Compact | Component::Grafana)
+                && w.status.ready_replicas < 1
+        })
         .map(|w| w.component.label())
         .collect();
     let available = if unavailable.is_empty() {
         (
             "True",
             "MinimumReplicasAvailable",
-            "Prometheus, the store gateway and the querier each have a ready replica".to_string(),
+            "every component that serves queries has a ready replica".to_string(),
         )
     } else {
         (
@@ -234,6 +243,12 @@ pub fn status(
             .map(|w| w.status.clone())
     };
 
+    let query_entry = if stack.query_frontend.is_some() {
+        Component::QueryFrontend
+    } else {
+        Component::Query
+    };
+
     let mut warnings = warnings;
     let mut seen = std::collections::BTreeSet::new();
     warnings.retain(|w| seen.insert(w.clone()));
@@ -246,10 +261,12 @@ pub fn status(
         query: component_status(Component::Query),
         store: component_status(Component::Store),
         compact: component_status(Component::Compact),
+        query_frontend: component_status(Component::QueryFrontend),
+        grafana: component_status(Component::Grafana),
         output: Some(OutputStatus {
             query: format!(
                 "http://{}.{}.svc:{HTTP_PORT}",
-                names.workload(Component::Query),
+                names.workload(query_entry),
                 stack.namespace
             ),
             query_external: external(Component::Query),
@@ -259,6 +276,17 @@ pub fn status(
                 stack.namespace
             ),
             prometheus_external: external(Component::Prometheus),
+            grafana: stack.grafana.as_ref().map(|_| {
+                format!(
+                    "http://{}.{}.svc:{GRAFANA_PORT}",
+                    names.workload(Component::Grafana),
+                    stack.namespace
+                )
+            }),
+            grafana_external: stack
+                .grafana
+                .as_ref()
+                .and_then(|_| external(Component::Grafana)),
         }),
         local: Some(LocalStatus {
             stores: vec![names.workload(Component::Store)],
@@ -354,5 +382,55 @@ mod tests {
         let workload = Workload::observe(&stack, &current, Component::Prometheus).unwrap();
         assert!(workload.complete);
         assert_eq!(workload.status.ready, "1/1");
+    }
+
+    #[test]
+    fn the_query_url_is_the_frontends_while_it_runs() {
+        let on = status(
+            &stack(json!({})),
+            &request(json!({})),
+            &[],
+            false,
+            Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            on.output.unwrap().query,
+            "http://example-thanos-query-frontend.default.svc:10902"
+        );
+        assert_eq!(on.query_frontend.unwrap().ready, "0/1");
+        let off_stack = stack(json!({"queryFrontend": {"enabled": false}}));
+        let off = status(&off_stack, &request(json!({})), &[], false, Vec::new()).unwrap();
+        assert_eq!(
+            off.output.unwrap().query,
+            "http://example-thanos-query.default.svc:10902"
+        );
+        assert!(off.query_frontend.is_none());
+    }
+
+    #[test]
+    fn grafana_has_a_url_and_replica_counts_only_when_it_runs() {
+        let on_stack = stack(json!({"baseDomain": "example.org",
+            "grafana": {"enabled": true, "adminSecret": "admin"}}));
+        let on = status(&on_stack, &request(json!({})), &[], false, Vec::new()).unwrap();
+        let output = on.output.unwrap();
+        assert_eq!(
+            output.grafana.as_deref(),
+            Some("http://example-grafana.default.svc:3000")
+        );
+        assert_eq!(
+            output.grafana_external.as_deref(),
+            Some("http://example-grafana.example.org")
+        );
+        assert_eq!(on.grafana.unwrap().ready, "0/1");
+        let off = status(
+            &stack(json!({})),
+            &request(json!({})),
+            &[],
+            false,
+            Vec::new(),
+        )
+        .unwrap();
+        assert!(off.output.unwrap().grafana.is_none() && off.grafana.is_none());
     }
 }

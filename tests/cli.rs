@@ -39,7 +39,12 @@ fn render_prints_every_child_of_the_2018_example_as_a_yaml_stream() {
         String::from_utf8_lossy(&output.stderr)
     );
     let docs = documents(&String::from_utf8(output.stdout).unwrap());
-    assert_eq!(docs.len(), 16);
+    assert_eq!(
+        docs.len(),
+        23,
+        "with Prometheus's account and RBAC, the query frontend, the discovery Services of self-monitoring and \
+         the Grafana ConfigMaps"
+    );
     assert!(
         docs.iter().all(|d| d["metadata"]["namespace"] == "default"),
         "namespace defaults to default"
@@ -73,7 +78,7 @@ fn render_of_a_sync_request_prints_the_whole_response_as_json() {
         String::from_utf8_lossy(&output.stderr)
     );
     let response: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(response["children"].as_array().unwrap().len(), 16);
+    assert_eq!(response["children"].as_array().unwrap().len(), 23);
     assert_eq!(response["status"]["phase"], "Install");
     assert_eq!(response["resyncAfterSeconds"], 0);
 }

@@ -123,7 +123,10 @@ fn every_rendered_pod_passes_the_restricted_profile() {
             }
         }
     }
-    assert_eq!(pods, 16, "four workloads in each of four answers");
+    assert_eq!(
+        pods, 21,
+        "five workloads in each of four answers, and Grafana in the one with every extension"
+    );
 }
 
 #[test]

@@ -39,7 +39,13 @@ fn spec() -> impl Strategy<Value = Value> {
             prop::collection::btree_map("[a-z][a-z_]{0,8}", "[ -~]{0,12}", 0..3),
         ),
         proptest::option::of("[a-z][a-z_]{0,10}"),
-        proptest::option::of(prop::sample::select(vec!["soft", "hard"])),
+        (
+            proptest::option::of(prop::sample::select(vec!["soft", "hard"])),
+            any::<Option<bool>>(),
+            proptest::option::of(1i32..=100),
+            any::<Option<bool>>(),
+            any::<bool>(),
+        ),
     )
         .prop_map(
             |(
@@ -48,7 +54,7 @@ fn spec() -> impl Strategy<Value = Value> {
                 domain,
                 (compact, labels),
                 replica_label,
-                anti,
+                (anti, frontend, frontend_replicas, monitoring, grafana),
             )| {
                 let mut spec = json!({"configMap": "prometheus-config", "bucketSecret": "bucket"});
                 let mut set = |key: &str, value: Value| {
@@ -57,7 +63,26 @@ fn spec() -> impl Strategy<Value = Value> {
                 if let Some(ha) = ha {
                     set("highlyAvailable", json!(ha));
                 }
-                set("replicas", json!({"prometheus": prom, "query": query}));
+                set(
+                    "replicas",
+                    json!({"prometheus": prom, "query": query, "queryFrontend": frontend_replicas}),
+                );
+                if let Some(frontend) = frontend {
+                    set("queryFrontend", json!({"enabled": frontend}));
+                }
+                if grafana {
+                    set(
+                        "grafana",
+                        json!({"enabled": true, "adminSecret": "grafana-admin"}),
+                    );
+                }
+                if let Some(monitoring) = monitoring {
+                    set("monitoring", json!({"enabled": monitoring}));
+                    set(
+                        "alerting",
+                        json!({"alertmanagers": ["http://alertmanager.monitoring.svc:9093"]}),
+                    );
+                }
                 set(
                     "metrics",
                     json!({"retention": retention, "blockDuration": block}),

@@ -115,17 +115,24 @@ fn the_2018_example_renders_every_child_of_the_stack() {
             "ServiceAccount/example-prometheus",
             "Role/example-prometheus",
             "RoleBinding/example-prometheus",
+            "ConfigMap/example-grafana-datasources",
+            "ConfigMap/example-grafana-dashboards",
             "Service/example-prometheus",
             "Service/example-thanos-peers",
             "Service/example-thanos-store",
             "Service/example-thanos-query",
             "Service/example-thanos-compact",
+            "Service/example-thanos-query-frontend",
+            "Service/example-thanos-query-sd",
+            "Service/example-thanos-query-frontend-sd",
             "StatefulSet/example-prometheus",
             "StatefulSet/example-thanos-store",
             "StatefulSet/example-thanos-compact",
             "Deployment/example-thanos-query",
+            "Deployment/example-thanos-query-frontend",
             "PodDisruptionBudget/example-prometheus",
             "PodDisruptionBudget/example-thanos-query",
+            "PodDisruptionBudget/example-thanos-query-frontend",
             "Ingress/example-query",
             "Ingress/example-prometheus",
         ]
@@ -192,6 +199,84 @@ fn compactor_is_left_out_when_disabled_and_the_status_warns() {
     assert!(
         warnings.contains("spec.compact.enabled is false"),
         "{warnings}"
+    );
+}
+
+#[test]
+fn the_query_frontend_fronts_the_querier_unless_turned_off() {
+    let response = Request::example()
+        .spec("replicas", json!({"query": 3, "queryFrontend": 1}))
+        .sync_json();
+    let frontend = child(&response, "Deployment", "example-thanos-query-frontend");
+    assert_eq!(frontend["spec"]["replicas"], 1);
+    // One frontend replica: a budget would block every drain.
+    assert!(
+        !names(&response)
+            .contains(&"PodDisruptionBudget/example-thanos-query-frontend".to_string())
+    );
+    assert_eq!(response["status"]["queryFrontend"]["replicas"], 1);
+
+    let off = Request::example()
+        .spec("queryFrontend", json!({"enabled": false}))
+        .sync_json();
+    assert!(!names(&off).iter().any(|n| n.contains("query-frontend")));
+    assert_eq!(
+        child(&off, "Ingress", "example-query")["spec"]["rules"][0]["http"]["paths"][0]["backend"]
+            ["service"]["name"],
+        "example-thanos-query"
+    );
+    assert_eq!(
+        off["status"]["output"]["query"],
+        "http://example-thanos-query.default.svc:10902"
+    );
+    assert!(off["status"]["queryFrontend"].is_null());
+}
+
+#[test]
+fn bad_query_frontend_settings_are_refused_naming_the_field() {
+    let (field, message) =
+        invalid(Request::example().spec("queryFrontend", json!({"splitInterval": "1d"})));
+    assert_eq!(field, "spec.queryFrontend.splitInterval");
+    assert!(message.contains("hours, minutes and seconds"), "{message}");
+    let (field, _) =
+        invalid(Request::example().spec("queryFrontend", json!({"cache": {"maxSize": "lots"}})));
+    assert_eq!(field, "spec.queryFrontend.cache.maxSize");
+}
+
+#[test]
+fn grafana_runs_with_its_ingress_only_when_enabled_and_needs_an_admin_secret() {
+    let off = Request::example().sync_json();
+    assert!(!names(&off).contains(&"Deployment/example-grafana".to_string()));
+    assert!(names(&off).contains(&"ConfigMap/example-grafana-dashboards".to_string()));
+
+    let on = Request::example()
+        .spec(
+            "grafana",
+            json!({"enabled": true, "adminSecret": "grafana-admin"}),
+        )
+        .sync_json();
+    for name in [
+        "Deployment/example-grafana",
+        "Service/example-grafana",
+        "Service/example-grafana-sd",
+        "Ingress/example-grafana",
+    ] {
+        assert!(names(&on).contains(&name.to_string()), "{name}");
+    }
+    assert_eq!(
+        child(&on, "Ingress", "example-grafana")["spec"]["rules"][0]["host"],
+        "example-grafana.ingress.example.com"
+    );
+    assert_eq!(
+        on["status"]["output"]["grafanaExternal"],
+        "http://example-grafana.ingress.example.com"
+    );
+
+    let (field, message) = invalid(Request::example().spec("grafana", json!({"enabled": true})));
+    assert_eq!(field, "spec.grafana.adminSecret");
+    assert!(
+        message.contains("admin-user and admin-password"),
+        "{message}"
     );
 }
 

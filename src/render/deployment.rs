@@ -1,17 +1,17 @@
-//! The querier Deployment.
+//! The Deployments of the stateless components: the querier and the query frontend.
 
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
+use k8s_openapi::api::core::v1::{Container, Volume};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::meta::{self, Component, Names};
 use super::{Sources, pod};
-use crate::spec::Stack;
+use crate::spec::{Grafana, QueryFrontend, Stack};
 
 /// `<name>-thanos-query`: stateless, so a Deployment.
 pub fn query(stack: &Stack, sources: &Sources) -> Deployment {
-    let name = Names::new(stack).workload(Component::Query);
     tracing::debug!(
         "Deployment: Translating HighlyAvailable to {} replica(s)",
         stack.query_replicas
@@ -20,19 +20,52 @@ pub fn query(stack: &Stack, sources: &Sources) -> Deployment {
         "Deployment: Deduplicating replicas on the label {}",
         stack.replica_label
     );
-    let template = pod::template(
+    deployment(
         stack,
         sources,
         Component::Query,
-        vec![pod::query(stack)],
+        pod::query(stack),
         Vec::new(),
-    );
+    )
+}
+
+/// `<name>-thanos-query-frontend`, in front of the querier.
+pub fn query_frontend(stack: &Stack, sources: &Sources, frontend: &QueryFrontend) -> Deployment {
+    deployment(
+        stack,
+        sources,
+        Component::QueryFrontend,
+        pod::query_frontend(stack, frontend),
+        Vec::new(),
+    )
+}
+
+/// `<name>-grafana`, with `grafana.enabled`.
+pub fn grafana(stack: &Stack, sources: &Sources, grafana: &Grafana) -> Deployment {
+    deployment(
+        stack,
+        sources,
+        Component::Grafana,
+        pod::grafana(grafana),
+        pod::grafana_volumes(stack),
+    )
+}
+
+fn deployment(
+    stack: &Stack,
+    sources: &Sources,
+    component: Component,
+    container: Container,
+    volumes: Vec<Volume>,
+) -> Deployment {
+    let name = Names::new(stack).workload(component);
+    let template = pod::template(stack, sources, component, vec![container], volumes);
     Deployment {
-        metadata: meta::metadata(stack, Component::Query, name),
+        metadata: meta::metadata(stack, component, name),
         spec: Some(DeploymentSpec {
-            replicas: Some(meta::replicas(stack, Component::Query)),
-            selector: meta::selector(stack, Component::Query),
-            strategy: strategy(stack, Component::Query),
+            replicas: Some(meta::replicas(stack, component)),
+            selector: meta::selector(stack, component),
+            strategy: strategy(stack, component),
             template,
             ..Default::default()
         }),
@@ -53,7 +86,7 @@ fn strategy(stack: &Stack, component: Component) -> Option<DeploymentStrategy> {
     })
 }
 
-/// Keep the querier's selector as the observed Deployment's `spec` has it (it cannot change) and say so when
+/// Keep a Deployment's selector as the observed Deployment's `spec` has it (it cannot change) and say so when
 /// it differs.
 pub fn keep_selector(
     desired: &mut Deployment,
@@ -130,5 +163,24 @@ mod tests {
     fn replicas_follow_the_spec() {
         let desired = query(&stack(json!({"replicas": {"query": 3}})), &sources());
         assert_eq!(desired.spec.unwrap().replicas, Some(3));
+    }
+
+    #[test]
+    fn the_frontend_runs_as_many_replicas_as_queriers_unless_told() {
+        let stack = stack(json!({"replicas": {"query": 3}}));
+        let desired = query_frontend(&stack, &sources(), stack.query_frontend.as_ref().unwrap());
+        assert_eq!(
+            desired.metadata.name.as_deref(),
+            Some("example-thanos-query-frontend")
+        );
+        let spec = desired.spec.unwrap();
+        assert_eq!(spec.replicas, Some(3));
+        assert_eq!(
+            spec.selector,
+            meta::selector(&stack, Component::QueryFrontend)
+        );
+        let stack = self::stack(json!({"replicas": {"query": 3, "queryFrontend": 1}}));
+        let desired = query_frontend(&stack, &sources(), stack.query_frontend.as_ref().unwrap());
+        assert_eq!(desired.spec.unwrap().replicas, Some(1));
     }
 }

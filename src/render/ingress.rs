@@ -14,13 +14,18 @@ pub fn host(stack: &Stack, component: Component, base_domain: &str) -> String {
     format!("{}.{base_domain}", Names::new(stack).ingress(component))
 }
 
-/// The Ingress of the querier or of Prometheus, routing `/` of its host to the component's Service.
+/// The Ingress of the querier or of Prometheus, routing `/` of its host to the component's Service; the
+/// querier's host goes to the query frontend when it runs.
 pub fn ingress(stack: &Stack, component: Component, base_domain: &str) -> Ingress {
     let names = Names::new(stack);
     let host = host(stack, component, base_domain);
     let port = match component {
         Component::Prometheus => "web",
         _ => "http",
+    };
+    let backend = match component {
+        Component::Query if stack.query_frontend.is_some() => Component::QueryFrontend,
+        other => other,
     };
     let metadata = ObjectMeta {
         annotations: (!stack.ingress.annotations.is_empty())
@@ -45,7 +50,7 @@ pub fn ingress(stack: &Stack, component: Component, base_domain: &str) -> Ingres
                         path_type: "Prefix".into(),
                         backend: IngressBackend {
                             service: Some(IngressServiceBackend {
-                                name: names.workload(component),
+                                name: names.workload(backend),
                                 port: Some(ServiceBackendPort {
                                     name: Some(port.into()),
                                     ..Default::default()
@@ -69,8 +74,10 @@ mod tests {
 
     #[test]
     fn the_query_ingress_routes_its_host_to_the_query_service() {
-        let stack = stack(serde_json::json!({"baseDomain": "example.org",
-            "ingress": {"className": "nginx", "tlsSecretName": "tls", "annotations": {"a": "b"}}}));
+        let stack = stack(
+            serde_json::json!({"baseDomain": "example.org", "queryFrontend": {"enabled": false},
+            "ingress": {"className": "nginx", "tlsSecretName": "tls", "annotations": {"a": "b"}}}),
+        );
         let ingress = ingress(&stack, Component::Query, "example.org");
         assert_eq!(ingress.metadata.name.as_deref(), Some("example-query"));
         assert_eq!(ingress.metadata.annotations.unwrap()["a"], "b");
@@ -91,6 +98,21 @@ mod tests {
             Some(&["example-query.example.org".to_string()][..])
         );
         assert_eq!(tls.secret_name.as_deref(), Some("tls"));
+    }
+
+    #[test]
+    fn the_query_host_goes_to_the_frontend_when_it_runs() {
+        let stack = stack(serde_json::json!({"baseDomain": "example.org"}));
+        let ingress = ingress(&stack, Component::Query, "example.org");
+        let rule = &ingress.spec.unwrap().rules.unwrap()[0];
+        assert_eq!(rule.host.as_deref(), Some("example-query.example.org"));
+        let backend = rule.http.as_ref().unwrap().paths[0]
+            .backend
+            .service
+            .clone()
+            .unwrap();
+        assert_eq!(backend.name, "example-thanos-query-frontend");
+        assert_eq!(backend.port.unwrap().name.as_deref(), Some("http"));
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub enum Component {
     Store,
     Query,
     Compact,
+    QueryFrontend,
+    /// Grafana, and the datasource and dashboard ConfigMaps that any Grafana can read.
+    Grafana,
 }
 
 impl Component {
@@ -26,13 +29,15 @@ impl Component {
             Self::Store => "store",
             Self::Query => "query",
             Self::Compact => "compact",
+            Self::QueryFrontend => "query-frontend",
+            Self::Grafana => "grafana",
         }
     }
 
     /// The kind of the component's workload.
     pub fn kind(self) -> &'static str {
         match self {
-            Self::Query => "Deployment",
+            Self::Query | Self::QueryFrontend | Self::Grafana => "Deployment",
             Self::Prometheus | Self::Store | Self::Compact => "StatefulSet",
         }
     }
@@ -41,7 +46,8 @@ impl Component {
     fn app(self) -> &'static str {
         match self {
             Self::Prometheus => "prometheus",
-            Self::Store | Self::Query | Self::Compact => "thanos",
+            Self::Grafana => "grafana",
+            Self::Store | Self::Query | Self::Compact | Self::QueryFrontend => "thanos",
         }
     }
 }
@@ -63,12 +69,30 @@ impl<'a> Names<'a> {
             Component::Store => format!("{}-thanos-store", self.name),
             Component::Query => format!("{}-thanos-query", self.name),
             Component::Compact => format!("{}-thanos-compact", self.name),
+            Component::QueryFrontend => format!("{}-thanos-query-frontend", self.name),
+            Component::Grafana => format!("{}-grafana", self.name),
         }
+    }
+
+    /// The Grafana datasource of the stack, for the usual Grafana sidecar (`grafana_datasource: "1"`).
+    pub fn grafana_datasources(&self) -> String {
+        format!("{}-grafana-datasources", self.name)
+    }
+
+    /// The Grafana dashboard of the stack, for the usual Grafana sidecar (`grafana_dashboard: "1"`).
+    pub fn grafana_dashboards(&self) -> String {
+        format!("{}-grafana-dashboards", self.name)
     }
 
     /// The headless Service of the sidecars' gRPC ports (the 2018 "peers" Service).
     pub fn peers(&self) -> String {
         format!("{}-thanos-peers", self.name)
+    }
+
+    /// A headless Service for self-monitoring, for a component whose Service has a virtual IP (the querier,
+    /// the query frontend, Grafana): its DNS SRV records list every pod.
+    pub fn discovery(&self, component: Component) -> String {
+        format!("{}-sd", self.workload(component))
     }
 
     /// The derived Prometheus configuration.
@@ -83,12 +107,14 @@ impl<'a> Names<'a> {
 }
 
 /// How many pods a component runs. The store gateway and the compactor run one: two compactors on one bucket
-/// corrupt it.
+/// corrupt it. A disabled query frontend or Grafana runs none.
 pub fn replicas(stack: &Stack, component: Component) -> i32 {
     match component {
         Component::Prometheus => stack.prometheus_replicas,
         Component::Query => stack.query_replicas,
+        Component::QueryFrontend => stack.query_frontend.as_ref().map_or(0, |f| f.replicas),
         Component::Store | Component::Compact => 1,
+        Component::Grafana => i32::from(stack.grafana.is_some()),
     }
 }
 
@@ -144,8 +170,16 @@ mod tests {
         assert_eq!(names.workload(Component::Store), "example-thanos-store");
         assert_eq!(names.workload(Component::Query), "example-thanos-query");
         assert_eq!(names.workload(Component::Compact), "example-thanos-compact");
+        assert_eq!(
+            names.workload(Component::QueryFrontend),
+            "example-thanos-query-frontend"
+        );
         assert_eq!(names.peers(), "example-thanos-peers");
         assert_eq!(names.prometheus_config(), "example-prometheus-config");
+        assert_eq!(
+            names.discovery(Component::QueryFrontend),
+            "example-thanos-query-frontend-sd"
+        );
         assert_eq!(names.ingress(Component::Query), "example-query");
     }
 
@@ -157,6 +191,7 @@ mod tests {
             Component::Store,
             Component::Query,
             Component::Compact,
+            Component::QueryFrontend,
         ] {
             let labels = labels(&stack, component);
             let selector = selector_labels(&stack, component);

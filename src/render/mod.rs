@@ -2,8 +2,10 @@
 //! objects and the observed children. The pipeline that calls it is [`crate::pipeline`].
 
 pub mod deployment;
+pub mod grafana;
 pub mod ingress;
 pub mod meta;
+pub mod monitoring;
 pub mod pdb;
 pub mod pod;
 pub mod rbac;
@@ -21,7 +23,7 @@ use crate::api::PrometheusReplica;
 use crate::hook::{self, Child, Object, SyncRequest, SyncResponse};
 use crate::spec::Stack;
 use crate::{Error, Result};
-use meta::{Component, Names};
+use meta::Component;
 
 /// The desired children, in a fixed order. `warnings` gets what the status must say of them (a pending
 /// immutable change, a workload waiting for its Secret).
@@ -32,7 +34,6 @@ pub fn children(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Child>> {
     let sources = &related.sources;
-    let names = Names::new(stack);
     let mut children = Vec::new();
     if let Some(config) = &related.config {
         children.push(Child::ConfigMap(config.clone()));
@@ -42,6 +43,8 @@ pub fn children(
         children.push(Child::Role(rbac::role(stack)));
         children.push(Child::RoleBinding(rbac::role_binding(stack)));
     }
+    children.push(Child::ConfigMap(grafana::datasources(stack)));
+    children.push(Child::ConfigMap(grafana::dashboards(stack)));
 
     tracing::debug!("Creating Prometheus service for {}", stack.name);
     children.push(Child::Service(service::prometheus(stack)));
@@ -53,6 +56,27 @@ pub fn children(
     children.push(Child::Service(service::query(stack)));
     if stack.compact.is_some() {
         children.push(Child::Service(service::compact(stack)));
+    }
+    if stack.query_frontend.is_some() {
+        children.push(Child::Service(service::query_frontend(stack)));
+    }
+    if stack.grafana.is_some() {
+        children.push(Child::Service(service::grafana(stack)));
+    }
+    if stack.monitoring {
+        children.push(Child::Service(service::discovery(stack, Component::Query)));
+        if stack.query_frontend.is_some() {
+            children.push(Child::Service(service::discovery(
+                stack,
+                Component::QueryFrontend,
+            )));
+        }
+        if stack.grafana.is_some() {
+            children.push(Child::Service(service::discovery(
+                stack,
+                Component::Grafana,
+            )));
+        }
     }
 
     tracing::debug!("Creating Prometheus StatefulSet for {}", stack.name);
@@ -91,25 +115,43 @@ pub fn children(
     }
 
     tracing::debug!("Creating Thanos query Deployment for {}", stack.name);
-    let mut query = deployment::query(stack, sources);
-    if let Some(observed) = hook::find(
-        &request.children,
-        "Deployment",
-        &names.workload(Component::Query),
-    ) {
-        let spec = observed_spec("Deployment", observed)?;
-        deployment::keep_selector(&mut query, spec.as_ref(), warnings)?;
+    let mut deployments = vec![deployment::query(stack, sources)];
+    if let Some(frontend) = &stack.query_frontend {
+        tracing::debug!(
+            "Creating Thanos query frontend Deployment for {}",
+            stack.name
+        );
+        deployments.push(deployment::query_frontend(stack, sources, frontend));
     }
-    children.push(Child::Deployment(query));
+    if let Some(grafana) = &stack.grafana {
+        tracing::debug!("Creating Grafana Deployment for {}", stack.name);
+        deployments.push(deployment::grafana(stack, sources, grafana));
+    }
+    for mut desired in deployments {
+        let name = desired.metadata.name.clone().unwrap_or_default();
+        if let Some(observed) = hook::find(&request.children, "Deployment", &name) {
+            let spec = observed_spec("Deployment", observed)?;
+            deployment::keep_selector(&mut desired, spec.as_ref(), warnings)?;
+        }
+        children.push(Child::Deployment(desired));
+    }
 
-    for component in [Component::Prometheus, Component::Query] {
+    for component in [
+        Component::Prometheus,
+        Component::Query,
+        Component::QueryFrontend,
+    ] {
         if meta::replicas(stack, component) > 1 {
             children.push(Child::PodDisruptionBudget(pdb::budget(stack, component)));
         }
     }
 
     if let Some(domain) = &stack.base_domain {
-        for component in [Component::Query, Component::Prometheus] {
+        let mut exposed = vec![Component::Query, Component::Prometheus];
+        if stack.grafana.is_some() {
+            exposed.push(Component::Grafana);
+        }
+        for component in exposed {
             tracing::debug!(
                 "Creating Ingress for {} at {}",
                 component.label(),

@@ -1,4 +1,5 @@
-//! Pod templates and their containers: Prometheus, the Thanos sidecar, store gateway, querier and compactor.
+//! Pod templates, the Prometheus pod (Prometheus and the Thanos sidecar), and what every container shares; the
+//! other Thanos containers are in `pod/thanos.rs`, the bucket access in `pod/bucket.rs`.
 //!
 //! Every pod passes the Pod Security Standard `restricted` profile. Flags are the ones of the pinned releases
 //! (Prometheus v3, Thanos v0.42); none of the removed ones (`--cluster.*`, `--store`,
@@ -9,15 +10,24 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
     HTTPGetAction, ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity, PodSecurityContext,
-    PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
-    SecretVolumeSource, SecurityContext, Volume, VolumeMount, WeightedPodAffinityTerm,
+    PodSpec, PodTemplateSpec, Probe, SeccompProfile, SecurityContext, Volume, VolumeMount,
+    WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::Sources;
 use super::meta::{self, Component, Names};
-use super::{Bucket, Sources};
 use crate::spec::Stack;
+
+mod bucket;
+mod grafana;
+mod thanos;
+
+pub use bucket::{OBJSTORE_DIR, S3_KEYS, objstore_volume};
+pub use grafana::{GRAFANA_PORT, grafana, grafana_volumes};
+use thanos::thanos;
+pub use thanos::{compact, query, query_frontend, store};
 
 /// Prometheus's web port.
 pub const PROMETHEUS_PORT: i32 = 9090;
@@ -31,8 +41,6 @@ pub const HTTP_PORT: i32 = 10902;
 pub const CONFIG_DIR: &str = "/etc/prometheus/config";
 /// The TSDB, shared by Prometheus and the sidecar.
 pub const TSDB_DIR: &str = "/prometheus";
-/// Where the bucket Secret is mounted when it holds `objstore.yml`.
-pub const OBJSTORE_DIR: &str = "/etc/thanos/objstore";
 /// The annotation that rolls the pods when the bucket credentials change.
 pub const BUCKET_HASH_ANNOTATION: &str = "prometheus.robszumski.com/bucket-secret-hash";
 
@@ -42,20 +50,6 @@ const NOBODY: i64 = 65534;
 /// The name of the TSDB / data volume and claim template.
 pub const DATA_VOLUME: &str = "data";
 const CONFIG_VOLUME: &str = "config";
-const OBJSTORE_VOLUME: &str = "objstore";
-
-/// The 2018 `s3_*` keys of the bucket Secret: the environment variable that carries each into the Thanos
-/// containers, and the S3 config key it fills, if any.
-///
-/// The credentials stay out of the YAML: with no `access_key` in its config, Thanos's S3 provider reads
-/// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` itself, so any byte of a credential works. The bucket and the
-/// endpoint must be in the config; [`objstore_args`] quotes them.
-pub const S3_KEYS: [(&str, &str, Option<&str>); 4] = [
-    ("s3_bucket", "OBJSTORE_S3_BUCKET", Some("bucket")),
-    ("s3_endpoint", "OBJSTORE_S3_ENDPOINT", Some("endpoint")),
-    ("s3_access_key", "AWS_ACCESS_KEY_ID", None),
-    ("s3_secret_key", "AWS_SECRET_ACCESS_KEY", None),
-];
 
 /// The pod template of a component.
 pub fn template(
@@ -65,7 +59,10 @@ pub fn template(
     containers: Vec<Container>,
     volumes: Vec<Volume>,
 ) -> PodTemplateSpec {
-    let reads_bucket = component != Component::Query;
+    let reads_bucket = !matches!(
+        component,
+        Component::Query | Component::QueryFrontend | Component::Grafana
+    );
     let annotations = sources
         .bucket_hash
         .as_ref()
@@ -239,185 +236,6 @@ pub fn prometheus_volumes(sources: &Sources) -> Vec<Volume> {
     volumes
 }
 
-/// The store gateway: serves the blocks in the bucket.
-pub fn store(stack: &Stack, sources: &Sources) -> Container {
-    let data = "/var/thanos/store";
-    let args = vec![
-        "store".into(),
-        format!("--data-dir={data}"),
-        format!("--grpc-address=0.0.0.0:{GRPC_PORT}"),
-        format!("--http-address=0.0.0.0:{HTTP_PORT}"),
-    ];
-    let mounts = vec![mount(DATA_VOLUME, data, false)];
-    let resources = stack.resources.store.clone();
-    thanos(
-        stack,
-        "thanos-store",
-        args,
-        true,
-        resources,
-        mounts,
-        Some(sources),
-    )
-}
-
-/// The querier: merges the sidecars and the store gateway, found by DNS SRV through headless Services, and
-/// deduplicates the replicas on the replica label.
-pub fn query(stack: &Stack) -> Container {
-    let names = Names::new(stack);
-    let ns = &stack.namespace;
-    let args = vec![
-        "query".into(),
-        format!("--http-address=0.0.0.0:{HTTP_PORT}"),
-        format!("--grpc-address=0.0.0.0:{GRPC_PORT}"),
-        format!("--query.replica-label={}", stack.replica_label),
-        format!("--endpoint=dnssrv+_grpc._tcp.{}.{ns}.svc", names.peers()),
-        format!(
-            "--endpoint=dnssrv+_grpc._tcp.{}.{ns}.svc",
-            names.workload(Component::Store)
-        ),
-    ];
-    let resources = stack.resources.query.clone();
-    thanos(
-        stack,
-        "thanos-query",
-        args,
-        true,
-        resources,
-        Vec::new(),
-        None,
-    )
-}
-
-/// The compactor: compacts and downsamples the bucket and applies its retention. Exactly one per bucket.
-pub fn compact(stack: &Stack, sources: &Sources, compact: &crate::spec::Compact) -> Container {
-    let data = "/var/thanos/compact";
-    let args = vec![
-        "compact".into(),
-        "--wait".into(),
-        format!("--data-dir={data}"),
-        format!("--http-address=0.0.0.0:{HTTP_PORT}"),
-        format!("--retention.resolution-raw={}", compact.retention_raw),
-        format!("--retention.resolution-5m={}", compact.retention_5m),
-        format!("--retention.resolution-1h={}", compact.retention_1h),
-    ];
-    let mounts = vec![mount(DATA_VOLUME, data, false)];
-    let resources = stack.resources.compact.clone();
-    // The compactor serves no StoreAPI: no gRPC port.
-    thanos(
-        stack,
-        "thanos-compact",
-        args,
-        false,
-        resources,
-        mounts,
-        Some(sources),
-    )
-}
-
-/// A Thanos container: `args`, then, for a component that reads the bucket (`sources`), the bucket's flags,
-/// mount and environment; health probes on the HTTP port; the `restricted` security context.
-fn thanos(
-    stack: &Stack,
-    name: &str,
-    mut args: Vec<String>,
-    grpc: bool,
-    resources: ResourceRequirements,
-    mut mounts: Vec<VolumeMount>,
-    sources: Option<&Sources>,
-) -> Container {
-    if let Some(sources) = sources {
-        args.extend(objstore_args(sources));
-        mounts.extend(objstore_mount(sources));
-    }
-    let mut ports = vec![port("http", HTTP_PORT)];
-    if grpc {
-        ports.insert(0, port("grpc", GRPC_PORT));
-    }
-    Container {
-        name: name.into(),
-        image: Some(stack.thanos_image.clone()),
-        args: Some(args),
-        env: sources.and_then(objstore_env),
-        ports: Some(ports),
-        readiness_probe: Some(probe("/-/ready", "http", 3)),
-        liveness_probe: Some(probe("/-/healthy", "http", 6)),
-        resources: Some(resources),
-        volume_mounts: (!mounts.is_empty()).then_some(mounts),
-        ..secure_container()
-    }
-}
-
-/// The volume that holds the bucket Secret, when it is mounted as a file.
-pub fn objstore_volume(sources: &Sources) -> Option<Volume> {
-    match &sources.bucket {
-        Bucket::File { secret, key } => Some(Volume {
-            name: OBJSTORE_VOLUME.into(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(secret.clone()),
-                items: Some(vec![k8s_openapi::api::core::v1::KeyToPath {
-                    key: key.clone(),
-                    path: "objstore.yml".into(),
-                    ..Default::default()
-                }]),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        Bucket::S3Keys { .. } => None,
-    }
-}
-
-fn objstore_mount(sources: &Sources) -> Option<VolumeMount> {
-    matches!(sources.bucket, Bucket::File { .. })
-        .then(|| mount(OBJSTORE_VOLUME, OBJSTORE_DIR, true))
-}
-
-fn objstore_args(sources: &Sources) -> Vec<String> {
-    match &sources.bucket {
-        Bucket::File { .. } => vec![format!(
-            "--objstore.config-file={OBJSTORE_DIR}/objstore.yml"
-        )],
-        Bucket::S3Keys { .. } => {
-            // `$$(VAR)` reaches Thanos as `$(VAR)`, which Thanos replaces with the variable's value, byte for
-            // byte, before it parses the YAML: the values never appear in the pod spec or the process arguments.
-            // Each value is a literal block scalar with an explicit indentation (`|2-`: 2 more than the key), in
-            // which no character but a line break means anything, leading spaces included; the hook refuses a
-            // bucket or endpoint with a line break (`related::bucket_format`).
-            let mut config = String::from("type: S3\nconfig:\n");
-            for (_, env, key) in S3_KEYS {
-                if let Some(key) = key {
-                    config.push_str(&format!("  {key}: |2-\n    $$({env})\n"));
-                }
-            }
-            vec![format!("--objstore.config={config}")]
-        }
-    }
-}
-
-fn objstore_env(sources: &Sources) -> Option<Vec<EnvVar>> {
-    match &sources.bucket {
-        Bucket::File { .. } => None,
-        Bucket::S3Keys { secret } => Some(
-            S3_KEYS
-                .iter()
-                .map(|(key, env, _)| EnvVar {
-                    name: (*env).into(),
-                    value_from: Some(EnvVarSource {
-                        secret_key_ref: Some(SecretKeySelector {
-                            name: secret.clone(),
-                            key: (*key).into(),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                })
-                .collect(),
-        ),
-    }
-}
-
 fn pod_name_env() -> EnvVar {
     EnvVar {
         name: "POD_NAME".into(),
@@ -570,132 +388,6 @@ mod tests {
     }
 
     #[test]
-    fn the_2018_secret_keys_reach_thanos_only_as_environment_references() {
-        let s3 = Sources {
-            bucket: Bucket::S3Keys {
-                secret: "bucket".into(),
-            },
-            ..sources()
-        };
-        let store = store(&stack(json!({})), &s3);
-        let config = args(&store)
-            .into_iter()
-            .find_map(|a| a.strip_prefix("--objstore.config=").map(String::from));
-        assert_eq!(
-            config.unwrap(),
-            "type: S3\nconfig:\n  bucket: |2-\n    $$(OBJSTORE_S3_BUCKET)\n  endpoint: |2-\n    \
-             $$(OBJSTORE_S3_ENDPOINT)\n"
-        );
-        assert!(
-            store
-                .volume_mounts
-                .unwrap()
-                .iter()
-                .all(|m| m.name != OBJSTORE_VOLUME)
-        );
-        assert!(objstore_volume(&s3).is_none());
-    }
-
-    /// What Thanos does to `--objstore.config` (`pkg/extkingpin` `expandEnv`): every `$(NAME)` replaced once by
-    /// the variable's value, byte for byte, and an unset one is an error.
-    fn thanos_expand(text: &str, env: &BTreeMap<&str, &str>) -> String {
-        let mut out = String::new();
-        let mut rest = text;
-        while let Some(at) = rest.find("$(") {
-            out.push_str(&rest[..at]);
-            let after = &rest[at + 2..];
-            let end = after.find(')').expect("a reference is closed");
-            out.push_str(
-                env.get(&after[..end])
-                    .expect("every referenced variable is set"),
-            );
-            rest = &after[end + 1..];
-        }
-        out + rest
-    }
-
-    #[test]
-    fn the_2018_s3_values_survive_any_characters() {
-        let s3 = Sources {
-            bucket: Bucket::S3Keys {
-                secret: "bucket".into(),
-            },
-            ..sources()
-        };
-        let store = store(&stack(json!({})), &s3);
-        let env: BTreeMap<String, String> = store
-            .env
-            .iter()
-            .flatten()
-            .map(|e| {
-                let key = &e
-                    .value_from
-                    .as_ref()
-                    .unwrap()
-                    .secret_key_ref
-                    .as_ref()
-                    .unwrap()
-                    .key;
-                (e.name.clone(), key.clone())
-            })
-            .collect();
-        // The S3 provider reads the credentials itself when the config names none: no YAML around them.
-        assert_eq!(env["AWS_ACCESS_KEY_ID"], "s3_access_key");
-        assert_eq!(env["AWS_SECRET_ACCESS_KEY"], "s3_secret_key");
-        let arg = args(&store)
-            .into_iter()
-            .find_map(|a| a.strip_prefix("--objstore.config=").map(String::from))
-            .unwrap();
-        // Kubernetes turns `$$` into `$` and leaves the rest of an argument alone.
-        let arg = arg.replace("$$", "$");
-        for hostile in [
-            "a: b",
-            "a #b",
-            "*a",
-            "&a",
-            "!a",
-            "%a",
-            "@a",
-            "'a",
-            "\"a",
-            "{a",
-            "[a",
-            "|a",
-            ">a",
-            "-",
-            "~",
-            "null",
-            "true",
-            "0x10",
-            " a",
-            "a ",
-            "",
-            "#",
-            "a\tb",
-            "$(OBJSTORE_S3_BUCKET)",
-            "ü",
-        ] {
-            let values = BTreeMap::from([
-                ("OBJSTORE_S3_BUCKET", hostile),
-                ("OBJSTORE_S3_ENDPOINT", hostile),
-            ]);
-            let expanded = thanos_expand(&arg, &values);
-            let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(&expanded)
-                .unwrap_or_else(|e| panic!("{hostile:?}: {e}\n{expanded}"));
-            assert_eq!(parsed["type"], "S3");
-            let config = parsed["config"].as_mapping().unwrap();
-            assert_eq!(config.len(), 2, "{hostile:?}: {expanded}");
-            for key in ["bucket", "endpoint"] {
-                assert_eq!(
-                    parsed["config"][key].as_str(),
-                    Some(hostile),
-                    "{key} {hostile:?}: {expanded}"
-                );
-            }
-        }
-    }
-
-    #[test]
     fn only_components_that_read_the_bucket_roll_on_new_credentials() {
         let hashed = Sources {
             bucket_hash: Some("abc".into()),
@@ -713,6 +405,7 @@ mod tests {
             "abc"
         );
         assert!(annotations(Component::Query).is_none());
+        assert!(annotations(Component::QueryFrontend).is_none());
     }
 
     #[test]

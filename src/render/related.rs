@@ -10,10 +10,16 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::Value;
-use serde_yaml_ng::{Mapping, Value as Yaml};
 use sha2::{Digest, Sha256};
 
+mod labels;
+
+pub use labels::{expand_2018, with_external_labels};
+
+use labels::{add_external_labels, parse, write};
+
 use super::meta::{self, Component, Names};
+use super::monitoring;
 use super::pod::S3_KEYS;
 use crate::hook::{self, Object, RelatedResourceRule, SyncRequest};
 use crate::spec::Stack;
@@ -104,12 +110,7 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
             // Without a customize hook there is nothing to know: the Secret's `objstore.yml` is mounted.
             bucket_known: true,
             problems: Vec::new(),
-            warnings: vec![format!(
-                "no customize hook is configured, so the hook cannot add external labels: ConfigMap {} is mounted \
-                 as it is. Unless its global.external_labels set {}: ${{POD_NAME}}, the sidecars will not upload \
-                 and the replicas will not deduplicate. Configure the customize hook (deploy/compositecontroller.yaml)",
-                stack.config_map, stack.replica_label
-            )],
+            warnings: no_customize_hook(stack),
         });
     }
     let mut problems = Vec::new();
@@ -174,6 +175,31 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
     })
 }
 
+/// What cannot work without a customize hook, which derives the configuration.
+fn no_customize_hook(stack: &Stack) -> Vec<String> {
+    let mut warnings = vec![format!(
+        "no customize hook is configured, so the hook cannot add external labels: ConfigMap {} is mounted \
+         as it is. Unless its global.external_labels set {}: ${{POD_NAME}}, the sidecars will not upload \
+         and the replicas will not deduplicate. Configure the customize hook (deploy/compositecontroller.yaml)",
+        stack.config_map, stack.replica_label
+    )];
+    if stack.monitoring {
+        warnings.push(
+            "self-monitoring is off: without a customize hook there is no derived configuration to add its scrape \
+             jobs and alert rules to (spec.monitoring.enabled)"
+                .into(),
+        );
+    }
+    if !stack.alertmanagers.is_empty() {
+        warnings.push(
+            "spec.alerting.alertmanagers is ignored: without a customize hook there is no derived configuration \
+             to add them to"
+                .into(),
+        );
+    }
+    warnings
+}
+
 /// The related object of `kind` named `name`, whole: the hook reads its data.
 fn related(request: &SyncRequest, kind: &str, name: &str) -> crate::Result<Option<Value>> {
     hook::find(&request.related, kind, name)
@@ -206,16 +232,35 @@ fn derive_config(
             reason: "ConfigKeyMissing",
             message: format!("{object} has no key {CONFIG_KEY} (or the 2018 {CONFIG_KEY_2018})"),
         })?;
-    let config = with_external_labels(stack, text, warnings).map_err(|error| Problem {
+    let invalid = |error: String| Problem {
         reason: "ConfigInvalid",
         message: format!("{object} key {key}: {error}"),
-    })?;
+    };
+    let mut config = parse(text).map_err(invalid)?;
+    add_external_labels(stack, &mut config, warnings).map_err(invalid)?;
+    if let Some(root) = config.as_mapping_mut() {
+        monitoring::apply(stack, root).map_err(invalid)?;
+    }
+    let config = write(&config).map_err(invalid)?;
+    if stack.monitoring && data.contains_key(monitoring::RULES_KEY) {
+        return Err(Problem {
+            reason: "ConfigInvalid",
+            message: format!(
+                "{object} has the key {}, which self-monitoring reserves: rename it, or set \
+                 spec.monitoring.enabled to false",
+                monitoring::RULES_KEY
+            ),
+        });
+    }
 
     let mut out: BTreeMap<String, String> = data
         .into_iter()
         .filter(|(k, _)| k != CONFIG_KEY && k != CONFIG_KEY_2018)
         .collect();
     out.insert(CONFIG_KEY.into(), config);
+    if stack.monitoring {
+        out.insert(monitoring::RULES_KEY.into(), monitoring::rules(stack));
+    }
     let binary_data = match source.get("binaryData") {
         None | Some(Value::Null) => None,
         Some(binary) => Some(serde_json::from_value(binary.clone()).map_err(|_| Problem {
@@ -262,121 +307,6 @@ fn kept_config(observed: &Object) -> crate::Result<ConfigMap> {
         ..Default::default()
     };
     Ok(config)
-}
-
-/// Parse a Prometheus configuration and set its `global.external_labels`: the user's own, then
-/// `spec.externalLabels`, then `prometheus` and the replica label, which win.
-pub fn with_external_labels(
-    stack: &Stack,
-    text: &str,
-    warnings: &mut Vec<String>,
-) -> Result<String, String> {
-    let mut config: Yaml =
-        serde_yaml_ng::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
-    if config.is_null() {
-        config = Yaml::Mapping(Mapping::new());
-    }
-    let root = config
-        .as_mapping_mut()
-        .ok_or("the configuration must be a YAML mapping")?;
-    let global = root
-        .entry(Yaml::from("global"))
-        .or_insert_with(|| Yaml::Mapping(Mapping::new()));
-    if global.is_null() {
-        *global = Yaml::Mapping(Mapping::new());
-    }
-    let global = global.as_mapping_mut().ok_or("global must be a mapping")?;
-    let labels = global
-        .entry(Yaml::from("external_labels"))
-        .or_insert_with(|| Yaml::Mapping(Mapping::new()));
-    if labels.is_null() {
-        *labels = Yaml::Mapping(Mapping::new());
-    }
-    let labels = labels
-        .as_mapping_mut()
-        .ok_or("global.external_labels must be a mapping")?;
-
-    let mut merged: Vec<(String, String)> = Vec::new();
-    for (key, value) in labels.iter() {
-        let (Some(key), Some(value)) = (key.as_str(), scalar(value)) else {
-            return Err("global.external_labels must map label names to strings".into());
-        };
-        if key == "prometheus" || key == stack.replica_label {
-            warnings.push(format!(
-                "ConfigMap {}: global.external_labels.{key} is replaced: the operator sets it to tell replicas apart",
-                stack.config_map
-            ));
-            continue;
-        }
-        merged.push((key.to_string(), expand_2018(&value)));
-    }
-    for (key, value) in &stack.external_labels {
-        merged.retain(|(k, _)| k != key);
-        merged.push((key.clone(), expand_2018(value)));
-    }
-    merged.push((
-        "prometheus".into(),
-        escape(&format!("{}/{}", stack.namespace, stack.name)),
-    ));
-    merged.push((stack.replica_label.clone(), "${POD_NAME}".into()));
-
-    *labels = merged
-        .into_iter()
-        .map(|(k, v)| (Yaml::from(k), Yaml::from(v)))
-        .collect();
-    serde_yaml_ng::to_string(&config).map_err(|e| format!("cannot be written back: {e}"))
-}
-
-fn scalar(value: &Yaml) -> Option<String> {
-    match value {
-        Yaml::String(s) => Some(s.clone()),
-        Yaml::Number(n) => Some(n.to_string()),
-        Yaml::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// A label value for Prometheus v3, which expands `${VAR}` and `$VAR` in external labels itself: the 2018
-/// reloader's `$(VAR)` becomes `${VAR}`, `${VAR}` and `$$` stay, and any other `$` is a literal, so `$$`.
-pub fn expand_2018(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let after = &rest[1..];
-        if let Some(name) = braced(after, '(', ')') {
-            out.push_str(&format!("${{{name}}}"));
-            rest = &after[name.len() + 2..];
-        } else if let Some(name) = braced(after, '{', '}') {
-            out.push_str(&format!("${{{name}}}"));
-            rest = &after[name.len() + 2..];
-        } else {
-            // `$$` is already an escaped `$`; a lone `$` is a literal and gets escaped.
-            out.push_str("$$");
-            rest = after.strip_prefix('$').unwrap_or(after);
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// `(NAME)` or `{NAME}` at the start of `text`, with a valid environment variable name: the name.
-fn braced(text: &str, open: char, close: char) -> Option<&str> {
-    let inner = text.strip_prefix(open)?;
-    let end = inner.find(close)?;
-    let name = &inner[..end];
-    let mut chars = name.chars();
-    let valid = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    valid.then_some(name)
-}
-
-/// A literal label value: every `$` doubled.
-fn escape(value: &str) -> String {
-    value.replace('$', "$$")
 }
 
 /// The format of the bucket Secret, from its key names only.
@@ -495,6 +425,7 @@ fn hash_secret(secret: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+    use serde_yaml_ng::Value as Yaml;
 
     fn stack() -> Stack {
         Stack::from_parent(&json!({
@@ -505,89 +436,29 @@ mod tests {
         .expect("valid")
     }
 
-    fn labels(config: &str) -> Vec<(String, String)> {
-        let yaml: Yaml = serde_yaml_ng::from_str(config).unwrap();
-        yaml["global"]["external_labels"]
-            .as_mapping()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.as_str().unwrap().into(), v.as_str().unwrap().into()))
-            .collect()
-    }
-
-    fn derive(text: &str) -> (String, Vec<String>) {
-        let mut warnings = Vec::new();
-        let config = with_external_labels(&stack(), text, &mut warnings).expect("derives");
-        (config, warnings)
+    #[test]
+    fn the_derived_config_loads_the_self_monitoring_rules_it_carries() {
+        let source = json!({"data": {"prometheus.yml": "rule_files: [mine.yml]\n", "mine.yml": "groups: []\n"}});
+        let config = derive_config(&stack(), &source, &mut Vec::new()).unwrap();
+        let data = config.data.unwrap();
+        assert!(data[monitoring::RULES_KEY].contains("PrometheusReplicaComponentDown"));
+        assert_eq!(data["mine.yml"], "groups: []\n");
+        let yaml: Yaml = serde_yaml_ng::from_str(&data[CONFIG_KEY]).unwrap();
+        assert_eq!(yaml["rule_files"][0], "mine.yml");
+        assert_eq!(yaml["rule_files"][1], monitoring::RULES_KEY);
+        assert!(yaml["scrape_configs"].as_sequence().unwrap().len() >= 5);
     }
 
     #[test]
-    fn labels_are_added_to_a_config_without_global() {
-        let (config, warnings) = derive("scrape_configs: []\n");
-        assert_eq!(
-            labels(&config),
-            [
-                ("cluster".into(), "eu".into()),
-                ("prometheus".into(), "monitoring/example".into()),
-                ("replica".into(), "${POD_NAME}".into())
-            ]
+    fn a_user_key_named_like_the_rules_file_is_a_problem() {
+        let source = json!({"data": {"prometheus.yml": "{}", monitoring::RULES_KEY: "groups: []"}});
+        let problem = derive_config(&stack(), &source, &mut Vec::new()).unwrap_err();
+        assert_eq!(problem.reason, "ConfigInvalid");
+        assert!(
+            problem.message.contains(monitoring::RULES_KEY),
+            "{}",
+            problem.message
         );
-        assert!(config.contains("scrape_configs: []"));
-        assert!(warnings.is_empty());
-    }
-
-    #[test]
-    fn an_empty_config_gets_the_labels() {
-        for text in ["", "global:\n", "global:\n  external_labels:\n"] {
-            let (config, _) = derive(text);
-            assert_eq!(labels(&config).len(), 3, "{text:?}");
-        }
-    }
-
-    #[test]
-    fn user_labels_are_kept_and_ours_win_on_a_clash() {
-        let (config, warnings) = derive(
-            "global:\n  scrape_interval: 15s\n  external_labels:\n    region: us\n    replica: a\n",
-        );
-        let labels = labels(&config);
-        assert_eq!(labels[0], ("region".into(), "us".into()));
-        assert!(labels.contains(&("replica".into(), "${POD_NAME}".into())));
-        assert!(config.contains("scrape_interval: 15s"));
-        assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("external_labels.replica is replaced"));
-    }
-
-    #[test]
-    fn the_2018_envsubst_syntax_becomes_prometheus_expansion_and_dollars_are_literal() {
-        assert_eq!(expand_2018("$(HOSTNAME)"), "${HOSTNAME}");
-        assert_eq!(expand_2018("a-$(NODE_NAME)-b"), "a-${NODE_NAME}-b");
-        assert_eq!(expand_2018("${POD_NAME}"), "${POD_NAME}");
-        assert_eq!(expand_2018("cost: $5"), "cost: $$5");
-        assert_eq!(expand_2018("$$"), "$$");
-        assert_eq!(expand_2018("$"), "$$");
-        assert_eq!(expand_2018("$(not valid)"), "$$(not valid)");
-        assert_eq!(expand_2018("plain"), "plain");
-    }
-
-    #[test]
-    fn invalid_configs_say_what_is_wrong() {
-        let mut warnings = Vec::new();
-        for (text, words) in [
-            ("global: [unclosed", "not valid YAML"),
-            ("- a list\n", "must be a YAML mapping"),
-            ("global: 5\n", "global must be a mapping"),
-            (
-                "global:\n  external_labels: [a]\n",
-                "external_labels must be a mapping",
-            ),
-            (
-                "global:\n  external_labels:\n    a: {b: c}\n",
-                "label names to strings",
-            ),
-        ] {
-            let error = with_external_labels(&stack(), text, &mut warnings).unwrap_err();
-            assert!(error.contains(words), "{text:?}: {error}");
-        }
     }
 
     #[test]

@@ -4,7 +4,7 @@ use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::meta::{self, Component, Names};
-use super::pod::{GRPC_PORT, HTTP_PORT, PROMETHEUS_PORT};
+use super::pod::{GRAFANA_PORT, GRPC_PORT, HTTP_PORT, PROMETHEUS_PORT};
 use crate::spec::Stack;
 
 /// `<name>-prometheus`: Prometheus's web port and the sidecar's HTTP port.
@@ -31,7 +31,8 @@ pub fn prometheus(stack: &Stack) -> Service {
 }
 
 /// `<name>-thanos-peers`: headless, the sidecars' gRPC ports; the querier finds every replica through its
-/// SRV records (a ClusterIP Service would yield one pod only).
+/// SRV records (a ClusterIP Service would yield one pod only). Self-monitoring finds Prometheus (`web`) and
+/// the sidecars (`http`) the same way.
 pub fn peers(stack: &Stack) -> Service {
     let name = Names::new(stack).peers();
     service(
@@ -39,7 +40,42 @@ pub fn peers(stack: &Stack) -> Service {
         Component::Prometheus,
         name,
         true,
-        vec![port("grpc", GRPC_PORT, "grpc")],
+        vec![
+            port("grpc", GRPC_PORT, "grpc"),
+            port("web", PROMETHEUS_PORT, "web"),
+            port("http", HTTP_PORT, "http"),
+        ],
+    )
+}
+
+/// `<name>-thanos-query-sd`, `<name>-thanos-query-frontend-sd`, `<name>-grafana-sd`: headless, the HTTP port
+/// of a component whose own Service has a virtual IP, so that self-monitoring scrapes each pod (only with
+/// `monitoring.enabled`).
+pub fn discovery(stack: &Stack, component: Component) -> Service {
+    let name = Names::new(stack).discovery(component);
+    let number = if component == Component::Grafana {
+        GRAFANA_PORT
+    } else {
+        HTTP_PORT
+    };
+    service(
+        stack,
+        component,
+        name,
+        true,
+        vec![port("http", number, "http")],
+    )
+}
+
+/// `<name>-grafana`: Grafana's UI and API.
+pub fn grafana(stack: &Stack) -> Service {
+    let name = Names::new(stack).workload(Component::Grafana);
+    service(
+        stack,
+        Component::Grafana,
+        name,
+        false,
+        vec![port("http", GRAFANA_PORT, "http")],
     )
 }
 
@@ -70,6 +106,18 @@ pub fn query(stack: &Stack) -> Service {
             port("http", HTTP_PORT, "http"),
             port("grpc", GRPC_PORT, "grpc"),
         ],
+    )
+}
+
+/// `<name>-thanos-query-frontend`: the frontend's HTTP API, the stack's query entry point.
+pub fn query_frontend(stack: &Stack) -> Service {
+    let name = Names::new(stack).workload(Component::QueryFrontend);
+    service(
+        stack,
+        Component::QueryFrontend,
+        name,
+        false,
+        vec![port("http", HTTP_PORT, "http")],
     )
 }
 
@@ -123,6 +171,14 @@ mod tests {
     #[test]
     fn discovery_services_are_headless_with_a_grpc_port() {
         let stack = stack(serde_json::json!({}));
+        for service in [
+            discovery(&stack, Component::Query),
+            discovery(&stack, Component::QueryFrontend),
+        ] {
+            let spec = service.spec.unwrap();
+            assert_eq!(spec.cluster_ip.as_deref(), Some("None"));
+            assert_eq!(spec.ports.unwrap()[0].name.as_deref(), Some("http"));
+        }
         for service in [peers(&stack), store(&stack)] {
             let spec = service.spec.unwrap();
             assert_eq!(spec.cluster_ip.as_deref(), Some("None"));
@@ -133,10 +189,12 @@ mod tests {
                     .any(|p| p.name.as_deref() == Some("grpc"))
             );
         }
-        assert!(
-            query(&stack).spec.unwrap().cluster_ip.is_none(),
-            "the querier gets a virtual IP"
-        );
+        for service in [query(&stack), query_frontend(&stack)] {
+            assert!(
+                service.spec.unwrap().cluster_ip.is_none(),
+                "the querier and the frontend get a virtual IP"
+            );
+        }
     }
 
     #[test]

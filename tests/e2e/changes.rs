@@ -24,7 +24,11 @@ async fn highly_available_off_and_on_scales_and_removes_then_restores_the_budget
     let Some(mut stack) = running_example("e2e-ha-toggle").await else {
         return;
     };
-    let budgets = ["example-prometheus", "example-thanos-query"];
+    let budgets = [
+        "example-prometheus",
+        "example-thanos-query",
+        "example-thanos-query-frontend",
+    ];
 
     stack.edit_spec(json!({"highlyAvailable": false})).await;
     let round = stack.round().await;
@@ -32,7 +36,8 @@ async fn highly_available_off_and_on_scales_and_removes_then_restores_the_budget
         set(&round.deleted),
         BTreeSet::from([
             "PodDisruptionBudget/example-prometheus",
-            "PodDisruptionBudget/example-thanos-query"
+            "PodDisruptionBudget/example-thanos-query",
+            "PodDisruptionBudget/example-thanos-query-frontend"
         ]),
         "{round:#?}"
     );

@@ -55,6 +55,11 @@ async fn the_2018_example_converges_and_then_makes_no_write() {
         "PodDisruptionBudget/example-thanos-query",
         "Ingress/example-query",
         "Ingress/example-prometheus",
+        "Deployment/example-thanos-query-frontend",
+        "Service/example-thanos-query-frontend",
+        "PodDisruptionBudget/example-thanos-query-frontend",
+        "ConfigMap/example-grafana-datasources",
+        "ConfigMap/example-grafana-dashboards",
         "ServiceAccount/example-prometheus",
         "Role/example-prometheus",
         "RoleBinding/example-prometheus",
@@ -71,8 +76,8 @@ async fn the_2018_example_converges_and_then_makes_no_write() {
         .await;
     assert_eq!(
         pods.len(),
-        2 + 1 + 1 + 2,
-        "two Prometheus, a store, a compactor, two queriers"
+        2 + 1 + 1 + 2 + 2,
+        "two Prometheus, a store, a compactor, two queriers, two query frontends"
     );
     for pod in &pods {
         assert_eq!(

@@ -1,0 +1,368 @@
+//! Grafana's view of the stack, for a Grafana that the user already runs with the usual sidecar
+//! (kiwigrid/k8s-sidecar): `<name>-grafana-datasources` (label `grafana_datasource: "1"`), a Thanos datasource
+//! on the query frontend (or the querier when the frontend is off) with deduplication on, and
+//! `<name>-grafana-dashboards` (label `grafana_dashboard: "1"`), one dashboard of the stack itself over the
+//! self-monitoring jobs.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::meta::{self, Component, Names};
+use super::monitoring::JOB_PREFIX;
+use super::pod::HTTP_PORT;
+use crate::spec::Stack;
+
+/// The key of the datasource file in `<name>-grafana-datasources`.
+pub const DATASOURCES_KEY: &str = "datasources.yaml";
+/// The key of the dashboard in `<name>-grafana-dashboards`.
+pub const DASHBOARD_KEY: &str = "prometheus-replica.json";
+
+/// The datasource's uid: stable for a parent, unique across parents, within Grafana's 40 characters.
+pub fn datasource_uid(stack: &Stack) -> String {
+    let digest = Sha256::digest(format!("{}/{}", stack.namespace, stack.name));
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("promrep-{hex}")
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Datasources {
+    api_version: u8,
+    datasources: Vec<Datasource>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Datasource {
+    name: String,
+    uid: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    access: &'static str,
+    url: String,
+    editable: bool,
+    json_data: DatasourceOptions,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DatasourceOptions {
+    prometheus_type: &'static str,
+    /// Thanos's query API deduplicates the replicas with `dedup=true`.
+    custom_query_parameters: &'static str,
+}
+
+/// `<name>-grafana-datasources`.
+pub fn datasources(stack: &Stack) -> ConfigMap {
+    let names = Names::new(stack);
+    let entry = if stack.query_frontend.is_some() {
+        Component::QueryFrontend
+    } else {
+        Component::Query
+    };
+    let file = Datasources {
+        api_version: 1,
+        datasources: vec![Datasource {
+            name: format!("Thanos {}/{}", stack.namespace, stack.name),
+            uid: datasource_uid(stack),
+            kind: "prometheus",
+            access: "proxy",
+            url: format!(
+                "http://{}.{}.svc:{HTTP_PORT}",
+                names.workload(entry),
+                stack.namespace
+            ),
+            editable: false,
+            json_data: DatasourceOptions {
+                prometheus_type: "Thanos",
+                custom_query_parameters: "dedup=true",
+            },
+        }],
+    };
+    // JSON is YAML, and serde_json writes it in a fraction of serde_yaml_ng's time.
+    let text =
+        serde_json::to_string_pretty(&file).expect("plain structs always encode as JSON") + "\n";
+    config_map(
+        stack,
+        names.grafana_datasources(),
+        "grafana_datasource",
+        DATASOURCES_KEY,
+        text,
+    )
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Dashboard {
+    uid: String,
+    title: String,
+    tags: [&'static str; 2],
+    schema_version: u16,
+    time: TimeRange,
+    refresh: &'static str,
+    panels: Vec<Panel>,
+}
+
+#[derive(Serialize)]
+struct TimeRange {
+    from: &'static str,
+    to: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Panel {
+    id: u32,
+    title: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    datasource: DatasourceRef,
+    grid_pos: GridPos,
+    field_config: FieldConfig,
+    targets: Vec<Target>,
+}
+
+#[derive(Serialize, Clone)]
+struct DatasourceRef {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    uid: String,
+}
+
+#[derive(Serialize)]
+struct GridPos {
+    h: u8,
+    w: u8,
+    x: u8,
+    y: u8,
+}
+
+#[derive(Serialize)]
+struct FieldConfig {
+    defaults: BTreeMap<&'static str, &'static str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Target {
+    ref_id: &'static str,
+    expr: String,
+    legend_format: &'static str,
+    datasource: DatasourceRef,
+}
+
+/// The PromQL of every panel of the dashboard, with its title: what CI parses with promtool.
+pub fn panel_queries(stack: &Stack) -> Vec<(&'static str, &'static str, String, &'static str)> {
+    let p = JOB_PREFIX;
+    let mut panels = vec![
+        (
+            "Targets up",
+            "none",
+            format!("sum by (job) (up{{job=~\"{p}.*\"}})"),
+            "{{job}}",
+        ),
+        (
+            "Samples ingested per second",
+            "none",
+            format!(
+                "sum by (instance) (rate(prometheus_tsdb_head_samples_appended_total{{job=\"{p}prometheus\"}}[5m]))"
+            ),
+            "{{instance}}",
+        ),
+        (
+            "Time since the last upload, per sidecar",
+            "s",
+            format!(
+                "time() - max by (instance) (thanos_objstore_bucket_last_successful_upload_time{{job=\"{p}sidecar\"}})"
+            ),
+            "{{instance}}",
+        ),
+        (
+            "Store gateway: p99 gRPC latency",
+            "s",
+            format!(
+                "histogram_quantile(0.99, sum by (le) (rate(grpc_server_handling_seconds_bucket{{job=\"{p}store\"}}[5m])))"
+            ),
+            "p99",
+        ),
+        (
+            "Store gateway: gRPC errors per second",
+            "none",
+            format!(
+                "sum by (grpc_code) (rate(grpc_server_handled_total{{job=\"{p}store\", grpc_code!=\"OK\"}}[5m]))"
+            ),
+            "{{grpc_code}}",
+        ),
+        (
+            "Queries: p99 HTTP latency",
+            "s",
+            format!(
+                "histogram_quantile(0.99, sum by (le, job) (rate(http_request_duration_seconds_bucket{{job=~\"{p}query|{p}query-frontend\"}}[5m])))"
+            ),
+            "{{job}}",
+        ),
+        (
+            "Queries: server errors per second",
+            "none",
+            format!(
+                "sum by (job) (rate(http_requests_total{{job=~\"{p}query|{p}query-frontend\", code=~\"5..\"}}[5m]))"
+            ),
+            "{{job}}",
+        ),
+    ];
+    if stack.compact.is_some() {
+        panels.push((
+            "Compactor halted",
+            "none",
+            format!("max(thanos_compact_halted{{job=\"{p}compact\"}})"),
+            "halted",
+        ));
+        panels.push((
+            "Compactions per hour",
+            "none",
+            format!(
+                "sum(increase(thanos_compact_group_compactions_total{{job=\"{p}compact\"}}[1h]))"
+            ),
+            "compactions",
+        ));
+    }
+    panels
+}
+
+/// `<name>-grafana-dashboards`.
+pub fn dashboards(stack: &Stack) -> ConfigMap {
+    let datasource = DatasourceRef {
+        kind: "prometheus",
+        uid: datasource_uid(stack),
+    };
+    let panels = panel_queries(stack)
+        .into_iter()
+        .enumerate()
+        .map(|(index, (title, unit, expr, legend))| {
+            let index = u8::try_from(index).expect("the dashboard has a handful of panels");
+            Panel {
+                id: u32::from(index) + 1,
+                title,
+                kind: "timeseries",
+                datasource: datasource.clone(),
+                grid_pos: GridPos {
+                    h: 8,
+                    w: 12,
+                    x: (index % 2) * 12,
+                    y: (index / 2) * 8,
+                },
+                field_config: FieldConfig {
+                    defaults: BTreeMap::from([("unit", unit)]),
+                },
+                targets: vec![Target {
+                    ref_id: "A",
+                    expr,
+                    legend_format: legend,
+                    datasource: datasource.clone(),
+                }],
+            }
+        })
+        .collect();
+    let dashboard = Dashboard {
+        uid: datasource_uid(stack),
+        title: format!("PrometheusReplica {}/{}", stack.namespace, stack.name),
+        tags: ["prometheus-replica", "thanos"],
+        schema_version: 39,
+        time: TimeRange {
+            from: "now-6h",
+            to: "now",
+        },
+        refresh: "1m",
+        panels,
+    };
+    let text = serde_json::to_string_pretty(&dashboard)
+        .expect("plain structs always encode as JSON")
+        + "\n";
+    config_map(
+        stack,
+        Names::new(stack).grafana_dashboards(),
+        "grafana_dashboard",
+        DASHBOARD_KEY,
+        text,
+    )
+}
+
+fn config_map(stack: &Stack, name: String, label: &str, key: &str, text: String) -> ConfigMap {
+    let mut metadata = meta::metadata(stack, Component::Grafana, name);
+    metadata
+        .labels
+        .get_or_insert_with(BTreeMap::new)
+        .insert(label.into(), "1".into());
+    ConfigMap {
+        metadata,
+        data: Some(BTreeMap::from([(key.to_string(), text)])),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::render::testing::stack;
+
+    #[test]
+    fn the_datasource_is_thanos_on_the_frontend_with_deduplication() {
+        let config = datasources(&stack(json!({})));
+        assert_eq!(
+            config.metadata.labels.as_ref().unwrap()["grafana_datasource"],
+            "1"
+        );
+        let file: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(&config.data.unwrap()[DATASOURCES_KEY]).unwrap();
+        let source = &file["datasources"][0];
+        assert_eq!(source["type"], "prometheus");
+        assert_eq!(
+            source["url"],
+            "http://example-thanos-query-frontend.default.svc:10902"
+        );
+        assert_eq!(source["jsonData"]["prometheusType"], "Thanos");
+        assert_eq!(source["jsonData"]["customQueryParameters"], "dedup=true");
+        assert!(source["uid"].as_str().unwrap().len() <= 40);
+
+        let off = datasources(&stack(json!({"queryFrontend": {"enabled": false}})));
+        assert!(
+            off.data.unwrap()[DATASOURCES_KEY]
+                .contains("http://example-thanos-query.default.svc:10902")
+        );
+    }
+
+    #[test]
+    fn every_panel_queries_only_the_datasource_we_render() {
+        let stack = stack(json!({}));
+        let config = dashboards(&stack);
+        assert_eq!(
+            config.metadata.labels.as_ref().unwrap()["grafana_dashboard"],
+            "1"
+        );
+        let dashboard: Value = serde_json::from_str(&config.data.unwrap()[DASHBOARD_KEY]).unwrap();
+        let uid = datasource_uid(&stack);
+        let panels = dashboard["panels"].as_array().unwrap();
+        assert_eq!(panels.len(), panel_queries(&stack).len());
+        for panel in panels {
+            assert_eq!(panel["datasource"]["uid"], uid.as_str());
+            for target in panel["targets"].as_array().unwrap() {
+                assert_eq!(target["datasource"]["uid"], uid.as_str());
+                assert!(target["expr"].as_str().unwrap().contains(JOB_PREFIX));
+            }
+        }
+    }
+
+    #[test]
+    fn the_uid_differs_between_parents_and_stays_for_one() {
+        let a = stack(json!({}));
+        assert_eq!(datasource_uid(&a), datasource_uid(&a.clone()));
+        let mut b = a.clone();
+        b.namespace = "other".into();
+        assert_ne!(datasource_uid(&a), datasource_uid(&b));
+    }
+}

@@ -1,0 +1,330 @@
+//! The Thanos containers: store gateway, querier, query frontend and compactor, and what every Thanos container
+//! shares (ports, probes, the bucket's flags, the `restricted` security context).
+
+use k8s_openapi::api::core::v1::{Container, ResourceRequirements, VolumeMount};
+
+use super::bucket::{objstore_args, objstore_env, objstore_mount};
+use super::{DATA_VOLUME, GRPC_PORT, HTTP_PORT, mount, port, probe, secure_container};
+use crate::render::Sources;
+use crate::render::meta::{Component, Names};
+use crate::spec::Stack;
+
+/// The store gateway: serves the blocks in the bucket.
+pub fn store(stack: &Stack, sources: &Sources) -> Container {
+    let data = "/var/thanos/store";
+    let args = vec![
+        "store".into(),
+        format!("--data-dir={data}"),
+        format!("--grpc-address=0.0.0.0:{GRPC_PORT}"),
+        format!("--http-address=0.0.0.0:{HTTP_PORT}"),
+        // Index headers are read when a query needs them, not all at start: the store gateway's memory
+        // then grows with the blocks queried, not with the bucket.
+        "--store.enable-index-header-lazy-reader".into(),
+    ];
+    let mounts = vec![mount(DATA_VOLUME, data, false)];
+    let resources = stack.resources.store.clone();
+    thanos(
+        stack,
+        "thanos-store",
+        args,
+        true,
+        resources,
+        mounts,
+        Some(sources),
+    )
+}
+
+/// The querier: merges the sidecars and the store gateway, found by DNS SRV through headless Services, and
+/// deduplicates the replicas on the replica label.
+pub fn query(stack: &Stack) -> Container {
+    let names = Names::new(stack);
+    let ns = &stack.namespace;
+    let args = vec![
+        "query".into(),
+        format!("--http-address=0.0.0.0:{HTTP_PORT}"),
+        format!("--grpc-address=0.0.0.0:{GRPC_PORT}"),
+        format!("--query.replica-label={}", stack.replica_label),
+        // Long ranges read the compactor's 5m and 1h downsampled blocks instead of every raw sample.
+        "--query.auto-downsampling".into(),
+        format!("--endpoint=dnssrv+_grpc._tcp.{}.{ns}.svc", names.peers()),
+        format!(
+            "--endpoint=dnssrv+_grpc._tcp.{}.{ns}.svc",
+            names.workload(Component::Store)
+        ),
+    ];
+    let resources = stack.resources.query.clone();
+    thanos(
+        stack,
+        "thanos-query",
+        args,
+        true,
+        resources,
+        Vec::new(),
+        None,
+    )
+}
+
+/// The query frontend: splits range queries by `splitInterval`, runs the parts in parallel on the querier's
+/// Service and keeps their results in an in-memory cache.
+pub fn query_frontend(stack: &Stack, frontend: &crate::spec::QueryFrontend) -> Container {
+    let querier = Names::new(stack).workload(Component::Query);
+    let args = vec![
+        "query-frontend".into(),
+        format!("--http-address=0.0.0.0:{HTTP_PORT}"),
+        format!(
+            "--query-frontend.downstream-url=http://{querier}.{}.svc:{HTTP_PORT}",
+            stack.namespace
+        ),
+        format!("--query-range.split-interval={}", frontend.split_interval),
+        format!(
+            "--query-range.response-cache-config=type: IN-MEMORY\nconfig:\n  max_size: {}\n",
+            frontend.cache_max_size
+        ),
+    ];
+    let resources = stack.resources.query_frontend.clone();
+    // The frontend serves HTTP only: no gRPC port.
+    thanos(
+        stack,
+        "thanos-query-frontend",
+        args,
+        false,
+        resources,
+        Vec::new(),
+        None,
+    )
+}
+
+/// The compactor: compacts and downsamples the bucket and applies its retention. Exactly one per bucket.
+pub fn compact(stack: &Stack, sources: &Sources, compact: &crate::spec::Compact) -> Container {
+    let data = "/var/thanos/compact";
+    let args = vec![
+        "compact".into(),
+        "--wait".into(),
+        format!("--data-dir={data}"),
+        format!("--http-address=0.0.0.0:{HTTP_PORT}"),
+        format!("--retention.resolution-raw={}", compact.retention_raw),
+        format!("--retention.resolution-5m={}", compact.retention_5m),
+        format!("--retention.resolution-1h={}", compact.retention_1h),
+    ];
+    let mounts = vec![mount(DATA_VOLUME, data, false)];
+    let resources = stack.resources.compact.clone();
+    // The compactor serves no StoreAPI: no gRPC port.
+    thanos(
+        stack,
+        "thanos-compact",
+        args,
+        false,
+        resources,
+        mounts,
+        Some(sources),
+    )
+}
+
+/// A Thanos container: `args`, then, for a component that reads the bucket (`sources`), the bucket's flags,
+/// mount and environment; health probes on the HTTP port; the `restricted` security context.
+pub(super) fn thanos(
+    stack: &Stack,
+    name: &str,
+    mut args: Vec<String>,
+    grpc: bool,
+    resources: ResourceRequirements,
+    mut mounts: Vec<VolumeMount>,
+    sources: Option<&Sources>,
+) -> Container {
+    if let Some(sources) = sources {
+        args.extend(objstore_args(sources));
+        mounts.extend(objstore_mount(sources));
+    }
+    let mut ports = vec![port("http", HTTP_PORT)];
+    if grpc {
+        ports.insert(0, port("grpc", GRPC_PORT));
+    }
+    Container {
+        name: name.into(),
+        image: Some(stack.thanos_image.clone()),
+        args: Some(args),
+        env: sources.and_then(objstore_env),
+        ports: Some(ports),
+        readiness_probe: Some(probe("/-/ready", "http", 3)),
+        liveness_probe: Some(probe("/-/healthy", "http", 6)),
+        resources: Some(resources),
+        volume_mounts: (!mounts.is_empty()).then_some(mounts),
+        ..secure_container()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::super::bucket::OBJSTORE_VOLUME;
+    use super::super::objstore_volume;
+    use super::*;
+    use crate::render::Bucket;
+    use crate::render::testing::{sources, stack};
+
+    fn args(container: &Container) -> Vec<String> {
+        container.args.clone().unwrap_or_default()
+    }
+
+    #[test]
+    fn the_2018_secret_keys_reach_thanos_only_as_environment_references() {
+        let s3 = Sources {
+            bucket: Bucket::S3Keys {
+                secret: "bucket".into(),
+            },
+            ..sources()
+        };
+        let store = store(&stack(json!({})), &s3);
+        let config = args(&store)
+            .into_iter()
+            .find_map(|a| a.strip_prefix("--objstore.config=").map(String::from));
+        assert_eq!(
+            config.unwrap(),
+            "type: S3\nconfig:\n  bucket: |2-\n    $$(OBJSTORE_S3_BUCKET)\n  endpoint: |2-\n    \
+             $$(OBJSTORE_S3_ENDPOINT)\n"
+        );
+        assert!(
+            store
+                .volume_mounts
+                .unwrap()
+                .iter()
+                .all(|m| m.name != OBJSTORE_VOLUME)
+        );
+        assert!(objstore_volume(&s3).is_none());
+    }
+
+    /// What Thanos does to `--objstore.config` (`pkg/extkingpin` `expandEnv`): every `$(NAME)` replaced once by
+    /// the variable's value, byte for byte, and an unset one is an error.
+    fn thanos_expand(text: &str, env: &BTreeMap<&str, &str>) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("$(") {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + 2..];
+            let end = after.find(')').expect("a reference is closed");
+            out.push_str(
+                env.get(&after[..end])
+                    .expect("every referenced variable is set"),
+            );
+            rest = &after[end + 1..];
+        }
+        out + rest
+    }
+
+    #[test]
+    fn the_2018_s3_values_survive_any_characters() {
+        let s3 = Sources {
+            bucket: Bucket::S3Keys {
+                secret: "bucket".into(),
+            },
+            ..sources()
+        };
+        let store = store(&stack(json!({})), &s3);
+        let env: BTreeMap<String, String> = store
+            .env
+            .iter()
+            .flatten()
+            .map(|e| {
+                let key = &e
+                    .value_from
+                    .as_ref()
+                    .unwrap()
+                    .secret_key_ref
+                    .as_ref()
+                    .unwrap()
+                    .key;
+                (e.name.clone(), key.clone())
+            })
+            .collect();
+        // The S3 provider reads the credentials itself when the config names none: no YAML around them.
+        assert_eq!(env["AWS_ACCESS_KEY_ID"], "s3_access_key");
+        assert_eq!(env["AWS_SECRET_ACCESS_KEY"], "s3_secret_key");
+        let arg = args(&store)
+            .into_iter()
+            .find_map(|a| a.strip_prefix("--objstore.config=").map(String::from))
+            .unwrap();
+        // Kubernetes turns `$$` into `$` and leaves the rest of an argument alone.
+        let arg = arg.replace("$$", "$");
+        for hostile in [
+            "a: b",
+            "a #b",
+            "*a",
+            "&a",
+            "!a",
+            "%a",
+            "@a",
+            "'a",
+            "\"a",
+            "{a",
+            "[a",
+            "|a",
+            ">a",
+            "-",
+            "~",
+            "null",
+            "true",
+            "0x10",
+            " a",
+            "a ",
+            "",
+            "#",
+            "a\tb",
+            "$(OBJSTORE_S3_BUCKET)",
+            "ü",
+        ] {
+            let values = BTreeMap::from([
+                ("OBJSTORE_S3_BUCKET", hostile),
+                ("OBJSTORE_S3_ENDPOINT", hostile),
+            ]);
+            let expanded = thanos_expand(&arg, &values);
+            let parsed: serde_yaml_ng::Value = serde_yaml_ng::from_str(&expanded)
+                .unwrap_or_else(|e| panic!("{hostile:?}: {e}\n{expanded}"));
+            assert_eq!(parsed["type"], "S3");
+            let config = parsed["config"].as_mapping().unwrap();
+            assert_eq!(config.len(), 2, "{hostile:?}: {expanded}");
+            for key in ["bucket", "endpoint"] {
+                assert_eq!(
+                    parsed["config"][key].as_str(),
+                    Some(hostile),
+                    "{key} {hostile:?}: {expanded}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_store_reads_index_headers_lazily_and_the_querier_downsamples_long_ranges() {
+        let stack = stack(json!({}));
+        assert!(
+            args(&store(&stack, &sources()))
+                .contains(&"--store.enable-index-header-lazy-reader".into())
+        );
+        assert!(args(&query(&stack)).contains(&"--query.auto-downsampling".into()));
+    }
+
+    #[test]
+    fn the_frontend_splits_caches_and_forwards_to_the_querier_service() {
+        let stack =
+            stack(json!({"queryFrontend": {"splitInterval": "12h", "cache": {"maxSize": "1GB"}}}));
+        let frontend = query_frontend(&stack, stack.query_frontend.as_ref().unwrap());
+        let args = args(&frontend);
+        assert_eq!(args[0], "query-frontend");
+        assert!(args.contains(
+            &"--query-frontend.downstream-url=http://example-thanos-query.default.svc:10902".into()
+        ));
+        assert!(args.contains(&"--query-range.split-interval=12h".into()));
+        let cache = args
+            .iter()
+            .find_map(|a| a.strip_prefix("--query-range.response-cache-config="))
+            .unwrap();
+        let cache: serde_yaml_ng::Value = serde_yaml_ng::from_str(cache).unwrap();
+        assert_eq!(cache["type"], "IN-MEMORY");
+        assert_eq!(cache["config"]["max_size"], "1GB");
+        let ports = frontend.ports.unwrap();
+        assert_eq!(ports.len(), 1, "HTTP only");
+        assert_eq!(ports[0].name.as_deref(), Some("http"));
+    }
+}

@@ -1,0 +1,240 @@
+//! The user's Prometheus configuration as YAML, and the external labels that make every replica unique.
+
+use serde_yaml_ng::{Mapping, Value as Yaml};
+
+use crate::spec::Stack;
+
+/// Parse a Prometheus configuration and set its `global.external_labels`: the user's own, then
+/// `spec.externalLabels`, then `prometheus` and the replica label, which win.
+pub fn with_external_labels(
+    stack: &Stack,
+    text: &str,
+    warnings: &mut Vec<String>,
+) -> Result<String, String> {
+    let mut config = parse(text)?;
+    add_external_labels(stack, &mut config, warnings)?;
+    write(&config)
+}
+
+/// A Prometheus configuration as YAML; empty is an empty mapping.
+pub(super) fn parse(text: &str) -> Result<Yaml, String> {
+    let config: Yaml = serde_yaml_ng::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
+    Ok(if config.is_null() {
+        Yaml::Mapping(Mapping::new())
+    } else {
+        config
+    })
+}
+
+pub(super) fn write(config: &Yaml) -> Result<String, String> {
+    serde_yaml_ng::to_string(config).map_err(|e| format!("cannot be written back: {e}"))
+}
+
+pub(super) fn add_external_labels(
+    stack: &Stack,
+    config: &mut Yaml,
+    warnings: &mut Vec<String>,
+) -> Result<(), String> {
+    let root = config
+        .as_mapping_mut()
+        .ok_or("the configuration must be a YAML mapping")?;
+    let global = root
+        .entry(Yaml::from("global"))
+        .or_insert_with(|| Yaml::Mapping(Mapping::new()));
+    if global.is_null() {
+        *global = Yaml::Mapping(Mapping::new());
+    }
+    let global = global.as_mapping_mut().ok_or("global must be a mapping")?;
+    let labels = global
+        .entry(Yaml::from("external_labels"))
+        .or_insert_with(|| Yaml::Mapping(Mapping::new()));
+    if labels.is_null() {
+        *labels = Yaml::Mapping(Mapping::new());
+    }
+    let labels = labels
+        .as_mapping_mut()
+        .ok_or("global.external_labels must be a mapping")?;
+
+    let mut merged: Vec<(String, String)> = Vec::new();
+    for (key, value) in labels.iter() {
+        let (Some(key), Some(value)) = (key.as_str(), scalar(value)) else {
+            return Err("global.external_labels must map label names to strings".into());
+        };
+        if key == "prometheus" || key == stack.replica_label {
+            warnings.push(format!(
+                "ConfigMap {}: global.external_labels.{key} is replaced: the operator sets it to tell replicas apart",
+                stack.config_map
+            ));
+            continue;
+        }
+        merged.push((key.to_string(), expand_2018(&value)));
+    }
+    for (key, value) in &stack.external_labels {
+        merged.retain(|(k, _)| k != key);
+        merged.push((key.clone(), expand_2018(value)));
+    }
+    merged.push((
+        "prometheus".into(),
+        escape(&format!("{}/{}", stack.namespace, stack.name)),
+    ));
+    merged.push((stack.replica_label.clone(), "${POD_NAME}".into()));
+
+    *labels = merged
+        .into_iter()
+        .map(|(k, v)| (Yaml::from(k), Yaml::from(v)))
+        .collect();
+    Ok(())
+}
+
+fn scalar(value: &Yaml) -> Option<String> {
+    match value {
+        Yaml::String(s) => Some(s.clone()),
+        Yaml::Number(n) => Some(n.to_string()),
+        Yaml::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A label value for Prometheus v3, which expands `${VAR}` and `$VAR` in external labels itself: the 2018
+/// reloader's `$(VAR)` becomes `${VAR}`, `${VAR}` and `$$` stay, and any other `$` is a literal, so `$$`.
+pub fn expand_2018(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let after = &rest[1..];
+        if let Some(name) = braced(after, '(', ')') {
+            out.push_str(&format!("${{{name}}}"));
+            rest = &after[name.len() + 2..];
+        } else if let Some(name) = braced(after, '{', '}') {
+            out.push_str(&format!("${{{name}}}"));
+            rest = &after[name.len() + 2..];
+        } else {
+            // `$$` is already an escaped `$`; a lone `$` is a literal and gets escaped.
+            out.push_str("$$");
+            rest = after.strip_prefix('$').unwrap_or(after);
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `(NAME)` or `{NAME}` at the start of `text`, with a valid environment variable name: the name.
+fn braced(text: &str, open: char, close: char) -> Option<&str> {
+    let inner = text.strip_prefix(open)?;
+    let end = inner.find(close)?;
+    let name = &inner[..end];
+    let mut chars = name.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    valid.then_some(name)
+}
+
+/// A literal label value: every `$` doubled.
+fn escape(value: &str) -> String {
+    value.replace('$', "$$")
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn stack() -> Stack {
+        Stack::from_parent(&json!({
+            "apiVersion": crate::spec::API_VERSION, "kind": crate::spec::KIND,
+            "metadata": {"name": "example", "namespace": "monitoring"},
+            "spec": {"configMap": "cfg", "bucketSecret": "bucket", "externalLabels": {"cluster": "eu"}},
+        }))
+        .expect("valid")
+    }
+
+    fn labels(config: &str) -> Vec<(String, String)> {
+        let yaml: Yaml = serde_yaml_ng::from_str(config).unwrap();
+        yaml["global"]["external_labels"]
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.as_str().unwrap().into(), v.as_str().unwrap().into()))
+            .collect()
+    }
+
+    fn derive(text: &str) -> (String, Vec<String>) {
+        let mut warnings = Vec::new();
+        let config = with_external_labels(&stack(), text, &mut warnings).expect("derives");
+        (config, warnings)
+    }
+
+    #[test]
+    fn labels_are_added_to_a_config_without_global() {
+        let (config, warnings) = derive("scrape_configs: []\n");
+        assert_eq!(
+            labels(&config),
+            [
+                ("cluster".into(), "eu".into()),
+                ("prometheus".into(), "monitoring/example".into()),
+                ("replica".into(), "${POD_NAME}".into())
+            ]
+        );
+        assert!(config.contains("scrape_configs: []"));
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn an_empty_config_gets_the_labels() {
+        for text in ["", "global:\n", "global:\n  external_labels:\n"] {
+            let (config, _) = derive(text);
+            assert_eq!(labels(&config).len(), 3, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn user_labels_are_kept_and_ours_win_on_a_clash() {
+        let (config, warnings) = derive(
+            "global:\n  scrape_interval: 15s\n  external_labels:\n    region: us\n    replica: a\n",
+        );
+        let labels = labels(&config);
+        assert_eq!(labels[0], ("region".into(), "us".into()));
+        assert!(labels.contains(&("replica".into(), "${POD_NAME}".into())));
+        assert!(config.contains("scrape_interval: 15s"));
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("external_labels.replica is replaced"));
+    }
+
+    #[test]
+    fn the_2018_envsubst_syntax_becomes_prometheus_expansion_and_dollars_are_literal() {
+        assert_eq!(expand_2018("$(HOSTNAME)"), "${HOSTNAME}");
+        assert_eq!(expand_2018("a-$(NODE_NAME)-b"), "a-${NODE_NAME}-b");
+        assert_eq!(expand_2018("${POD_NAME}"), "${POD_NAME}");
+        assert_eq!(expand_2018("cost: $5"), "cost: $$5");
+        assert_eq!(expand_2018("$$"), "$$");
+        assert_eq!(expand_2018("$"), "$$");
+        assert_eq!(expand_2018("$(not valid)"), "$$(not valid)");
+        assert_eq!(expand_2018("plain"), "plain");
+    }
+
+    #[test]
+    fn invalid_configs_say_what_is_wrong() {
+        let mut warnings = Vec::new();
+        for (text, words) in [
+            ("global: [unclosed", "not valid YAML"),
+            ("- a list\n", "must be a YAML mapping"),
+            ("global: 5\n", "global must be a mapping"),
+            (
+                "global:\n  external_labels: [a]\n",
+                "external_labels must be a mapping",
+            ),
+            (
+                "global:\n  external_labels:\n    a: {b: c}\n",
+                "label names to strings",
+            ),
+        ] {
+            let error = with_external_labels(&stack(), text, &mut warnings).unwrap_err();
+            assert!(error.contains(words), "{text:?}: {error}");
+        }
+    }
+}
