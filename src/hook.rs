@@ -263,6 +263,21 @@ impl Child {
         }
     }
 
+    /// `apiVersion` and resource (plural), as a customize rule names them.
+    pub fn resource(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::ConfigMap(_) => ("v1", "configmaps"),
+            Self::Service(_) => ("v1", "services"),
+            Self::StatefulSet(_) => ("apps/v1", "statefulsets"),
+            Self::Deployment(_) => ("apps/v1", "deployments"),
+            Self::PodDisruptionBudget(_) => ("policy/v1", "poddisruptionbudgets"),
+            Self::Ingress(_) => ("networking.k8s.io/v1", "ingresses"),
+            Self::ServiceAccount(_) => ("v1", "serviceaccounts"),
+            Self::Role(_) => ("rbac.authorization.k8s.io/v1", "roles"),
+            Self::RoleBinding(_) => ("rbac.authorization.k8s.io/v1", "rolebindings"),
+        }
+    }
+
     /// The child's `metadata.name`.
     pub fn name(&self) -> &str {
         let meta = match self {

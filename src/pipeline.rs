@@ -4,7 +4,7 @@
 //! `status`, and neither calls the other's part of the pipeline.
 
 use crate::hook::{CustomizeRequest, CustomizeResponse, SyncRequest, SyncResponse};
-use crate::render::{self, related};
+use crate::render::{self, conflicts, related};
 use crate::spec::Stack;
 use crate::{Result, status};
 
@@ -23,13 +23,9 @@ pub fn sync(request: &SyncRequest) -> Result<SyncResponse> {
     let before = warnings.len();
     let children = render::children(&stack, &related, request, &mut warnings)?;
     let pending_immutable = warnings.len() > before;
-    let status = status::status(
-        &stack,
-        request,
-        &related.problems,
-        pending_immutable,
-        warnings,
-    )?;
+    let mut problems = related.problems.clone();
+    problems.extend(conflicts::problems(&stack, request, &children));
+    let status = status::status(&stack, request, &problems, pending_immutable, warnings)?;
     tracing::debug!(
         "Status of PrometheusReplica {} is now {:?}",
         stack.name,
@@ -42,10 +38,22 @@ pub fn sync(request: &SyncRequest) -> Result<SyncResponse> {
     })
 }
 
-/// The customize hook: the objects every sync of this parent needs in `related`.
+/// The customize hook: the objects every sync of this parent needs in `related`: the ConfigMap and the
+/// Secret of the spec, and whatever already bears the name of a child (see [`conflicts`]). The children's
+/// names come from rendering them as without related objects: they depend on the spec alone.
 pub fn customize(request: &CustomizeRequest) -> Result<CustomizeResponse> {
     let stack = Stack::from_parent(&request.parent)?;
-    Ok(CustomizeResponse {
-        related_resources: related::rules(&stack),
-    })
+    let plain = SyncRequest {
+        parent: request.parent.clone(),
+        ..Default::default()
+    };
+    let children = render::children(
+        &stack,
+        &related::resolve(&stack, &plain)?,
+        &plain,
+        &mut Vec::new(),
+    )?;
+    let mut related_resources = related::rules(&stack);
+    related_resources.extend(conflicts::rules(&stack, &children));
+    Ok(CustomizeResponse { related_resources })
 }

@@ -44,17 +44,83 @@ fn healthy() -> Request {
 }
 
 #[test]
-fn customize_asks_for_the_config_map_and_the_secret() {
+fn customize_asks_for_the_config_map_the_secret_and_whatever_bears_a_childs_name() {
     let body = json!({"controller": {}, "parent": Request::example().json()["parent"]});
     let answer = prometheus_replica_operator::customize_json(body.to_string().as_bytes()).unwrap();
     let answer: Value = serde_json::from_slice(&answer).unwrap();
+    let rules = answer["relatedResources"].as_array().unwrap();
     assert_eq!(
-        answer,
-        json!({"relatedResources": [
-            {"apiVersion": "v1", "resource": "configmaps", "names": ["prometheus-config"]},
-            {"apiVersion": "v1", "resource": "secrets", "names": ["s3-bucket"]},
-        ]})
+        rules[..2],
+        [
+            json!({"apiVersion": "v1", "resource": "configmaps", "names": ["prometheus-config"]}),
+            json!({"apiVersion": "v1", "resource": "secrets", "names": ["s3-bucket"]}),
+        ]
     );
+    // Every child of the answer, and the derived configuration, is asked for by kind and name.
+    let children = healthy().sync_json();
+    let asked = |api_version: &str, resource: &str, name: &str| {
+        rules.iter().any(|r| {
+            r["apiVersion"] == api_version
+                && r["resource"] == resource
+                && r["names"].as_array().unwrap().iter().any(|n| n == name)
+        })
+    };
+    for child in children["children"].as_array().unwrap() {
+        let plural = format!("{}s", child["kind"].as_str().unwrap().to_lowercase());
+        let plural = plural
+            .replace("ingresss", "ingresses")
+            .replace("policys", "policies");
+        let name = child["metadata"]["name"].as_str().unwrap();
+        assert!(
+            asked(child["apiVersion"].as_str().unwrap(), &plural, name),
+            "{plural} {name} is not asked for"
+        );
+    }
+    assert!(asked("apps/v1", "statefulsets", "example-prometheus"));
+    assert!(asked("v1", "configmaps", "example-prometheus-config"));
+}
+
+/// An object the 2018 operator made: a child's kind and name, its own labels, no owner.
+fn made_in_2018() -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+           "metadata": {"name": "example-prometheus", "namespace": "default",
+                        "labels": {"app": "prometheus", "prometheus": "example"}},
+           "spec": {"serviceName": "example-thanos-peers"}})
+}
+
+#[test]
+fn an_object_of_a_childs_name_that_is_not_ours_is_reported_as_conflicting() {
+    let response = healthy().related(made_in_2018()).sync_json();
+    let (status, reason, message) = degraded(&response);
+    assert_eq!((status, reason), ("True", "ConflictingObject"));
+    assert!(
+        message.contains("StatefulSet default/example-prometheus"),
+        "{message}"
+    );
+    assert!(message.contains("--cascade=orphan"), "{message}");
+    // The answer is still whole: nothing the stack needs is left out.
+    assert!(
+        response["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["kind"] == "StatefulSet" && c["metadata"]["name"] == "example-prometheus")
+    );
+}
+
+#[test]
+fn our_own_children_in_related_are_no_conflict() {
+    let uid = Request::example().json()["parent"]["metadata"]["uid"].clone();
+    let mut by_owner = made_in_2018();
+    by_owner["metadata"]["ownerReferences"] = json!([{"apiVersion": "prometheus.robszumski.com/v1alpha1",
+        "kind": "PrometheusReplica", "name": "example", "uid": uid, "controller": true}]);
+    let mut by_label = made_in_2018();
+    by_label["metadata"]["labels"]["controller-uid"] = uid;
+    for object in [by_owner, by_label] {
+        let response = healthy().related(object).sync_json();
+        let (status, reason, _) = degraded(&response);
+        assert_eq!((status, reason), ("False", "AsExpected"));
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Rendering: the desired children of one parent, as a pure function of the checked spec, the related
 //! objects and the observed children. The pipeline that calls it is [`crate::pipeline`].
 
+pub mod conflicts;
 pub mod deployment;
 pub mod grafana;
 pub mod ingress;

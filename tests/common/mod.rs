@@ -117,6 +117,12 @@ impl Request {
         self.related_object("Secret.v1", object)
     }
 
+    /// Any related object, grouped by its kind as Metacontroller groups them.
+    pub fn related(self, object: Value) -> Self {
+        let key = group_key(&object);
+        self.related_object(&key, object)
+    }
+
     fn related_object(mut self, key: &str, object: Value) -> Self {
         let name = self.key(&object);
         self.related

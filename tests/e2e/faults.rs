@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::cluster::{eventually, kind};
 use crate::metacontroller::{Failure, Hook};
-use crate::{CHILD_KINDS, Stack, running};
+use crate::{CHILD_KINDS, Stack, reason, running};
 
 /// The example stack, running.
 async fn running_example(namespace: &str) -> Option<Stack> {
@@ -163,4 +163,58 @@ async fn deleting_the_parent_lets_the_garbage_collector_remove_every_child_and_k
             "{claim:#}"
         );
     }
+}
+
+#[tokio::test]
+async fn an_object_left_by_the_2018_operator_is_reported_until_the_documented_migration() {
+    let Some(mut stack) = Stack::new("e2e-migration").await else {
+        return;
+    };
+    // What the 2018 operator left: a StatefulSet of our child's name, with its own labels and no owner.
+    stack
+        .apply(json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "example-prometheus", "labels": {"app": "prometheus"}},
+            "spec": {
+                "replicas": 0, "serviceName": "example-thanos-peers",
+                "selector": {"matchLabels": {"app": "prometheus-2018"}},
+                "template": {
+                    "metadata": {"labels": {"app": "prometheus-2018"}},
+                    "spec": {"containers": [{"name": "prometheus", "image": "quay.io/prometheus/prometheus:v2.3.0"}]},
+                },
+            },
+        }))
+        .await;
+    stack.apply_examples().await;
+
+    let parent = stack
+        .converge("Degraded with ConflictingObject", |p| {
+            reason(p, "Degraded") == Some("ConflictingObject")
+        })
+        .await;
+    let message = parent["status"]["conditions"].to_string();
+    let named = format!("StatefulSet {}/example-prometheus", stack.namespace);
+    assert!(message.contains(&named), "{message}");
+    let old = stack
+        .get("StatefulSet", "example-prometheus")
+        .await
+        .expect("kept");
+    assert_eq!(
+        old["metadata"]["labels"]["app"], "prometheus",
+        "the old object is left alone"
+    );
+    assert!(old["metadata"]["labels"]["controller-uid"].is_null());
+
+    // The migration docs/install.md gives: delete it, keeping its Pods and claims; the next syncs create ours.
+    stack.cluster().kubectl_ok(&[
+        "delete",
+        "statefulset",
+        "example-prometheus",
+        "--cascade=orphan",
+        "-n",
+        &stack.namespace,
+        "--wait",
+    ]);
+    let parent = stack.converge_running().await;
+    assert_eq!(reason(&parent, "Degraded"), Some("AsExpected"));
 }

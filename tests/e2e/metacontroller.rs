@@ -11,9 +11,11 @@
 //! changes nothing.
 //!
 //! Where it differs from the real Metacontroller, and why that is safe for what the tests show:
-//! - It applies children with server-side apply (field manager `metacontroller`, `force`), the
-//!   real one's `--apply-strategy=server-side-apply`, and sends the patch every round instead of
-//!   skipping it through a cache: a patch that changes nothing leaves the object untouched, so the
+//! - It creates a missing child with a plain create, as the default apply does (an object of the
+//!   name that is not a child stays as it is: AlreadyExists is ignored), and updates an observed one
+//!   with server-side apply (field manager `metacontroller`, `force`), the real one's
+//!   `--apply-strategy=server-side-apply`, sending the patch every round instead of skipping it
+//!   through a cache: a patch that changes nothing leaves the object untouched, so the
 //!   tests can count writes by `resourceVersion`. The default `dynamic-apply` strategy (three-way
 //!   merge, then a `PUT` when the merge differs from the object) is checked separately by
 //!   [`merge_diffs`](crate::common::apply::merge_diffs), a port of its merge, over what the API server stores.
@@ -28,7 +30,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams, PropagationPolicy};
 use kube::discovery::ApiResource;
 use rustls::ClientConfig;
 use serde::Deserialize;
@@ -115,6 +117,8 @@ pub struct Round {
     pub deleted: Vec<String>,
     /// Children the API server refused, with its message.
     pub rejected: Vec<String>,
+    /// Children not created because an object of their name exists that is not a child.
+    pub already_exists: Vec<String>,
     /// The status the hook answered, with `observedGeneration` as Metacontroller adds it.
     pub status: Value,
     pub status_written: bool,
@@ -363,16 +367,27 @@ impl Metacontroller {
                 .find(|(r, o)| r.kind == resource.kind && o["metadata"]["name"] == name.as_str())
                 .map(|(_, o)| o);
             let api = self.cluster.api(resource, Some(namespace));
-            let params = PatchParams::apply("metacontroller").force();
             let label = format!("{}/{name}", resource.kind);
+            let Some(before) = before else {
+                // Created as the default apply creates: a plain create, and an object of that name that
+                // is not a child (another owner, other labels) is left alone, AlreadyExists ignored.
+                let object: DynamicObject =
+                    serde_json::from_value(child).expect("a child is an object");
+                let params = PostParams {
+                    field_manager: Some("metacontroller".into()),
+                    ..Default::default()
+                };
+                match api.create(&params, &object).await {
+                    Ok(_) => round.created.push(label),
+                    Err(kube::Error::Api(e)) if e.code == 409 => round.already_exists.push(label),
+                    Err(e) => round.rejected.push(format!("{label}: {e}")),
+                }
+                continue;
+            };
+            let params = PatchParams::apply("metacontroller").force();
             match api.patch(name, &params, &Patch::Apply(&child)).await {
-                Ok(stored) => match before {
-                    None => round.created.push(label),
-                    Some(before) if applied_a_change(before, &json!(stored)) => {
-                        round.updated.push(label)
-                    }
-                    Some(_) => {}
-                },
+                Ok(stored) if applied_a_change(before, &json!(stored)) => round.updated.push(label),
+                Ok(_) => {}
                 Err(e) => round.rejected.push(format!("{label}: {e}")),
             }
         }
