@@ -7,21 +7,13 @@ use serde_json::{Value, json};
 use crate::cluster::{eventually, kind};
 use crate::{Stack, condition, reason, running};
 
-/// The example stack, running.
-async fn running_example(namespace: &str) -> Option<Stack> {
-    let mut stack = Stack::new(namespace).await?;
-    stack.apply_examples().await;
-    stack.converge_running().await;
-    Some(stack)
-}
-
 fn set(names: &[String]) -> BTreeSet<&str> {
     names.iter().map(String::as_str).collect()
 }
 
 #[tokio::test]
 async fn highly_available_off_and_on_scales_and_removes_then_restores_the_budgets() {
-    let Some(mut stack) = running_example("e2e-ha-toggle").await else {
+    let Some(mut stack) = Stack::running_example("e2e-ha-toggle").await else {
         return;
     };
     let budgets = [
@@ -76,7 +68,7 @@ async fn highly_available_off_and_on_scales_and_removes_then_restores_the_budget
 
 #[tokio::test]
 async fn removing_the_base_domain_deletes_the_ingresses_and_nothing_else() {
-    let Some(mut stack) = running_example("e2e-base-domain").await else {
+    let Some(mut stack) = Stack::running_example("e2e-base-domain").await else {
         return;
     };
     let before: BTreeSet<String> = stack.children().await.into_keys().collect();
@@ -105,7 +97,7 @@ async fn removing_the_base_domain_deletes_the_ingresses_and_nothing_else() {
 #[tokio::test]
 async fn a_changed_volume_size_is_pending_until_an_orphaning_delete_then_recreated_keeping_pods_and_claims()
  {
-    let Some(mut stack) = running_example("e2e-storage").await else {
+    let Some(mut stack) = Stack::running_example("e2e-storage").await else {
         return;
     };
     let uids = |objects: Vec<Value>| -> BTreeSet<String> {
@@ -194,7 +186,7 @@ async fn a_changed_volume_size_is_pending_until_an_orphaning_delete_then_recreat
 
 #[tokio::test]
 async fn new_bucket_credentials_roll_every_statefulset_that_reads_the_bucket() {
-    let Some(mut stack) = running_example("e2e-secret-rotation").await else {
+    let Some(mut stack) = Stack::running_example("e2e-secret-rotation").await else {
         return;
     };
     let sets = [
@@ -259,7 +251,7 @@ async fn new_bucket_credentials_roll_every_statefulset_that_reads_the_bucket() {
 
 #[tokio::test]
 async fn a_deleted_config_map_degrades_the_stack_and_deletes_no_child() {
-    let Some(mut stack) = running_example("e2e-config-map-deleted").await else {
+    let Some(mut stack) = Stack::running_example("e2e-config-map-deleted").await else {
         return;
     };
     let before = stack.children().await;
@@ -303,7 +295,7 @@ async fn a_deleted_config_map_degrades_the_stack_and_deletes_no_child() {
 
 #[tokio::test]
 async fn a_deleted_bucket_secret_rolls_nothing_and_restoring_it_unchanged_rolls_nothing() {
-    let Some(mut stack) = running_example("e2e-secret-deleted").await else {
+    let Some(mut stack) = Stack::running_example("e2e-secret-deleted").await else {
         return;
     };
     let sets = [

@@ -8,14 +8,6 @@ use crate::cluster::{eventually, kind};
 use crate::metacontroller::{Failure, Hook};
 use crate::{CHILD_KINDS, Stack, reason, running};
 
-/// The example stack, running.
-async fn running_example(namespace: &str) -> Option<Stack> {
-    let mut stack = Stack::new(namespace).await?;
-    stack.apply_examples().await;
-    stack.converge_running().await;
-    Some(stack)
-}
-
 /// The `resourceVersion` of every child and of the parent: equal before and after means nothing stored.
 async fn versions(stack: &Stack) -> BTreeMap<String, Value> {
     let mut versions: BTreeMap<String, Value> = stack
@@ -33,7 +25,7 @@ async fn versions(stack: &Stack) -> BTreeMap<String, Value> {
 
 #[tokio::test]
 async fn a_stopped_hook_changes_nothing_and_a_new_one_converges() {
-    let Some(mut stack) = running_example("e2e-hook-down").await else {
+    let Some(mut stack) = Stack::running_example("e2e-hook-down").await else {
         return;
     };
     stack.edit_spec(json!({"highlyAvailable": false})).await;
@@ -62,7 +54,7 @@ async fn a_stopped_hook_changes_nothing_and_a_new_one_converges() {
 
 #[tokio::test]
 async fn a_spec_the_hook_refuses_leaves_every_child_and_the_status_as_they_were() {
-    let Some(mut stack) = running_example("e2e-refused").await else {
+    let Some(mut stack) = Stack::running_example("e2e-refused").await else {
         return;
     };
     let status = stack.parent().await["status"].clone();
@@ -95,7 +87,7 @@ async fn a_spec_the_hook_refuses_leaves_every_child_and_the_status_as_they_were(
 
 #[tokio::test]
 async fn deleting_the_parent_lets_the_garbage_collector_remove_every_child_and_keeps_the_claims() {
-    let Some(stack) = running_example("e2e-delete").await else {
+    let Some(stack) = Stack::running_example("e2e-delete").await else {
         return;
     };
     let uid = stack.parent().await["metadata"]["uid"]

@@ -52,6 +52,14 @@ impl Stack {
         self.mc.cluster()
     }
 
+    /// [`Self::new`] with deploy/examples applied and synced until `Running`.
+    pub async fn running_example(namespace: &str) -> Option<Self> {
+        let mut stack = Self::new(namespace).await?;
+        stack.apply_examples().await;
+        stack.converge_running().await;
+        Some(stack)
+    }
+
     /// deploy/examples as a user applies them: the ConfigMap, both bucket Secrets, the 2018 example.
     pub async fn apply_examples(&mut self) {
         for file in [
