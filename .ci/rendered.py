@@ -83,6 +83,9 @@ CHILD_KEYS = {
     "configmaps": "ConfigMap.v1",
     "poddisruptionbudgets": "PodDisruptionBudget.policy/v1",
     "ingresses": "Ingress.networking.k8s.io/v1",
+    "serviceaccounts": "ServiceAccount.v1",
+    "roles": "Role.rbac.authorization.k8s.io/v1",
+    "rolebindings": "RoleBinding.rbac.authorization.k8s.io/v1",
 }
 
 
