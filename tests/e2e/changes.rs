@@ -143,15 +143,7 @@ async fn a_changed_volume_size_is_pending_until_an_orphaning_delete_then_recreat
     assert_eq!(size(&stored), "10Gi");
 
     // The documented step, then the next syncs recreate it with the new size.
-    stack.cluster().kubectl_ok(&[
-        "delete",
-        "statefulset",
-        "example-prometheus",
-        "--cascade=orphan",
-        "-n",
-        &stack.namespace,
-        "--wait",
-    ]);
+    stack.delete_statefulset_keeping_pods("example-prometheus");
     let parent = stack
         .converge("recreated and running", |p| {
             running(p) && condition(p, "Degraded") == Some("False")

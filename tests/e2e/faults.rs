@@ -1,27 +1,10 @@
 //! Faults and the end of a stack: a hook that is down, a spec the hook refuses, the parent deleted.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
 use crate::cluster::{eventually, kind};
 use crate::metacontroller::{Failure, Hook};
 use crate::{CHILD_KINDS, Stack, reason, running};
-
-/// The `resourceVersion` of every child and of the parent: equal before and after means nothing stored.
-async fn versions(stack: &Stack) -> BTreeMap<String, Value> {
-    let mut versions: BTreeMap<String, Value> = stack
-        .children()
-        .await
-        .into_iter()
-        .map(|(name, object)| (name, object["metadata"]["resourceVersion"].clone()))
-        .collect();
-    versions.insert(
-        "parent".into(),
-        stack.parent().await["metadata"]["resourceVersion"].clone(),
-    );
-    versions
-}
 
 #[tokio::test]
 async fn a_stopped_hook_changes_nothing_and_a_new_one_converges() {
@@ -29,7 +12,7 @@ async fn a_stopped_hook_changes_nothing_and_a_new_one_converges() {
         return;
     };
     stack.edit_spec(json!({"highlyAvailable": false})).await;
-    let before = versions(&stack).await;
+    let before = stack.versions().await;
 
     stack.mc.hook.stop();
     for _ in 0..3 {
@@ -39,7 +22,7 @@ async fn a_stopped_hook_changes_nothing_and_a_new_one_converges() {
         }
     }
     assert_eq!(
-        versions(&stack).await,
+        stack.versions().await,
         before,
         "nothing was written while the hook was down"
     );
@@ -62,7 +45,7 @@ async fn a_spec_the_hook_refuses_leaves_every_child_and_the_status_as_they_were(
     stack
         .edit_spec(json!({"compact": {"retention": {"raw": "1h"}}}))
         .await;
-    let before = versions(&stack).await;
+    let before = stack.versions().await;
 
     match stack.try_round().await {
         // `/customize` reads the spec first and refuses it already; Metacontroller then syncs nothing.
@@ -75,7 +58,7 @@ async fn a_spec_the_hook_refuses_leaves_every_child_and_the_status_as_they_were(
         }
         other => panic!("the hook must refuse the spec: {other:?}"),
     }
-    let after = versions(&stack).await;
+    let after = stack.versions().await;
     assert_eq!(after, before, "no child and no status was written");
     assert_eq!(stack.parent().await["status"], status);
 
@@ -198,15 +181,7 @@ async fn an_object_left_by_the_2018_operator_is_reported_until_the_documented_mi
     assert!(old["metadata"]["labels"]["controller-uid"].is_null());
 
     // The migration docs/install.md gives: delete it, keeping its Pods and claims; the next syncs create ours.
-    stack.cluster().kubectl_ok(&[
-        "delete",
-        "statefulset",
-        "example-prometheus",
-        "--cascade=orphan",
-        "-n",
-        &stack.namespace,
-        "--wait",
-    ]);
+    stack.delete_statefulset_keeping_pods("example-prometheus");
     let parent = stack.converge_running().await;
     assert_eq!(reason(&parent, "Degraded"), Some("AsExpected"));
 }

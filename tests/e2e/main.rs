@@ -176,6 +176,36 @@ impl Stack {
         self.converge("Running and Available", running).await
     }
 
+    /// The `resourceVersion` of every child (`Kind/name`) and of the parent (`parent`): equal before and
+    /// after means the API server stored nothing.
+    pub async fn versions(&self) -> std::collections::BTreeMap<String, Value> {
+        let mut versions: std::collections::BTreeMap<String, Value> = self
+            .children()
+            .await
+            .into_iter()
+            .map(|(name, object)| (name, object["metadata"]["resourceVersion"].clone()))
+            .collect();
+        versions.insert(
+            "parent".into(),
+            self.parent().await["metadata"]["resourceVersion"].clone(),
+        );
+        versions
+    }
+
+    /// `kubectl delete statefulset NAME --cascade=orphan`, the documented way to recreate a StatefulSet
+    /// (or to clear one that is not ours) while its Pods and claims stay.
+    pub fn delete_statefulset_keeping_pods(&self, name: &str) {
+        self.cluster().kubectl_ok(&[
+            "delete",
+            "statefulset",
+            name,
+            "--cascade=orphan",
+            "-n",
+            &self.namespace,
+            "--wait",
+        ]);
+    }
+
     /// Every child of this parent as stored, `Kind/name` to the object.
     pub async fn children(&self) -> std::collections::BTreeMap<String, Value> {
         let uid = self.parent().await["metadata"]["uid"]
