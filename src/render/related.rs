@@ -427,7 +427,8 @@ mod tests {
     use serde_json::json;
     use serde_yaml_ng::Value as Yaml;
 
-    fn stack() -> Stack {
+    /// A checked stack in namespace `monitoring` with one external label; the label tests use it too.
+    pub(super) fn stack() -> Stack {
         Stack::from_parent(&json!({
             "apiVersion": crate::spec::API_VERSION, "kind": crate::spec::KIND,
             "metadata": {"name": "example", "namespace": "monitoring"},

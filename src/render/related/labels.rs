@@ -140,18 +140,9 @@ fn escape(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
 
     use super::*;
-
-    fn stack() -> Stack {
-        Stack::from_parent(&json!({
-            "apiVersion": crate::spec::API_VERSION, "kind": crate::spec::KIND,
-            "metadata": {"name": "example", "namespace": "monitoring"},
-            "spec": {"configMap": "cfg", "bucketSecret": "bucket", "externalLabels": {"cluster": "eu"}},
-        }))
-        .expect("valid")
-    }
+    use crate::render::related::tests::stack;
 
     fn labels(config: &str) -> Vec<(String, String)> {
         let yaml: Yaml = serde_yaml_ng::from_str(config).unwrap();
