@@ -273,6 +273,9 @@ pub struct ResourcesSpec {
     /// The Thanos query frontend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_frontend: Option<ResourceRequirements>,
+    /// Grafana, when `grafana.enabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grafana: Option<ResourceRequirements>,
 }
 
 /// The Thanos compactor.

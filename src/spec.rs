@@ -96,6 +96,7 @@ pub struct Resources {
     pub query: ResourceRequirements,
     pub compact: ResourceRequirements,
     pub query_frontend: ResourceRequirements,
+    pub grafana: ResourceRequirements,
 }
 
 /// The compactor, when enabled.
@@ -350,6 +351,7 @@ impl Stack {
                 "100m",
                 "256Mi",
             )?,
+            grafana: resources_or("spec.resources.grafana", resources.grafana, "50m", "128Mi")?,
         };
         let query_frontend = frontend::query_frontend(spec, query_replicas)?;
         let monitoring = monitoring::enabled(spec);

@@ -281,6 +281,39 @@ fn grafana_runs_with_its_ingress_only_when_enabled_and_needs_an_admin_secret() {
 }
 
 #[test]
+fn grafana_takes_its_resources_from_the_spec_with_small_requests_by_default() {
+    let grafana = json!({"enabled": true, "adminSecret": "grafana-admin"});
+    let resources = |response: &Value| {
+        child(response, "Deployment", "example-grafana")["spec"]["template"]["spec"]["containers"]
+            [0]["resources"]
+            .clone()
+    };
+    let default = Request::example()
+        .spec("grafana", grafana.clone())
+        .sync_json();
+    assert_eq!(
+        resources(&default),
+        json!({"requests": {"cpu": "50m", "memory": "128Mi"}})
+    );
+    let set = Request::example()
+        .spec("grafana", grafana.clone())
+        .spec(
+            "resources",
+            json!({"grafana": {"requests": {"cpu": "0.25"}, "limits": {"memory": "1024Mi"}}}),
+        )
+        .sync_json();
+    assert_eq!(
+        resources(&set),
+        json!({"requests": {"cpu": "250m"}, "limits": {"memory": "1Gi"}})
+    );
+    let (field, _) = invalid(Request::example().spec("grafana", grafana).spec(
+        "resources",
+        json!({"grafana": {"limits": {"memory": "1 GB"}}}),
+    ));
+    assert_eq!(field, "spec.resources.grafana.limits.memory");
+}
+
+#[test]
 fn compactor_always_runs_exactly_one_replica() {
     let response = Request::example()
         .spec("replicas", json!({"prometheus": 5}))

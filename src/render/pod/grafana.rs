@@ -2,13 +2,10 @@
 //! stack's datasource provisioned and its dashboard as the home dashboard, a read-only root filesystem with
 //! empty directories for what Grafana writes.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource,
     ResourceRequirements, SecretKeySelector, Volume,
 };
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::{DATA_VOLUME, mount, port, probe, secure_container};
 use crate::render::grafana::DASHBOARD_KEY;
@@ -25,8 +22,8 @@ const TMP_VOLUME: &str = "tmp";
 const DATASOURCES_VOLUME: &str = "datasources";
 const DASHBOARDS_VOLUME: &str = "dashboards";
 
-/// The Grafana container.
-pub fn grafana(grafana: &Grafana) -> Container {
+/// The Grafana container, with `resources.grafana`.
+pub fn grafana(grafana: &Grafana, resources: &ResourceRequirements) -> Container {
     let secret = |name: &str, key: &str| EnvVar {
         name: name.into(),
         value_from: Some(EnvVarSource {
@@ -63,13 +60,7 @@ pub fn grafana(grafana: &Grafana) -> Container {
         ports: Some(vec![port("http", GRAFANA_PORT)]),
         readiness_probe: Some(probe("/api/health", "http", 3)),
         liveness_probe: Some(probe("/api/health", "http", 6)),
-        resources: Some(ResourceRequirements {
-            requests: Some(BTreeMap::from([
-                ("cpu".to_string(), Quantity("50m".into())),
-                ("memory".to_string(), Quantity("128Mi".into())),
-            ])),
-            ..Default::default()
-        }),
+        resources: Some(resources.clone()),
         volume_mounts: Some(vec![
             mount(DATA_VOLUME, DATA_DIR, false),
             mount(TMP_VOLUME, "/tmp", false),
@@ -114,7 +105,7 @@ mod tests {
     #[test]
     fn grafana_takes_its_admin_from_the_secret_and_allows_no_anonymous_access() {
         let stack = stack(json!({"grafana": {"enabled": true, "adminSecret": "grafana-admin"}}));
-        let container = grafana(stack.grafana.as_ref().unwrap());
+        let container = grafana(stack.grafana.as_ref().unwrap(), &stack.resources.grafana);
         let env = container.env.unwrap();
         let from_secret: Vec<(&str, &str)> = env
             .iter()
