@@ -35,7 +35,8 @@ pub fn children(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Child>> {
     let sources = &related.sources;
-    let mut children = Vec::new();
+    // A child is a whole object by value: room for all of them up front, not copies of every one at each growth.
+    let mut children = Vec::with_capacity(32);
     if let Some(config) = &related.config {
         children.push(Child::ConfigMap(config.clone()));
     }
