@@ -217,7 +217,7 @@ pub struct ImagesSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512), regex(pattern = r"^\S+$"))]
     pub thanos: Option<String>,
-    /// Grafana image. Default `docker.io/grafana/grafana:12.1.1`.
+    /// Grafana image. Default `docker.io/grafana/grafana:12.4.2`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512), regex(pattern = r"^\S+$"))]
     pub grafana: Option<String>,

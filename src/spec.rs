@@ -34,7 +34,7 @@ pub const PROMETHEUS_IMAGE: &str = "quay.io/prometheus/prometheus:v3.14.0";
 /// Default Thanos image, a pinned release.
 pub const THANOS_IMAGE: &str = "quay.io/thanos/thanos:v0.42.4";
 /// Default Grafana image, a pinned release.
-pub const GRAFANA_IMAGE: &str = "docker.io/grafana/grafana:12.1.1";
+pub const GRAFANA_IMAGE: &str = "docker.io/grafana/grafana:12.4.2";
 /// The block length Thanos expects; another one is honoured with a warning.
 pub const DEFAULT_BLOCK_DURATION: &str = "2h";
 
