@@ -1,9 +1,10 @@
 //! Router tests: the routes, limits and error mapping, without sockets.
 
 use axum::body::Body;
-use axum::http::{Method, Request};
+use axum::http::{HeaderValue, Method, Request, StatusCode};
 use tower::ServiceExt;
 
+use super::failure::MAX_MESSAGE;
 use super::*;
 
 const EXAMPLE: &[u8] = include_bytes!("../../../hack/examples/sync-request.json");
