@@ -13,6 +13,7 @@ pub mod rbac;
 pub mod related;
 pub mod service;
 pub mod statefulset;
+mod yaml;
 
 use kube::CustomResourceExt;
 use serde::{Deserialize, Deserializer};

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_yaml_ng::{Mapping, Value as Yaml};
 
 use super::meta::{self, Component, Names};
+use super::yaml::{list, mapping};
 use crate::spec::Stack;
 
 pub use rules::rules;
@@ -166,15 +167,7 @@ pub fn apply(stack: &Stack, config: &mut Mapping) -> Result<(), String> {
     if stack.alertmanagers.is_empty() && !user_alerting {
         return Ok(());
     }
-    let alerting = config
-        .entry(Yaml::from("alerting"))
-        .or_insert_with(|| Yaml::Mapping(Mapping::new()));
-    if alerting.is_null() {
-        *alerting = Yaml::Mapping(Mapping::new());
-    }
-    let alerting = alerting
-        .as_mapping_mut()
-        .ok_or("alerting must be a mapping")?;
+    let alerting = mapping(config, "alerting")?;
     let managers = list(alerting, "alertmanagers").map_err(|e| format!("alerting.{e}"))?;
     for manager in &stack.alertmanagers {
         managers.push(yaml(&AlertmanagerConfig {
@@ -192,19 +185,6 @@ pub fn apply(stack: &Stack, config: &mut Mapping) -> Result<(), String> {
         regex: stack.replica_label.clone(),
     }));
     Ok(())
-}
-
-/// The list under `key`, made when absent or null.
-fn list<'a>(mapping: &'a mut Mapping, key: &str) -> Result<&'a mut Vec<Yaml>, String> {
-    let value = mapping
-        .entry(Yaml::from(key))
-        .or_insert_with(|| Yaml::Sequence(Vec::new()));
-    if value.is_null() {
-        *value = Yaml::Sequence(Vec::new());
-    }
-    value
-        .as_sequence_mut()
-        .ok_or_else(|| format!("{key} must be a list"))
 }
 
 fn yaml<T: Serialize>(value: &T) -> Yaml {

@@ -2,6 +2,7 @@
 
 use serde_yaml_ng::{Mapping, Value as Yaml};
 
+use crate::render::yaml::mapping;
 use crate::spec::Stack;
 
 /// Parse a Prometheus configuration and set its `global.external_labels`: the user's own, then
@@ -38,22 +39,8 @@ pub(super) fn add_external_labels(
     let root = config
         .as_mapping_mut()
         .ok_or("the configuration must be a YAML mapping")?;
-    let global = root
-        .entry(Yaml::from("global"))
-        .or_insert_with(|| Yaml::Mapping(Mapping::new()));
-    if global.is_null() {
-        *global = Yaml::Mapping(Mapping::new());
-    }
-    let global = global.as_mapping_mut().ok_or("global must be a mapping")?;
-    let labels = global
-        .entry(Yaml::from("external_labels"))
-        .or_insert_with(|| Yaml::Mapping(Mapping::new()));
-    if labels.is_null() {
-        *labels = Yaml::Mapping(Mapping::new());
-    }
-    let labels = labels
-        .as_mapping_mut()
-        .ok_or("global.external_labels must be a mapping")?;
+    let global = mapping(root, "global")?;
+    let labels = mapping(global, "external_labels").map_err(|e| format!("global.{e}"))?;
 
     let mut merged: Vec<(String, String)> = Vec::new();
     for (key, value) in labels.iter() {
