@@ -61,8 +61,14 @@ struct DatasourceOptions {
     custom_query_parameters: &'static str,
 }
 
-/// `<name>-grafana-datasources`.
-pub fn datasources(stack: &Stack) -> ConfigMap {
+/// `<name>-grafana-datasources` and `<name>-grafana-dashboards`, which name the same datasource uid.
+pub fn config_maps(stack: &Stack) -> [ConfigMap; 2] {
+    let uid = datasource_uid(stack);
+    [datasources(stack, &uid), dashboards(stack, &uid)]
+}
+
+/// `<name>-grafana-datasources`, the datasource `uid`.
+fn datasources(stack: &Stack, uid: &str) -> ConfigMap {
     let names = Names::new(stack);
     let entry = if stack.query_frontend.is_some() {
         Component::QueryFrontend
@@ -73,7 +79,7 @@ pub fn datasources(stack: &Stack) -> ConfigMap {
         api_version: 1,
         datasources: vec![Datasource {
             name: format!("Thanos {}/{}", stack.namespace, stack.name),
-            uid: datasource_uid(stack),
+            uid: uid.to_owned(),
             kind: "prometheus",
             access: "proxy",
             url: format!(
@@ -240,15 +246,14 @@ pub fn panel_queries(
     panels
 }
 
-/// `<name>-grafana-dashboards`.
-pub fn dashboards(stack: &Stack) -> ConfigMap {
+/// `<name>-grafana-dashboards`, on the datasource `uid` (also the dashboard's).
+fn dashboards(stack: &Stack, uid: &str) -> ConfigMap {
     // Only the datasource's uid (also the dashboard's) and the title differ between parents: fill them into the
     // dashboard of this shape, encoded once per process, rather than build and encode it again on every sync (it
     // was a tenth of the sync). Both are DNS names and hex, nothing JSON escapes.
-    let uid = datasource_uid(stack);
     let title = format!("PrometheusReplica {}/{}", stack.namespace, stack.name);
     let text = dashboard_template(stack.compact.is_some())
-        .replace(UID_SLOT, &uid)
+        .replace(UID_SLOT, uid)
         .replacen(TITLE_SLOT, &title, 1);
     config_map(
         stack,
@@ -342,7 +347,7 @@ mod tests {
 
     #[test]
     fn the_datasource_is_thanos_on_the_frontend_with_deduplication() {
-        let config = datasources(&stack(json!({})));
+        let [config, _] = config_maps(&stack(json!({})));
         assert_eq!(
             config.metadata.labels.as_ref().unwrap()["grafana_datasource"],
             "1"
@@ -359,7 +364,7 @@ mod tests {
         assert_eq!(source["jsonData"]["customQueryParameters"], "dedup=true");
         assert!(source["uid"].as_str().unwrap().len() <= 40);
 
-        let off = datasources(&stack(json!({"queryFrontend": {"enabled": false}})));
+        let [off, _] = config_maps(&stack(json!({"queryFrontend": {"enabled": false}})));
         assert!(
             off.data.unwrap()[DATASOURCES_KEY]
                 .contains("http://example-thanos-query.default.svc:10902")
@@ -369,7 +374,7 @@ mod tests {
     #[test]
     fn every_panel_queries_only_the_datasource_we_render() {
         let stack = stack(json!({}));
-        let config = dashboards(&stack);
+        let [_, config] = config_maps(&stack);
         assert_eq!(
             config.metadata.labels.as_ref().unwrap()["grafana_dashboard"],
             "1"
@@ -394,7 +399,8 @@ mod tests {
             (json!({"compact": {"enabled": false}}), false),
         ] {
             let stack = stack(spec);
-            let text = &dashboards(&stack).data.unwrap()[DASHBOARD_KEY];
+            let [_, config] = config_maps(&stack);
+            let text = &config.data.unwrap()[DASHBOARD_KEY];
             assert!(
                 !text.contains(UID_SLOT) && !text.contains(TITLE_SLOT),
                 "{text}"

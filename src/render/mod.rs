@@ -46,8 +46,7 @@ pub fn children(
         children.push(Child::Role(rbac::role(stack)));
         children.push(Child::RoleBinding(rbac::role_binding(stack)));
     }
-    children.push(Child::ConfigMap(grafana::datasources(stack)));
-    children.push(Child::ConfigMap(grafana::dashboards(stack)));
+    children.extend(grafana::config_maps(stack).map(Child::ConfigMap));
 
     tracing::debug!("Creating Prometheus service for {}", stack.name);
     children.push(Child::Service(service::prometheus(stack)));
