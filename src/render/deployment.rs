@@ -46,7 +46,7 @@ pub fn grafana(stack: &Stack, sources: &Sources, grafana: &Grafana) -> Deploymen
         stack,
         sources,
         Component::Grafana,
-        pod::grafana(grafana, &stack.resources.grafana),
+        pod::grafana(stack, grafana),
         pod::grafana_volumes(stack),
     )
 }

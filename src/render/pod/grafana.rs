@@ -4,7 +4,7 @@
 
 use k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    ResourceRequirements, SecretKeySelector, Volume,
+    SecretKeySelector, Volume,
 };
 
 use super::{DATA_VOLUME, mount, port, probe, secure_container};
@@ -22,8 +22,8 @@ const TMP_VOLUME: &str = "tmp";
 const DATASOURCES_VOLUME: &str = "datasources";
 const DASHBOARDS_VOLUME: &str = "dashboards";
 
-/// The Grafana container, with `resources.grafana`.
-pub fn grafana(grafana: &Grafana, resources: &ResourceRequirements) -> Container {
+/// The Grafana container.
+pub fn grafana(stack: &Stack, grafana: &Grafana) -> Container {
     let secret = |name: &str, key: &str| EnvVar {
         name: name.into(),
         value_from: Some(EnvVarSource {
@@ -60,7 +60,7 @@ pub fn grafana(grafana: &Grafana, resources: &ResourceRequirements) -> Container
         ports: Some(vec![port("http", GRAFANA_PORT)]),
         readiness_probe: Some(probe("/api/health", "http", 3)),
         liveness_probe: Some(probe("/api/health", "http", 6)),
-        resources: Some(resources.clone()),
+        resources: Some(stack.resources.grafana.clone()),
         volume_mounts: Some(vec![
             mount(DATA_VOLUME, DATA_DIR, false),
             mount(TMP_VOLUME, "/tmp", false),
@@ -105,7 +105,7 @@ mod tests {
     #[test]
     fn grafana_takes_its_admin_from_the_secret_and_allows_no_anonymous_access() {
         let stack = stack(json!({"grafana": {"enabled": true, "adminSecret": "grafana-admin"}}));
-        let container = grafana(stack.grafana.as_ref().unwrap(), &stack.resources.grafana);
+        let container = grafana(&stack, stack.grafana.as_ref().unwrap());
         let env = container.env.unwrap();
         let from_secret: Vec<(&str, &str)> = env
             .iter()
