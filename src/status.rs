@@ -338,6 +338,11 @@ mod tests {
         .unwrap()
     }
 
+    /// The status of a parent with `spec` before any child exists.
+    fn fresh(spec: Value) -> PrometheusReplicaStatus {
+        status(&stack(spec), &request(json!({})), &[], false, Vec::new()).unwrap()
+    }
+
     fn statefulset(name: &str, generation: i64, observed: i64, ready: i64) -> Value {
         json!({"metadata": {"name": name, "generation": generation,
                             "creationTimestamp": "2026-01-02T00:00:00Z",
@@ -386,21 +391,13 @@ mod tests {
 
     #[test]
     fn the_query_url_is_the_frontends_while_it_runs() {
-        let on = status(
-            &stack(json!({})),
-            &request(json!({})),
-            &[],
-            false,
-            Vec::new(),
-        )
-        .unwrap();
+        let on = fresh(json!({}));
         assert_eq!(
             on.output.unwrap().query,
             "http://example-thanos-query-frontend.default.svc:10902"
         );
         assert_eq!(on.query_frontend.unwrap().ready, "0/1");
-        let off_stack = stack(json!({"queryFrontend": {"enabled": false}}));
-        let off = status(&off_stack, &request(json!({})), &[], false, Vec::new()).unwrap();
+        let off = fresh(json!({"queryFrontend": {"enabled": false}}));
         assert_eq!(
             off.output.unwrap().query,
             "http://example-thanos-query.default.svc:10902"
@@ -410,9 +407,8 @@ mod tests {
 
     #[test]
     fn grafana_has_a_url_and_replica_counts_only_when_it_runs() {
-        let on_stack = stack(json!({"baseDomain": "example.org",
+        let on = fresh(json!({"baseDomain": "example.org",
             "grafana": {"enabled": true, "adminSecret": "admin"}}));
-        let on = status(&on_stack, &request(json!({})), &[], false, Vec::new()).unwrap();
         let output = on.output.unwrap();
         assert_eq!(
             output.grafana.as_deref(),
@@ -423,14 +419,7 @@ mod tests {
             Some("http://example-grafana.example.org")
         );
         assert_eq!(on.grafana.unwrap().ready, "0/1");
-        let off = status(
-            &stack(json!({})),
-            &request(json!({})),
-            &[],
-            false,
-            Vec::new(),
-        )
-        .unwrap();
+        let off = fresh(json!({}));
         assert!(off.output.unwrap().grafana.is_none() && off.grafana.is_none());
     }
 }
