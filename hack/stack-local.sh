@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The stack in motion: the hook's rendered stack run by the real Prometheus and Thanos, on this
+# machine, no container engine needed. Builds Prometheus, promtool and Thanos from the pinned Go
+# modules in hack/stack/ (cached in the cargo target directory until a pin changes), starts the
+# e2e control plane (hack/control-plane.sh), and runs hack/stack/stack.py: the hook renders two
+# PrometheusReplicas, the API server's controllers make their Pods, and hack/stack/runner.py runs
+# each Pod's containers as processes in network, PID and mount namespaces of their own, on a
+# bridge that exists only inside those namespaces, with cluster DNS and an S3 object store
+# beside them. Everything it starts is stopped by PID, on success and on failure.
+#
+# Needs root (namespaces), Go 1.26+, python3, openssl and iproute2. The last line is
+# `stack: N passed, M failed`.
+#
+#   hack/stack-local.sh            # the whole run (about 10 minutes once built)
+#   hack/stack-local.sh build      # only build (or find cached) the binaries; prints their folder
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target="${CARGO_TARGET_DIR:-target}"
+modules=hack/stack
+log() { printf 'stack: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+bin_dir() {
+  local key
+  key="$( { go version; cat "$modules"/*/go.mod "$modules"/*/go.sum; } | sha256sum | cut -c1-16)"
+  printf '%s/stack/bin-%s' "$target" "$key"
+}
+
+build() {
+  command -v go > /dev/null || die "Go is missing: Prometheus and Thanos are built from Go modules (Go 1.26 or newer)"
+  local dir tool module tags package
+  dir="$(bin_dir)"
+  mkdir -p "$dir"
+  dir="$(realpath "$dir")"
+  # tool:module folder:build tags:package. Thanos's release builds use netgo and slicelabels;
+  # without slicelabels every sidecar panics on the querier's first gRPC call.
+  while IFS=: read -r tool module tags package; do
+    [[ -x "$dir/$tool" ]] && continue
+    log "building $tool ($package, pinned in $modules/$module/go.mod)"
+    (cd "$modules/$module" && CGO_ENABLED=0 go build -tags "$tags" -o "$dir/$tool.new" "$package")
+    mv "$dir/$tool.new" "$dir/$tool"
+  done <<'TOOLS'
+prometheus:prometheus:netgo:github.com/prometheus/prometheus/cmd/prometheus
+promtool:prometheus:netgo:github.com/prometheus/prometheus/cmd/promtool
+thanos:thanos:netgo,slicelabels:github.com/thanos-io/thanos/cmd/thanos
+TOOLS
+  printf '%s\n' "$dir"
+}
+
+if [[ "${1:-}" == build ]]; then
+  build
+  exit 0
+fi
+
+[[ "$(id -u)" == 0 ]] || die "needs root: each pod runs in namespaces of its own"
+for tool in ip unshare openssl python3; do
+  command -v "$tool" > /dev/null || die "$tool is missing"
+done
+
+bins="$(build)"
+venv="$target/stack/venv"
+[[ -x "$venv/bin/python" ]] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check -r "$modules/requirements.txt"
+PATH="$(realpath "$venv")/bin:$PATH"
+export PATH
+cargo build --locked -q --bin prometheus-replica-operator
+hook="$target/debug/prometheus-replica-operator"
+
+state="$target/stack/run"
+export PRO_CONTROL_PLANE_DIR="$target/stack/cluster"
+# What stack.py noted it started ("pid PID NAME", "netns NAME"), stopped here too in case it was
+# killed before its own cleanup: each PID only while it still runs the program noted.
+cleanup() {
+  local kind value name
+  [[ -f "$state/started" ]] || return 0
+  while read -r kind value name; do
+    if [[ "$kind" == pid && "$(cat "/proc/$value/comm" 2> /dev/null)" == "$name" ]]; then
+      kill -KILL "$value" 2> /dev/null || true
+    fi
+  done < "$state/started"
+  while read -r kind value name; do
+    if [[ "$kind" == netns ]]; then ip netns del "$value" 2> /dev/null || true; fi
+  done < "$state/started"
+}
+finish() {
+  local rc=$?
+  cleanup
+  hack/control-plane.sh down > /dev/null 2>&1 || true
+  if ! grep -q '^stack: [0-9]* passed, [0-9]* failed$' "$state.out" 2> /dev/null; then
+    echo "stack: 0 passed, 1 failed"
+    rc=$((rc == 0 ? 1 : rc))
+  fi
+  exit "$rc"
+}
+trap finish EXIT
+rm -rf "$state" "$state.out"
+eval "$(hack/control-plane.sh up)"
+export KUBECONFIG
+"$venv/bin/python" "$modules/stack.py" "$hook" "$bins" "$state" 2>&1 | tee "$state.out"

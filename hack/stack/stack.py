@@ -1,0 +1,875 @@
+"""The stack in motion: the hook's rendered stack run by the real Prometheus and Thanos.
+
+Usage (hack/stack-local.sh sets it up): stack.py HOOK_BINARY BIN_DIR STATE_DIR
+with KUBECONFIG naming the e2e control plane. Prints one line per check and ends with
+`stack: N passed, M failed`.
+
+Two PrometheusReplicas share one bucket on an S3 object store (moto, over HTTPS with a test CA
+that the pods trust, as a cluster's nodes trust their object store's CA):
+- `example`: the 2018 example (deploy/examples) with the 2018 `s3_*` bucket Secret, highly
+  available, with 2-minute blocks so that uploads happen within the run;
+- `other`: an `objstore.yml` Secret and the same bucket, highly available, without a compactor
+  (two compactors on one bucket corrupt it, the very defect the shared-bucket check shows).
+Old blocks of `example`, made with promtool and older than the compactor's consistency delay,
+are put in the bucket first, so that a compaction happens without waiting half an hour.
+
+The hook renders each stack from a sync request as Metacontroller sends it after the customize
+hook (parent, related ConfigMap and Secret); the children are applied to the real API server,
+whose controllers make the Pods that runner.py runs.
+"""
+
+import base64
+import concurrent.futures
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+import urllib.parse
+
+import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import runner as rn  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+NS = "stack"
+MINIO_IP = "10.96.0.20"
+MINIO_NAMES = ["minio.minio.svc.cluster.local.", "minio.minio.svc."]
+BUCKET = "thanos"
+ROLLED_BUCKET = "thanos-rolled"
+BLOCK = "2m"
+ULID_CHARS = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+# Error lines the real programs log in a healthy steady state, each with the reason it is harmless.
+ACCEPTED_ERRORS = [
+    # The sidecar asks Prometheus for its config before Prometheus listens (a second or two).
+    (re.compile(r"connection refused"), "a component asked a peer that was not listening yet"),
+    # Before the first block exists, the sidecar's reloader finds no WAL yet.
+    (re.compile(r"WAL dir is not accessible"), "the sidecar starts before Prometheus made its WAL"),
+    # A ConfigMap update swaps the volume's `..data` link and removes the old folder while the
+    # reloader hashes the rule directory; the kubelet's atomic writer has the same window. The
+    # reloader retries on its next tick and reloads (the reload check proves it).
+    (re.compile(r'msg="apply error" err="build hash: (lstat|readdirent) /etc/prometheus/config/\.\.'),
+     "the reloader read a ConfigMap volume while it was swapped"),
+]
+
+results = []
+findings = []
+
+
+def log(msg):
+    print(f"stack: {msg}", flush=True)
+
+
+def check(name, fn, *args):
+    """Run one check; an AssertionError or any exception is a failure with its message."""
+    started = time.time()
+    try:
+        detail = fn(*args)
+        results.append((name, True))
+        log(f"ok   {name} ({time.time() - started:.0f}s){': ' + detail if detail else ''}")
+        return True
+    except Exception as e:  # noqa: BLE001 - every failure is reported, the run goes on
+        results.append((name, False))
+        log(f"FAIL {name} ({time.time() - started:.0f}s): {e}")
+        if not isinstance(e, AssertionError):
+            traceback.print_exc()
+        return False
+
+
+def until(what, seconds, fn, interval=2):
+    """Call FN until it returns a truthy value; raise naming WHAT and FN's last answer."""
+    deadline = time.time() + seconds
+    last = None
+    while True:
+        try:
+            last = fn()
+            if last:
+                return last
+        except Exception as e:  # noqa: BLE001 - kept as the last answer
+            last = e
+        if time.time() > deadline:
+            raise AssertionError(f"{what}: not within {seconds}s (last: {str(last)[:400]})")
+        time.sleep(interval)
+
+
+def kubectl(*args, stdin=None):
+    r = subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)}: {r.stderr.strip()}")
+    return r.stdout
+
+
+def ulid(ms):
+    value = (ms << 80) | random.getrandbits(80)
+    return "".join(ULID_CHARS[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+def ulid_ms(u):
+    value = 0
+    for ch in u:
+        value = value * 32 + ULID_CHARS.index(ch)
+    return value >> 80
+
+
+class Stack:
+    """One PrometheusReplica: its objects, its rendering and what runs of it."""
+
+    def __init__(self, world, name, spec, secret, compact=True):
+        self.world = world
+        self.name = name
+        self.spec = spec
+        self.secret = secret
+        self.compact = compact
+        with open(os.path.join(REPO, "deploy/examples/prometheus-config.yaml"), encoding="utf-8") as f:
+            self.configmap = yaml.safe_load(f)
+        self.configmap["metadata"] = {"name": f"{name}-config", "namespace": NS}
+        config = yaml.safe_load(self.configmap["data"]["prometheus.yml"])
+        # Short intervals, so that alerts and queries see data within the run.
+        config["global"].update(scrape_interval="5s", scrape_timeout="4s", evaluation_interval="5s")
+        self.configmap["data"]["prometheus.yml"] = yaml.safe_dump(config)
+
+    def parent(self):
+        return {
+            "apiVersion": "prometheus.robszumski.com/v1alpha1",
+            "kind": "PrometheusReplica",
+            "metadata": {"name": self.name, "namespace": NS, "uid": f"uid-{self.name}", "generation": 1},
+            "spec": self.spec,
+        }
+
+    def request(self):
+        with open(os.path.join(REPO, "deploy/compositecontroller.yaml"), encoding="utf-8") as f:
+            controller = yaml.safe_load(f)
+        keys = {
+            "statefulsets": "StatefulSet.apps/v1", "deployments": "Deployment.apps/v1", "services": "Service.v1",
+            "configmaps": "ConfigMap.v1", "poddisruptionbudgets": "PodDisruptionBudget.policy/v1",
+            "ingresses": "Ingress.networking.k8s.io/v1", "serviceaccounts": "ServiceAccount.v1",
+            "roles": "Role.rbac.authorization.k8s.io/v1", "rolebindings": "RoleBinding.rbac.authorization.k8s.io/v1",
+        }
+        related = {"ConfigMap.v1": {}, "Secret.v1": {}}
+        cm = self.world.api.get(f"/api/v1/namespaces/{NS}/configmaps/{self.spec['configMap']}")
+        secret = self.world.api.get(f"/api/v1/namespaces/{NS}/secrets/{self.spec['bucketSecret']}")
+        for kind, obj in (("ConfigMap.v1", cm), ("Secret.v1", secret)):
+            if obj:
+                related[kind][f"{NS}/{obj['metadata']['name']}"] = obj
+        return {
+            "controller": controller,
+            "parent": self.parent(),
+            "children": {keys[r["resource"]]: {} for r in controller["spec"]["childResources"]},
+            "related": related,
+            "finalizing": False,
+        }
+
+    def apply(self):
+        """Render with the hook and apply every child, as Metacontroller would."""
+        path = os.path.join(self.world.state, f"request-{self.name}.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(self.request(), f)
+        rendered = subprocess.run([self.world.hook, "render", path], capture_output=True, text=True, check=True).stdout
+        with open(os.path.join(self.world.state, f"children-{self.name}.yaml"), "w", encoding="utf-8") as f:
+            f.write(rendered)
+        kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=metacontroller", "-f", "-",
+                stdin=rendered)
+        return [d for d in yaml.safe_load_all(rendered) if d]
+
+    def pods(self, component=None):
+        pods = [p for p in self.world.runner.running() if p.name.startswith(self.name + "-")]
+        if component:
+            pods = [p for p in pods if p.obj["metadata"]["labels"].get("app.kubernetes.io/component") == component]
+        return sorted(pods, key=lambda p: p.name)
+
+    def url(self, service, port, path=""):
+        ips = self.world.runner.on_node(rn.resolve, f"{self.name}-{service}", NS)
+        assert ips, f"{self.name}-{service} has no ready endpoint in DNS"
+        return f"http://{ips[0]}:{port}{path}"
+
+    def query(self, service, promql, port=10902, **params):
+        return self.world.query(self.url(service, port), promql, **params)
+
+
+class World:
+    def __init__(self, hook, bins, state):
+        self.hook = hook
+        self.bins = bins
+        self.state = state
+        self.api = rn.Api(os.environ["KUBECONFIG"])
+        self.network = None
+        self.runner = None
+        self.minio = None
+        self.s3_pool = None
+
+    # -- the pieces around the Pods -------------------------------------------------------------
+    def start(self):
+        os.makedirs(self.state, exist_ok=True)
+        self.network = rn.Network(self.state)
+        self.network.add(rn.NODE, rn.NODE_IP)
+        self.dns = rn.Dns(self.network)
+        self.ca = self.certificates()
+        self.start_minio()
+        versions = pins()
+        binaries = {
+            "quay.io/prometheus/prometheus": {"tag": versions["prometheus"], "path": f"{self.bins}/prometheus",
+                                              "entry": "/bin/prometheus", "workdir": "/prometheus"},
+            "quay.io/thanos/thanos": {"tag": versions["thanos"], "path": f"{self.bins}/thanos",
+                                      "entry": "/bin/thanos"},
+        }
+        extra = {name: MINIO_IP for name in MINIO_NAMES}
+        self.runner = rn.Runner(self.api, self.state, self.network, self.dns, binaries, [NS],
+                                f"{self.state}/pki/ca.crt", extra)
+
+    def certificates(self):
+        pki = f"{self.state}/pki"
+        os.makedirs(pki, exist_ok=True)
+        run = lambda *a: subprocess.run(a, check=True, capture_output=True)  # noqa: E731
+        run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=stack-ca",
+            "-keyout", f"{pki}/ca.key", "-out", f"{pki}/ca.crt")
+        run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=minio.minio.svc",
+            "-keyout", f"{pki}/minio.key", "-out", f"{pki}/minio.csr")
+        with open(f"{pki}/san.ext", "w", encoding="utf-8") as f:
+            f.write(f"subjectAltName=DNS:minio.minio.svc,DNS:minio.minio.svc.cluster.local,IP:{MINIO_IP}\n")
+        run("openssl", "x509", "-req", "-in", f"{pki}/minio.csr", "-CA", f"{pki}/ca.crt", "-CAkey",
+            f"{pki}/ca.key", "-CAcreateserial", "-days", "2", "-out", f"{pki}/minio.crt", "-extfile", f"{pki}/san.ext")
+        return f"{pki}/ca.crt"
+
+    def start_minio(self):
+        self.network.add(rn.PREFIX + "minio", MINIO_IP)
+        pki = f"{self.state}/pki"
+        moto = shutil.which("moto_server")
+        self.minio = subprocess.Popen(
+            ["ip", "netns", "exec", rn.PREFIX + "minio", moto, "-H", MINIO_IP, "-p", "9000",
+             "-c", f"{pki}/minio.crt", "-k", f"{pki}/minio.key"],
+            stdout=open(f"{self.state}/minio.log", "w"), stderr=subprocess.STDOUT, start_new_session=True,
+            # Path-style only: else moto takes the host name's first label (`minio`) for a bucket.
+            env={**os.environ, "S3_IGNORE_SUBDOMAIN_BUCKETNAME": "true"})
+        rn.remember(self.state, "pid", self.minio.pid)
+        self.s3_pool = concurrent.futures.ThreadPoolExecutor(2, initializer=rn.enter_netns, initargs=(rn.NODE,))
+        until("the object store", 60, lambda: self.s3(lambda c: c.list_buckets()) is not None, 1)
+
+    def s3(self, fn):
+        def call():
+            import boto3
+            from botocore.config import Config
+
+            client = boto3.client(
+                "s3", endpoint_url=f"https://{MINIO_IP}:9000", verify=self.ca, region_name="us-east-1",
+                aws_access_key_id="stack", aws_secret_access_key="stack-secret",
+                config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
+                              connect_timeout=3, read_timeout=10))
+            return fn(client)
+
+        return self.s3_pool.submit(call).result()
+
+    def blocks(self, bucket=BUCKET):
+        """Every block's meta.json in BUCKET, by block id."""
+        def fetch(c):
+            metas = {}
+            for page in c.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                for obj in page.get("Contents", []):
+                    if obj["Key"].endswith("/meta.json") and obj["Key"].count("/") == 1:
+                        body = c.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+                        metas[obj["Key"].split("/")[0]] = json.loads(body)
+            return metas
+
+        return self.s3(fetch)
+
+    def deletion_marked(self, bucket=BUCKET):
+        def fetch(c):
+            out = set()
+            for page in c.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                for obj in page.get("Contents", []):
+                    if obj["Key"].endswith("/deletion-mark.json"):
+                        out.add(obj["Key"].split("/")[0])
+            return out
+
+        return self.s3(fetch)
+
+    def query(self, base, promql, path="/api/v1/query", **params):
+        q = urllib.parse.urlencode({"query": promql, **params}, doseq=True)
+        status, body = self.runner.http(f"{base}{path}?{q}")
+        assert status == 200, f"{base}{path} {promql}: HTTP {status}: {body[:300]!r}"
+        return json.loads(body)["data"]["result"]
+
+    def stop(self):
+        if self.runner:
+            self.runner.close()
+        if self.minio:
+            self.minio.terminate()
+            try:
+                self.minio.wait(10)
+            except subprocess.TimeoutExpired:
+                self.minio.kill()
+        if self.s3_pool:
+            self.s3_pool.shutdown(wait=False)
+        if self.network:
+            self.network.close()
+
+
+def pins():
+    """The versions the stack's binaries are built at, from hack/stack/*/go.mod."""
+    versions = {}
+    for name, module in (("prometheus", "github.com/prometheus/prometheus"),
+                         ("thanos", "github.com/thanos-io/thanos")):
+        with open(os.path.join(REPO, f"hack/stack/{name}/go.mod"), encoding="utf-8") as f:
+            version = re.search(rf"^\s*(?:require\s+)?{re.escape(module)} (v\S+)", f.read(), re.M).group(1)
+        if name == "prometheus":  # v0.314.0 is Prometheus v3.14.0
+            minor, patch = version[1:].split(".")[1:]
+            version = f"v{int(minor) // 100}.{int(minor) % 100}.{patch}"
+        versions[name] = version
+    return versions
+
+
+# -- setup ---------------------------------------------------------------------------------------
+def old_blocks(world, labels):
+    """Five 2h blocks a day old, with block ids an hour old, as a sidecar of LABELS would have
+    uploaded them: old enough for the compactor to compact at once. Thanos's planner leaves the
+    newest block alone and compacts a range of lower blocks that spans exactly 8h, so the data
+    starts on an 8h boundary, has a sample 1 ms before the next one, and goes on into a fifth block.
+    Returns the ids of the first four, the ones the compactor must compact."""
+    now = int(time.time())
+    start = (now - 86400) // 28800 * 28800
+    src = f"{world.state}/old-blocks"
+    shutil.rmtree(src, ignore_errors=True)
+    os.makedirs(src)
+    lines = ["# TYPE stack_backfill gauge"]
+    for t in range(start, start + 36000, 60):
+        lines.append(f'stack_backfill{{source="promtool"}} {t % 997} {t}')
+        if t == start + 28740:
+            lines.append(f'stack_backfill{{source="promtool"}} 1 {start + 28799.999:.3f}')
+    lines.append("# EOF")
+    with open(f"{src}/data.om", "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    subprocess.run([f"{world.bins}/promtool", "tsdb", "create-blocks-from", "openmetrics", f"{src}/data.om",
+                    f"{src}/out"], check=True, capture_output=True)
+    ids = []
+    for block in sorted(os.listdir(f"{src}/out")):
+        path = f"{src}/out/{block}"
+        if not os.path.isfile(f"{path}/meta.json"):
+            continue
+        with open(f"{path}/meta.json", encoding="utf-8") as f:
+            meta = json.load(f)
+        new = ulid((now - 3600) * 1000 + len(ids))
+        meta["ulid"] = new
+        meta["compaction"]["sources"] = [new]
+        meta["thanos"] = {"labels": labels, "downsample": {"resolution": 0}, "source": "sidecar"}
+        files = []
+        for root, _, names in os.walk(path):
+            for n in names:
+                if n != "meta.json":
+                    files.append(os.path.relpath(os.path.join(root, n), path))
+
+        def upload(c, path=path, new=new, files=files, meta=meta):
+            for rel in files:
+                with open(f"{path}/{rel}", "rb") as f:
+                    c.put_object(Bucket=BUCKET, Key=f"{new}/{rel}", Body=f.read())
+            c.put_object(Bucket=BUCKET, Key=f"{new}/meta.json", Body=json.dumps(meta).encode())
+
+        world.s3(upload)
+        ids.append(new)
+    assert len(ids) == 5, f"promtool made {len(ids)} blocks of the 10h range, expected 5"
+    return ids[:4]
+
+
+def secret(name, data):
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": NS},
+            "type": "Opaque", "stringData": data}
+
+
+def objects_yaml(objs):
+    return yaml.safe_dump_all(objs)
+
+
+# -- the checks ----------------------------------------------------------------------------------
+def all_ready(world, stacks):
+    def ready():
+        pods = world.runner.running()
+        want = sum(len(s.expected_pods) for s in stacks)
+        up = [p for p in pods if p.ready()]
+        return len(up) == want and len(pods) == want
+
+    until("every pod ready", 240, ready, 2)
+    return f"{len(world.runner.running())} pods"
+
+
+def probes_answer(world):
+    """Every readiness and liveness probe of every container has answered 200."""
+    passed = {(j[1], j[2], j[3]) for j in world.runner.journal
+              if j[3] in ("readinessProbe", "livenessProbe") and j[4].endswith(" 200")}
+    missing = []
+    for pod in world.runner.running():
+        for c in pod.containers:
+            for kind in ("readinessProbe", "livenessProbe"):
+                if c.spec.get(kind) and (pod.name, c.name, kind) not in passed:
+                    missing.append(f"{pod.name}/{c.name} {kind}")
+    # Liveness probes run every 10s: give each one its first chance.
+    assert not missing, f"no 200 yet from: {missing}"
+    return f"{len(passed)} probes answered 200"
+
+
+def distinct_external_labels(stack):
+    seen = {}
+    for pod in stack.pods("prometheus"):
+        status, body = stack.world.runner.http(f"http://{pod.ip}:9090/api/v1/status/config")
+        assert status == 200, f"{pod.name}: /api/v1/status/config answered {status}"
+        config = yaml.safe_load(json.loads(body)["data"]["yaml"])
+        labels = config["global"]["external_labels"]
+        assert labels.get("replica") == pod.name, f"{pod.name}: external label replica={labels.get('replica')!r}"
+        assert labels.get("prometheus") == f"{NS}/{stack.name}", f"{pod.name}: external labels {labels}"
+        seen[pod.name] = labels
+    assert len(seen) == 2, f"expected 2 Prometheus replicas, found {sorted(seen)}"
+    return ", ".join(f"{k}: {v['replica']}" for k, v in seen.items())
+
+
+def querier_sees_everything(stack):
+    def stores():
+        status, body = stack.world.runner.http(stack.url("thanos-query", 10902, "/api/v1/stores"))
+        data = (json.loads(body)["data"] or {}) if status == 200 else {}
+        healthy = {kind: sorted(s["name"] for s in group if not s.get("lastError")) for kind, group in data.items()}
+        sidecars, stores_ = healthy.get("sidecar", []), healthy.get("store", [])
+        want_sidecars = sorted(f"{p.ip}:10901" for p in stack.pods("prometheus"))
+        want_stores = sorted(f"{p.ip}:10901" for p in stack.pods("store"))
+        return (sidecars, stores_) if sidecars == want_sidecars and stores_ == want_stores else None
+
+    sidecars, stores_ = until(f"{stack.name}'s querier lists 2 sidecars and 1 store gateway", 90, stores, 3)
+    return f"{sorted(sidecars + stores_)}"
+
+
+def up_deduplicated(stack):
+    """`up` through the querier and the frontend: one series per target, no replica label."""
+    world = stack.world
+
+    def per_replica():
+        pods = stack.pods("prometheus")
+        counts = [len(world.query(f"http://{p.ip}:9090", "up")) for p in pods]
+        return counts if len(set(counts)) == 1 and counts[0] >= 8 else None
+
+    # Every job is discovered (the SRV refresh is 30s) once each replica sees the same targets.
+    counts = until("both replicas scrape every target", 120, per_replica, 5)
+    targets = counts[0]
+    out = []
+    for service in ("thanos-query", "thanos-query-frontend"):
+        series = until(f"up through {service}", 60,
+                       lambda service=service: (lambda r: r if len(r) == targets else None)(
+                           stack.query(service, "up")), 3)
+        with_replica = [s["metric"] for s in series if "replica" in s["metric"]]
+        assert not with_replica, f"{service}: series still carry the replica label: {with_replica[:2]}"
+        assert all(s["metric"].get("prometheus") == f"{NS}/{stack.name}" for s in series), series[:2]
+        out.append(f"{service} {len(series)}")
+    raw = stack.query("thanos-query", "up", dedup="false")
+    assert len(raw) == 2 * targets, f"without dedup the querier returns {len(raw)} series, expected {2 * targets}"
+    return f"{targets} targets per replica; " + ", ".join(out) + f"; {len(raw)} without dedup"
+
+
+def alert_rules(stack, pod):
+    status, body = stack.world.runner.http(f"http://{pod.ip}:9090/api/v1/rules?type=alert")
+    assert status == 200
+    return [r for g in json.loads(body)["data"]["groups"] for r in g["rules"]]
+
+
+def alerts_silent_and_grounded(stack):
+    """In the healthy state no alert is pending or firing, and every selector of every alert
+    names series that exist (an alert over a metric that never appears can never fire)."""
+    world = stack.world
+    pod = stack.pods("prometheus")[0]
+    base = f"http://{pod.ip}:9090"
+    rules = alert_rules(stack, pod)
+    self_rules = [r for r in rules if r["name"].startswith(("PrometheusReplica", "Thanos", "Prometheus"))]
+    assert len(self_rules) >= 8, f"only {len(self_rules)} self-monitoring alerts loaded"
+    active = [(r["name"], a["state"], a["labels"]) for r in rules for a in r.get("alerts", [])]
+    assert not active, f"alerts active in the healthy state: {active}"
+    missing = []
+    checked = 0
+    for rule in self_rules:
+        status, body = world.runner.http(f"{base}/api/v1/parse_query?" + urllib.parse.urlencode({"query": rule["query"]}))
+        assert status == 200, f"parse_query {rule['name']}: {status}"
+        for sel in selectors(json.loads(body)["data"]):
+            # The identity of the series (name and job); matchers on values that appear only
+            # when something fails (code, grpc_code) are left out.
+            ident = [m for m in sel["matchers"] if m["name"] in ("__name__", "job")]
+            text = "{" + ",".join(f'{m["name"]}{m["type"]}"{m["value"]}"' for m in ident) + "}"
+            checked += 1
+            if not world.query(base, f"count({text})"):
+                missing.append(f"{rule['name']}: {text}")
+    assert not missing, f"selectors that match no series: {missing}"
+    return f"{len(self_rules)} alerts silent, {checked} selectors match series"
+
+
+def selectors(node):
+    if isinstance(node, dict):
+        if node.get("type") == "vectorSelector":
+            yield node
+        for v in node.values():
+            yield from selectors(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from selectors(v)
+
+
+def alert_state(stack, name, labels=None, pods=None):
+    states = set()
+    for pod in pods or stack.pods("prometheus"):
+        if pod.halted:
+            continue
+        for r in alert_rules(stack, pod):
+            if r["name"] != name:
+                continue
+            for a in r.get("alerts", []):
+                if all(a["labels"].get(k) == v for k, v in (labels or {}).items()):
+                    states.add(a["state"])
+    return states
+
+
+def wait_alert(stack, name, labels, seconds=150):
+    until(f"{name} {labels or ''} pending or firing", seconds,
+          lambda: alert_state(stack, name, labels) & {"pending", "firing"}, 5)
+
+
+def compaction(world, old_ids):
+    def compacted():
+        metas = world.blocks()
+        for bid, meta in metas.items():
+            sources = set(meta["compaction"].get("sources", []))
+            if bid not in old_ids and meta["compaction"]["level"] >= 2 and set(old_ids) <= sources:
+                return bid, meta
+        return None
+
+    bid, meta = until("the compactor compacts the old blocks into one", 240, compacted, 10)
+    marked = world.deletion_marked()
+    assert set(old_ids) <= marked, f"the compacted sources are not marked for deletion: {set(old_ids) - marked}"
+    hours = (meta["maxTime"] - meta["minTime"]) / 3600000
+    return f"block {bid}: level {meta['compaction']['level']}, {hours:.0f}h from {len(old_ids)} blocks"
+
+
+def compactor_not_halted(stack):
+    pod = stack.pods("compact")[0]
+    status, body = stack.world.runner.http(f"http://{pod.ip}:10902/metrics")
+    halted = re.search(r"^thanos_compact_halted (\S+)", body.decode(), re.M)
+    assert halted and float(halted.group(1)) == 0, f"thanos_compact_halted: {halted and halted.group(1)}"
+    runs = re.search(r"^thanos_compact_group_compactions_total\{[^}]*\} (\S+)", body.decode(), re.M)
+    return f"halted 0, compactions {runs.group(1) if runs else '?'}"
+
+
+def uploads(stack, after=0):
+    """Blocks of this stack in the bucket, by replica."""
+    by = {}
+    for bid, meta in stack.world.blocks().items():
+        labels = meta.get("thanos", {}).get("labels", {})
+        if labels.get("prometheus") == f"{NS}/{stack.name}" and meta["thanos"].get("source") == "sidecar" \
+                and meta["compaction"]["level"] == 1 and ulid_ms(bid) >= after:
+            by.setdefault(labels.get("replica"), []).append(meta)
+    return by
+
+
+def sidecars_upload(stack, started):
+    def both():
+        by = uploads(stack, started)
+        return by if len(by) == 2 and all(by.values()) else None
+
+    by = until(f"both sidecars of {stack.name} upload a block", 330, both, 10)
+    pods = sorted(p.name for p in stack.pods("prometheus"))
+    assert sorted(by) == pods, f"block labels name replicas {sorted(by)}, pods are {pods}"
+    return ", ".join(f"{r}: {len(m)} blocks" for r, m in sorted(by.items()))
+
+
+def config_reload(stack):
+    """A changed user ConfigMap reaches both running Prometheus replicas without a restart."""
+    world = stack.world
+    before = {p.name: p.uid for p in stack.pods("prometheus")}
+    config = yaml.safe_load(stack.configmap["data"]["prometheus.yml"])
+    config["scrape_configs"].append({"job_name": "reload-check", "static_configs": [{"targets": ["localhost:9090"]}]})
+    stack.configmap["data"]["prometheus.yml"] = yaml.safe_dump(config)
+    kubectl("apply", "--server-side", "-f", "-", stdin=objects_yaml([stack.configmap]))
+    stack.apply()
+
+    def reloaded():
+        for pod in stack.pods("prometheus"):
+            status, body = world.runner.http(f"http://{pod.ip}:9090/api/v1/status/config")
+            if status != 200 or "reload-check" not in json.loads(body)["data"]["yaml"]:
+                return None
+        return True
+
+    until("both replicas load the changed configuration", 120, reloaded, 3)
+    after = {p.name: p.uid for p in stack.pods("prometheus")}
+    assert after == before, f"the pods were replaced instead of reloaded: {before} -> {after}"
+    for pod in stack.pods("prometheus"):
+        sidecar = [c for c in pod.containers if c.name == "thanos-sidecar"][0]
+        with open(sidecar.log_path, encoding="utf-8") as f:
+            assert "Reload triggered" in f.read(), f"{pod.name}: the sidecar's log shows no reload"
+    return "both replicas reloaded by the sidecar's signal, no pod replaced"
+
+
+def replica_down(stack):
+    """One Prometheus replica stopped: queries keep answering, the down alert goes pending."""
+    world = stack.world
+    victim = stack.pods("prometheus")[1].name
+    world.runner.halt(victim)
+    try:
+        until("the DNS drops the stopped replica", 30,
+              lambda: len(world.runner.on_node(rn.resolve, f"{stack.name}-thanos-peers", NS)) == 1, 2)
+        series = until("up through the frontend with one replica", 60,
+                       lambda: stack.query("thanos-query-frontend", "up"), 3)
+        wait_alert(stack, "PrometheusReplicaComponentDown", {"job": "promrep-prometheus"})
+        return f"{victim} stopped: the frontend still answers {len(series)} series; down alert pending"
+    finally:
+        world.runner.resume(victim)
+
+
+def store_down(stack):
+    world = stack.world
+    victim = stack.pods("store")[0].name
+    world.runner.halt(victim)
+    try:
+        wait_alert(stack, "PrometheusReplicaComponentDown", {"job": "promrep-store"})
+        return f"{victim} stopped: the store's down alert pending"
+    finally:
+        world.runner.resume(victim)
+
+
+def object_store_down(world, stack):
+    """The object store unreachable: the bucket alert goes pending; when it is back, the blocks
+    cut meanwhile are uploaded (nothing lost)."""
+    before = {bid for metas in uploads(stack).values() for bid in (m["ulid"] for m in metas)}
+    world.network.link(rn.PREFIX + "minio", False)
+    down_at = time.time()
+    try:
+        wait_alert(stack, "ThanosBucketOperationsFailing", None, 240)
+    finally:
+        world.network.link(rn.PREFIX + "minio", True)
+    outage = time.time() - down_at
+
+    # Every block either replica cut (on its claim) is in the bucket again.
+    def complete():
+        in_bucket = {m["ulid"] for metas in uploads(stack).values() for m in metas}
+        local = set()
+        for pod in stack.pods("prometheus"):
+            claim = pod.volumes["data"]
+            local |= {d for d in os.listdir(claim) if re.fullmatch(r"[0-9A-Z]{26}", d)}
+        return (local, in_bucket) if local and local <= in_bucket else None
+
+    local, in_bucket = until("every local block is uploaded after the outage", 120, complete, 10)
+    new = in_bucket - before
+    return f"outage {outage:.0f}s; {len(local)} local blocks all in the bucket, {len(new)} uploaded since the outage began"
+
+
+def store_serves_history(stack):
+    """The store gateway, restarted so that it loads the uploaded blocks, answers a range query
+    on its own (the querier asked through storeMatch[] for the store gateway only)."""
+    world = stack.world
+    restart_store(stack)
+    querier = stack.url("thanos-query", 10902)
+    end = time.time()
+    result = until("the store gateway answers for the uploaded range", 120, lambda: world.query(
+        querier, f'count by (replica) (up{{prometheus="{NS}/{stack.name}"}})', path="/api/v1/query_range",
+        start=end - 1800, end=end, step=30, dedup="false", **store_only(stack)), 5)
+    replicas = sorted(s["metric"].get("replica", "") for s in result)
+    assert len(replicas) == 2, f"the store gateway serves blocks of {replicas}, expected both replicas"
+    return f"the store gateway alone returns data of {replicas}"
+
+
+def store_only(stack):
+    """The querier parameter that limits a query to the stack's store gateways."""
+    ips = "|".join(p.ip for p in stack.pods("store"))  # a dot matching any character is harmless here
+    return {"storeMatch[]": [f'{{__address__=~"({ips}):10901"}}']}
+
+
+def restart_store(stack):
+    old = stack.pods("store")[0]
+    kubectl("delete", "pod", "-n", NS, old.name, "--wait=false")
+    until(f"a new {old.name} is ready", 120,
+          lambda: [p for p in stack.pods("store") if p.uid != old.uid and p.ready()], 2)
+
+
+def shared_bucket_report(stacks):
+    """What each querier returns from the shared bucket through its store gateway (issue 19's
+    first item fixes it): printed as a finding, not asserted."""
+    lines = []
+    for stack in stacks:
+        if stack.name != "example":  # example's store gateway was restarted just before
+            restart_store(stack)
+        end = time.time()
+        q = urllib.parse.urlencode({"start": end - 2 * 86400, "end": end, **store_only(stack)}, doseq=True)
+        status, body = stack.world.runner.http(stack.url("thanos-query", 10902, f"/api/v1/label/prometheus/values?{q}"))
+        assert status == 200, f"label values: HTTP {status}"
+        seen = sorted(json.loads(body)["data"])
+        lines.append(f"{stack.name}'s querier returns, from its store gateway, series of prometheus={seen}")
+    findings.append("shared bucket: " + "; ".join(lines))
+    return "; ".join(lines)
+
+
+def secret_roll(world, stack):
+    """A changed bucket Secret rolls the pods that read it, and the new sidecars use it."""
+    world.s3(lambda c: c.create_bucket(Bucket=ROLLED_BUCKET))
+    before = {p.name: p.uid for p in stack.pods("prometheus")}
+    stack.secret["stringData"]["s3_bucket"] = ROLLED_BUCKET
+    kubectl("apply", "--server-side", "-f", "-", stdin=objects_yaml([stack.secret]))
+    stack.apply()
+
+    def rolled():
+        pods = stack.pods("prometheus")
+        fresh = [p for p in pods if before.get(p.name) != p.uid and p.ready()]
+        return fresh if len(fresh) == 2 else None
+
+    pods = until("both Prometheus pods replaced and ready", 240, rolled, 3)
+    for pod in pods:
+        def uses_new(pod=pod):
+            status, body = world.runner.http(f"http://{pod.ip}:10902/metrics")
+            return status == 200 and f'bucket="{ROLLED_BUCKET}"' in body.decode()
+
+        until(f"{pod.name}'s sidecar uses bucket {ROLLED_BUCKET}", 60, uses_new, 3)
+    return f"{[p.name for p in pods]} replaced; their sidecars use {ROLLED_BUCKET}"
+
+
+def dashboard_queries(stack):
+    """Every query of the rendered Grafana dashboard returns data through the rendered datasource."""
+    world = stack.world
+    cms = {c["metadata"]["name"]: c for c in stack.children if c["kind"] == "ConfigMap"}
+    ds_doc = next(iter(cms[f"{stack.name}-grafana-datasources"]["data"].values()))
+    ds = (json.loads(ds_doc) if ds_doc.lstrip().startswith("{") else yaml.safe_load(ds_doc))["datasources"][0]
+    url = urllib.parse.urlparse(ds["url"])
+    host = url.hostname
+    ips = world.runner.on_node(rn.resolve, host, NS)
+    assert ips, f"the datasource's host {host} does not resolve"
+    base = f"http://{ips[0]}:{url.port}{url.path.rstrip('/')}"
+    dash = json.loads(next(iter(cms[f"{stack.name}-grafana-dashboards"]["data"].values())))
+    exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", []) if t.get("expr")]
+    empty = []
+    for expr in exprs:
+        q = (expr.replace("$__rate_interval", "1m").replace("$__interval", "30s")
+             .replace("$__range", "5m"))
+        q = re.sub(r"\$\{?\w+\}?", ".*", q)
+        end = time.time()
+        result = world.query(base, q, path="/api/v1/query_range", start=end - 600, end=end, step=30)
+        if not result:
+            empty.append(expr)
+    assert not empty, f"{len(empty)} of {len(exprs)} dashboard queries return nothing: {empty}"
+    return f"{len(exprs)} queries return data through {ds['url']}"
+
+
+def steady_errors(world, stacks, since, until_t):
+    """No container of STACKS logged an error between SINCE and UNTIL_T, but the accepted ones."""
+    bad = []
+    accepted = 0
+    for stack in stacks:
+        for pod in stack.pods():
+            for c in pod.containers:
+                with open(c.log_path, encoding="utf-8", errors="replace") as f:
+                    for line in f:
+                        if not re.search(r"level=(error|ERROR)", line):
+                            continue
+                        ts = log_time(line)
+                        if ts is None or not (since <= ts <= until_t):
+                            continue
+                        if any(p.search(line) for p, _ in ACCEPTED_ERRORS):
+                            accepted += 1
+                            continue
+                        bad.append(f"{pod.name}/{c.name}: {line.strip()[:300]}")
+    assert not bad, f"{len(bad)} error lines in steady state, first: {bad[:5]}"
+    return f"none in {until_t - since:.0f}s ({accepted} accepted)"
+
+
+def log_time(line):
+    m = re.search(r"\b(?:ts|time)=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)(Z|[+-]\d\d:\d\d)", line)
+    if not m:
+        return None
+    import datetime
+
+    stamp = m.group(1)
+    if "." in stamp:
+        stamp = stamp[:26]
+    tz = "+00:00" if m.group(2) == "Z" else m.group(2)
+    return datetime.datetime.fromisoformat(stamp + tz).timestamp()
+
+
+def restarts(world, stacks):
+    crashed = []
+    for stack in stacks:
+        for pod in stack.pods():
+            for c in pod.containers:
+                unexpected = [e for e in c.exits if e[1] not in (0, 143, -15, -9, 137)]
+                if c.restarts or unexpected:
+                    crashed.append(f"{pod.name}/{c.name}: {c.restarts} restarts, exits {unexpected}")
+    assert not crashed, f"containers that did not stay up: {crashed}"
+    return f"{sum(len(s.pods()) for s in stacks)} pods, no restart"
+
+
+def main(argv):
+    hook, bins, state = argv[1:4]
+    world = World(os.path.abspath(hook), os.path.abspath(bins), os.path.abspath(state))
+    try:
+        return scenario(world)
+    finally:
+        world.stop()
+        passed = sum(1 for _, ok in results if ok)
+        for f in findings:
+            log(f"finding: {f}")
+        print(f"stack: {passed} passed, {len(results) - passed} failed", flush=True)
+
+
+def scenario(world):
+    world.start()
+    world.s3(lambda c: c.create_bucket(Bucket=BUCKET))
+    kubectl("create", "namespace", NS)
+    kubectl("label", "namespace", NS, "pod-security.kubernetes.io/enforce=restricted")
+
+    with open(os.path.join(REPO, "deploy/examples/prometheusreplica.yaml"), encoding="utf-8") as f:
+        example_spec = yaml.safe_load(f)["spec"]
+    example_spec["metrics"]["blockDuration"] = BLOCK
+    example_spec["configMap"] = "example-config"
+    with open(os.path.join(REPO, "deploy/examples/s3-bucket.yaml"), encoding="utf-8") as f:
+        example_secret = yaml.safe_load(f)
+    example_secret["metadata"]["namespace"] = NS
+    example = Stack(world, "example", example_spec, example_secret)
+    other_spec = {"configMap": "other-config", "bucketSecret": "other-objstore", "highlyAvailable": True,
+                  "metrics": {"retention": "24h", "blockDuration": BLOCK}, "compact": {"enabled": False}}
+    objstore = (f"type: S3\nconfig:\n  bucket: {BUCKET}\n  endpoint: minio.minio.svc:9000\n"
+                "  access_key: other\n  secret_key: other-secret-key\n")
+    other = Stack(world, "other", other_spec, secret("other-objstore", {"objstore.yml": objstore}), compact=False)
+    stacks = [example, other]
+
+    old_ids = []
+    check("old blocks of example in the bucket (promtool, ids an hour old)", lambda: (
+        old_ids.extend(old_blocks(world, {"prometheus": f"{NS}/example", "replica": "example-prometheus-0"}))
+        or f"{len(old_ids)} blocks"))
+
+    for s in stacks:
+        kubectl("apply", "--server-side", "-f", "-", stdin=objects_yaml([s.configmap, s.secret]))
+    started = int(time.time() * 1000) - 60000
+    for s in stacks:
+        s.children = s.apply()
+        s.expected_pods = [c for c in s.children if c["kind"] in ("StatefulSet", "Deployment")]
+        s.expected_pods = [None] * sum(c["spec"].get("replicas", 1) for c in s.expected_pods)
+
+    if not check("every pod starts and turns ready", all_ready, world, stacks):
+        return 1
+    ready_at = time.time()
+    for s in stacks:
+        check(f"{s.name}: distinct external labels per replica", distinct_external_labels, s)
+        check(f"{s.name}: the querier sees both sidecars and the store gateway", querier_sees_everything, s)
+    for s in stacks:
+        check(f"{s.name}: up through querier and frontend, deduplicated", up_deduplicated, s)
+    check("every readiness and liveness probe answered 200", probes_answer, world)
+    check("example: alerts silent, every selector matches series", alerts_silent_and_grounded, example)
+    check("example: the compactor compacts blocks older than its consistency delay", compaction, world, old_ids)
+    check("example: the compactor has not halted", compactor_not_halted, example)
+    check("example: a changed ConfigMap reaches both running replicas", config_reload, example)
+    check("other: one replica down keeps queries answering, its alert pending", replica_down, other)
+    check("other: the store gateway down raises its alert", store_down, other)
+    for s in stacks:
+        check(f"{s.name}: both sidecars upload blocks carrying their labels", sidecars_upload, s, started)
+    steady_end = time.time()
+    check("example: no error logged in steady state", steady_errors, world, [example], ready_at + 20, steady_end)
+    check("example: no container restarted", restarts, world, [example])
+    check("example: the dashboard's queries return data", dashboard_queries, example)
+    check("example: object store outage raises the bucket alert, nothing lost", object_store_down, world, example)
+    check("example: the store gateway serves uploaded blocks alone", store_serves_history, example)
+    check("shared bucket: what each store gateway serves", shared_bucket_report, stacks)
+    check("example: a changed bucket Secret reaches the sidecars after the roll", secret_roll, world, example)
+    return 0 if all(ok for _, ok in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
