@@ -202,11 +202,13 @@ pub fn panel_queries(
             ),
             "p99",
         ),
+        // The error panels show 0, not "No data", while nothing fails (`or on () vector(0)`): an empty
+        // panel looks the same as a broken scrape (found by the stack-in-motion run).
         (
             "Store gateway: gRPC errors per second",
             "none",
             format!(
-                "sum by (grpc_code) (rate(grpc_server_handled_total{{job=\"{p}store\", grpc_code!=\"OK\"}}[5m]))"
+                "sum by (grpc_code) (rate(grpc_server_handled_total{{job=\"{p}store\", grpc_code!=\"OK\"}}[5m])) or on () vector(0)"
             ),
             "{{grpc_code}}",
         ),
@@ -222,7 +224,7 @@ pub fn panel_queries(
             "Queries: server errors per second",
             "none",
             format!(
-                "sum by (job) (rate(http_requests_total{{job=~\"{p}query|{p}query-frontend\", code=~\"5..\"}}[5m]))"
+                "sum by (job) (rate(http_requests_total{{job=~\"{p}query|{p}query-frontend\", code=~\"5..\"}}[5m])) or on () vector(0)"
             ),
             "{{job}}",
         ),
