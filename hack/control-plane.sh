@@ -16,6 +16,8 @@
 # Needs Go 1.26, openssl, python3 (free ports) and kubectl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=hack/lib.sh
+source hack/lib.sh
 
 target="${CARGO_TARGET_DIR:-target}"
 state="${PRO_CONTROL_PLANE_DIR:-$target/control-plane/cluster}"
@@ -29,32 +31,14 @@ log() { printf 'control-plane: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 # The binaries' folder: keyed by the Go version and every pin, so a changed pin builds anew.
-bin_dir() {
-  local key
-  key="$( { go version; cat "$modules"/*/go.mod "$modules"/*/go.sum; } | sha256sum | cut -c1-16)"
-  printf '%s/control-plane/bin-%s' "$target" "$key"
-}
-
 build() {
-  command -v go > /dev/null || die "Go is missing: the control plane is built from Go modules (Go 1.26 or newer)"
-  local dir tool module
-  dir="$(bin_dir)"
-  mkdir -p "$dir"
-  dir="$(realpath "$dir")"
-  # tool-name:module-folder:package, one line each.
-  while IFS=: read -r tool module package; do
-    [[ -x "$dir/$tool" ]] && continue
-    log "building $tool ($package, pinned in $modules/$module/go.mod)"
-    (cd "$modules/$module" && CGO_ENABLED=0 go build -o "$dir/$tool.new" "$package")
-    mv "$dir/$tool.new" "$dir/$tool"
-  done <<'TOOLS'
-etcd:etcd:go.etcd.io/etcd/server/v3
-kube-apiserver:kubernetes:k8s.io/kubernetes/cmd/kube-apiserver
-kube-controller-manager:kubernetes:k8s.io/kubernetes/cmd/kube-controller-manager
-kube-scheduler:kubernetes:k8s.io/kubernetes/cmd/kube-scheduler
-kwok:kwok:sigs.k8s.io/kwok/cmd/kwok
+  build_pinned "$modules" control-plane <<'TOOLS'
+etcd:etcd::go.etcd.io/etcd/server/v3
+kube-apiserver:kubernetes::k8s.io/kubernetes/cmd/kube-apiserver
+kube-controller-manager:kubernetes::k8s.io/kubernetes/cmd/kube-controller-manager
+kube-scheduler:kubernetes::k8s.io/kubernetes/cmd/kube-scheduler
+kwok:kwok::sigs.k8s.io/kwok/cmd/kwok
 TOOLS
-  printf '%s\n' "$dir"
 }
 
 free_port() {

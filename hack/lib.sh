@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared by the load scripts in hack/: `source hack/lib.sh` from the repository's root.
+# Shared by the scripts in hack/: `source hack/lib.sh` from the repository's root.
 
 # require_tools NAME TOOL...: exit 1 naming the first missing tool (and the Debian package of h2load).
 require_tools() {
@@ -22,4 +22,24 @@ release_binary() {
     cargo build --release --locked --quiet
     BIN="${CARGO_TARGET_DIR:-target}/release/prometheus-replica-operator"
   fi
+}
+
+# build_pinned MODULES NAME: build the Go programs listed on standard input, one
+# `tool:module folder:build tags:package` a line, from the pinned Go modules in MODULES into
+# TARGET/NAME/bin-KEY (KEY hashes the Go version and every pin, so that a changed pin builds
+# anew; a binary already there is kept); prints that folder.
+build_pinned() {
+  local modules="$1" name="$2" key dir tool module tags package
+  command -v go > /dev/null || { echo "$name: Go is missing: it is built from Go modules (Go 1.26 or newer)" >&2; exit 1; }
+  key="$( { go version; cat "$modules"/*/go.mod "$modules"/*/go.sum; } | sha256sum | cut -c1-16)"
+  dir="${CARGO_TARGET_DIR:-target}/$name/bin-$key"
+  mkdir -p "$dir"
+  dir="$(realpath "$dir")"
+  while IFS=: read -r tool module tags package; do
+    [[ -x "$dir/$tool" ]] && continue
+    echo "$name: building $tool ($package, pinned in $modules/$module/go.mod)" >&2
+    (cd "$modules/$module" && CGO_ENABLED=0 go build -tags "$tags" -o "$dir/$tool.new" "$package")
+    mv "$dir/$tool.new" "$dir/$tool"
+  done
+  printf '%s\n' "$dir"
 }

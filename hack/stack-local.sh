@@ -15,37 +15,21 @@
 #   hack/stack-local.sh build      # only build (or find cached) the binaries; prints their folder
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=hack/lib.sh
+source hack/lib.sh
 
 target="${CARGO_TARGET_DIR:-target}"
 modules=hack/stack
-log() { printf 'stack: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
+die() { printf 'stack: %s\n' "$*" >&2; exit 1; }
 
-bin_dir() {
-  local key
-  key="$( { go version; cat "$modules"/*/go.mod "$modules"/*/go.sum; } | sha256sum | cut -c1-16)"
-  printf '%s/stack/bin-%s' "$target" "$key"
-}
-
+# Thanos's release builds use the tags netgo and slicelabels; without slicelabels every sidecar
+# panics on the querier's first gRPC call.
 build() {
-  command -v go > /dev/null || die "Go is missing: Prometheus and Thanos are built from Go modules (Go 1.26 or newer)"
-  local dir tool module tags package
-  dir="$(bin_dir)"
-  mkdir -p "$dir"
-  dir="$(realpath "$dir")"
-  # tool:module folder:build tags:package. Thanos's release builds use netgo and slicelabels;
-  # without slicelabels every sidecar panics on the querier's first gRPC call.
-  while IFS=: read -r tool module tags package; do
-    [[ -x "$dir/$tool" ]] && continue
-    log "building $tool ($package, pinned in $modules/$module/go.mod)"
-    (cd "$modules/$module" && CGO_ENABLED=0 go build -tags "$tags" -o "$dir/$tool.new" "$package")
-    mv "$dir/$tool.new" "$dir/$tool"
-  done <<'TOOLS'
+  build_pinned "$modules" stack <<'TOOLS'
 prometheus:prometheus:netgo:github.com/prometheus/prometheus/cmd/prometheus
 promtool:prometheus:netgo:github.com/prometheus/prometheus/cmd/promtool
 thanos:thanos:netgo,slicelabels:github.com/thanos-io/thanos/cmd/thanos
 TOOLS
-  printf '%s\n' "$dir"
 }
 
 if [[ "${1:-}" == build ]]; then
@@ -83,8 +67,13 @@ cleanup() {
     if [[ "$kind" == netns ]]; then ip netns del "$value" 2> /dev/null || true; fi
   done < "$state/started"
 }
+stack_pid=""
 finish() {
   local rc=$?
+  if [[ -n "$stack_pid" ]]; then
+    kill -TERM "$stack_pid" 2> /dev/null || true
+    wait "$stack_pid" 2> /dev/null || true
+  fi
   cleanup
   hack/control-plane.sh down > /dev/null 2>&1 || true
   if ! grep -q '^stack: [0-9]* passed, [0-9]* failed$' "$state.out" 2> /dev/null; then
@@ -94,7 +83,12 @@ finish() {
   exit "$rc"
 }
 trap finish EXIT
+trap 'exit 143' TERM INT
 rm -rf "$state" "$state.out"
 eval "$(hack/control-plane.sh up)"
 export KUBECONFIG
-"$venv/bin/python" "$modules/stack.py" "$hook" "$bins" "$state" 2>&1 | tee "$state.out"
+"$venv/bin/python" "$modules/stack.py" "$hook" "$bins" "$state" > "$state.out" 2>&1 &
+stack_pid=$!
+tail -n +1 -f --pid="$stack_pid" "$state.out"
+wait "$stack_pid"
+stack_pid=""

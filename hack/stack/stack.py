@@ -25,6 +25,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -500,7 +501,7 @@ def alerts_silent_and_grounded(stack):
 
 def selectors(node):
     if isinstance(node, dict):
-        if node.get("type") == "vectorSelector":
+        if node.get("type") in ("vectorSelector", "matrixSelector"):
             yield node
         for v in node.values():
             yield from selectors(v)
@@ -797,6 +798,8 @@ def restarts(world, stacks):
 
 
 def main(argv):
+    # A TERM (hack/stack-local.sh stopping) unwinds through the cleanup below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     hook, bins, state = argv[1:4]
     world = World(os.path.abspath(hook), os.path.abspath(bins), os.path.abspath(state))
     try:
