@@ -26,8 +26,9 @@ use tracing::{error, info};
 
 use crate::metrics::Metrics;
 
-/// How often [`watch`] looks at the certificate files. Reading two small files is cheap, and a poll works on
-/// every filesystem, including the symlink swaps of Secret volumes that inotify reports poorly.
+/// How often [`watch`] looks at the certificate files. A poll works on every filesystem, including the symlink
+/// swaps of Secret volumes that inotify reports poorly; each look is two `stat` calls, and the files are read
+/// only when what those return changes.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The only crypto provider of the crate: ring.
@@ -164,6 +165,24 @@ enum Seen {
     Unreadable(String),
 }
 
+/// What identifies a file's contents without reading it, after following symlinks (a Secret volume's `..data`
+/// swap gives a new inode): device, inode, size, and modification and change times to the nanosecond.
+type Stamp = Option<(u64, u64, u64, i64, i64, i64, i64)>;
+
+fn stamp(path: &Path) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).ok()?;
+    Some((
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+    ))
+}
+
 fn look(files: &PairFiles) -> Seen {
     match (
         read_file("--tls-cert", &files.cert),
@@ -174,8 +193,8 @@ fn look(files: &PairFiles) -> Seen {
     }
 }
 
-/// Poll `files` every [`RELOAD_INTERVAL`] for ever; when their contents differ from `loaded` (what
-/// `resolver` holds) or from the last look, load the new pair into `resolver`. A pair that does
+/// Poll `files` every [`RELOAD_INTERVAL`] for ever; when their stamps change, read them, and when their contents
+/// differ from `loaded` (what `resolver` holds) or from the last look, load the new pair into `resolver`. A pair that does
 /// not load (half-written, mismatched, missing) leaves the previous one in use, is logged as an
 /// error and counted in `tls_reload_failures`, and is retried when the files change again.
 pub async fn watch(
@@ -185,10 +204,20 @@ pub async fn watch(
     metrics: Arc<Metrics>,
 ) {
     let Snapshot(mut last) = loaded;
+    // None at first, so that the first tick reads the files: a change made between loading and watching
+    // is not missed.
+    let mut last_stamps: Option<(Stamp, Stamp)> = None;
     let mut ticks = tokio::time::interval(RELOAD_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
+        // Two `stat` calls on local files take microseconds: made on this task, not the blocking pool,
+        // so that an idle server does not wake a thread every second (issue 22).
+        let stamps = Some((stamp(&files.cert), stamp(&files.key)));
+        if stamps == last_stamps {
+            continue;
+        }
+        last_stamps = stamps;
         let files = files.clone();
         let (seen, files) = match tokio::task::spawn_blocking(move || (look(&files), files)).await {
             Ok(looked) => looked,
