@@ -30,7 +30,7 @@ nodes="${PRO_CONTROL_PLANE_NODES:-3}"
 log() { printf 'control-plane: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-# The binaries' folder: keyed by the Go version and every pin, so a changed pin builds anew.
+# Build (or find cached) the binaries; prints their folder (build_pinned: keyed by the Go version and every pin).
 build() {
   build_pinned "$modules" control-plane <<'TOOLS'
 etcd:etcd::go.etcd.io/etcd/server/v3

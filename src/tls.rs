@@ -193,10 +193,10 @@ fn look(files: &PairFiles) -> Seen {
     }
 }
 
-/// Poll `files` every [`RELOAD_INTERVAL`] for ever; when their stamps change, read them, and when their contents
-/// differ from `loaded` (what `resolver` holds) or from the last look, load the new pair into `resolver`. A pair that does
-/// not load (half-written, mismatched, missing) leaves the previous one in use, is logged as an
-/// error and counted in `tls_reload_failures`, and is retried when the files change again.
+/// Poll `files` every [`RELOAD_INTERVAL`] for ever; when their stamps change, read them, and when their
+/// contents differ from `loaded` (what `resolver` holds) or from the last look, load the new pair into
+/// `resolver`. A pair that does not load (half-written, mismatched, missing) leaves the previous one in use, is
+/// logged as an error and counted in `tls_reload_failures`, and is retried when the files change again.
 pub async fn watch(
     files: PairFiles,
     loaded: Snapshot,

@@ -292,7 +292,7 @@ class Pod:
         spec = obj["spec"]
         self.containers = [Container(self, c) for c in spec["containers"]]
         sc = spec.get("securityContext", {})
-        self.uid_ = sc.get("runAsUser", 0)
+        self.run_as_user = sc.get("runAsUser", 0)
         self.gid = sc.get("runAsGroup", 0)
         self.fs_group = sc.get("fsGroup")
 
@@ -637,7 +637,7 @@ class Runner:
         args = [expand(a, env) for a in command[1:] + spec.get("args", [])]
         entry = expand(command[0], env)
         sc = spec.get("securityContext", {})
-        uid = sc.get("runAsUser", pod.uid_)
+        uid = sc.get("runAsUser", pod.run_as_user)
         gid = sc.get("runAsGroup", pod.gid)
         groups = sorted({gid, *([pod.fs_group] if pod.fs_group is not None else [])})
         mounts = []

@@ -18,8 +18,8 @@ hook (parent, related ConfigMap and Secret); the children are applied to the rea
 whose controllers make the Pods that runner.py runs.
 """
 
-import base64
 import concurrent.futures
+import datetime
 import json
 import os
 import random
@@ -121,12 +121,12 @@ def ulid_ms(u):
 class Stack:
     """One PrometheusReplica: its objects, its rendering and what runs of it."""
 
-    def __init__(self, world, name, spec, secret, compact=True):
+    def __init__(self, world, name, spec, secret):
         self.world = world
         self.name = name
         self.spec = spec
         self.secret = secret
-        self.compact = compact
+        self.replicas = 0  # the Pods its rendered workloads ask for, set by apply()
         with open(os.path.join(REPO, "deploy/examples/prometheus-config.yaml"), encoding="utf-8") as f:
             self.configmap = yaml.safe_load(f)
         self.configmap["metadata"] = {"name": f"{name}-config", "namespace": NS}
@@ -176,7 +176,10 @@ class Stack:
             f.write(rendered)
         kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=metacontroller", "-f", "-",
                 stdin=rendered)
-        return [d for d in yaml.safe_load_all(rendered) if d]
+        self.children = [d for d in yaml.safe_load_all(rendered) if d]
+        self.replicas = sum(c["spec"].get("replicas", 1) for c in self.children
+                            if c["kind"] in ("StatefulSet", "Deployment"))
+        return self.children
 
     def pods(self, component=None):
         pods = [p for p in self.world.runner.running() if p.name.startswith(self.name + "-")]
@@ -268,26 +271,14 @@ class World:
     def blocks(self, bucket=BUCKET):
         """Every block's meta.json in BUCKET, by block id."""
         def fetch(c):
-            metas = {}
-            for page in c.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-                for obj in page.get("Contents", []):
-                    if obj["Key"].endswith("/meta.json") and obj["Key"].count("/") == 1:
-                        body = c.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-                        metas[obj["Key"].split("/")[0]] = json.loads(body)
-            return metas
+            return {key.split("/")[0]: json.loads(c.get_object(Bucket=bucket, Key=key)["Body"].read())
+                    for key in keys(c, bucket) if key.endswith("/meta.json") and key.count("/") == 1}
 
         return self.s3(fetch)
 
     def deletion_marked(self, bucket=BUCKET):
-        def fetch(c):
-            out = set()
-            for page in c.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-                for obj in page.get("Contents", []):
-                    if obj["Key"].endswith("/deletion-mark.json"):
-                        out.add(obj["Key"].split("/")[0])
-            return out
-
-        return self.s3(fetch)
+        """The ids of the blocks in BUCKET that the compactor marked for deletion."""
+        return self.s3(lambda c: {key.split("/")[0] for key in keys(c, bucket) if key.endswith("/deletion-mark.json")})
 
     def query(self, base, promql, path="/api/v1/query", **params):
         q = urllib.parse.urlencode({"query": promql, **params}, doseq=True)
@@ -308,6 +299,13 @@ class World:
             self.s3_pool.shutdown(wait=False)
         if self.network:
             self.network.close()
+
+
+def keys(client, bucket):
+    """Every object key in BUCKET."""
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for obj in page.get("Contents", []):
+            yield obj["Key"]
 
 
 def pins():
@@ -388,8 +386,10 @@ def objects_yaml(objs):
 def all_ready(world, stacks):
     def ready():
         pods = world.runner.running()
-        want = sum(len(s.expected_pods) for s in stacks)
+        want = sum(s.replicas for s in stacks)
         up = [p for p in pods if p.ready()]
+        if world.runner.sync_error:
+            raise AssertionError(f"{len(up)} of {want} ready; the runner: {world.runner.sync_error}")
         return len(up) == want and len(pods) == want
 
     until("every pod ready", 240, ready, 2)
@@ -510,9 +510,9 @@ def selectors(node):
             yield from selectors(v)
 
 
-def alert_state(stack, name, labels=None, pods=None):
+def alert_state(stack, name, labels=None):
     states = set()
-    for pod in pods or stack.pods("prometheus"):
+    for pod in stack.pods("prometheus"):
         if pod.halted:
             continue
         for r in alert_rules(stack, pod):
@@ -776,8 +776,6 @@ def log_time(line):
     m = re.search(r"\b(?:ts|time)=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)(Z|[+-]\d\d:\d\d)", line)
     if not m:
         return None
-    import datetime
-
     stamp = m.group(1)
     if "." in stamp:
         stamp = stamp[:26]
@@ -830,7 +828,7 @@ def scenario(world):
                   "metrics": {"retention": "24h", "blockDuration": BLOCK}, "compact": {"enabled": False}}
     objstore = (f"type: S3\nconfig:\n  bucket: {BUCKET}\n  endpoint: minio.minio.svc:9000\n"
                 "  access_key: other\n  secret_key: other-secret-key\n")
-    other = Stack(world, "other", other_spec, secret("other-objstore", {"objstore.yml": objstore}), compact=False)
+    other = Stack(world, "other", other_spec, secret("other-objstore", {"objstore.yml": objstore}))
     stacks = [example, other]
 
     old_ids = []
@@ -842,9 +840,7 @@ def scenario(world):
         kubectl("apply", "--server-side", "-f", "-", stdin=objects_yaml([s.configmap, s.secret]))
     started = int(time.time() * 1000) - 60000
     for s in stacks:
-        s.children = s.apply()
-        s.expected_pods = [c for c in s.children if c["kind"] in ("StatefulSet", "Deployment")]
-        s.expected_pods = [None] * sum(c["spec"].get("replicas", 1) for c in s.expected_pods)
+        s.apply()
 
     if not check("every pod starts and turns ready", all_ready, world, stacks):
         return 1
