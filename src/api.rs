@@ -127,7 +127,9 @@ pub struct PrometheusReplicaSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_labels: Option<BTreeMap<String, String>>,
 
-    /// External label that tells Prometheus replicas apart; the querier deduplicates on it. Default `replica`.
+    /// External label that tells Prometheus replicas apart; the querier deduplicates on it. Default
+    /// `prometheus_replica`. While unset, the querier also keeps deduplicating on the replica labels it already
+    /// does, such as `replica`, the former default, which older blocks in the bucket carry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = LABEL_NAME_PATTERN))]
     pub replica_label: Option<String>,

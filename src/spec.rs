@@ -14,15 +14,17 @@ mod check;
 mod frontend;
 mod monitoring;
 mod quantity;
+mod version;
 
 use check::{
     HOUR_MS, check_dns_subdomain, check_duration, check_image, check_label_name, check_name,
     check_object_name, check_range, resources_or, short, volume,
 };
-pub use check::{is_dns1123_label, parse_duration};
+pub use check::{is_dns1123_label, is_label_name, parse_duration};
 pub use frontend::QueryFrontend;
 pub use monitoring::Alertmanager;
 pub use quantity::{canonical_quantity, quantity_number, quantity_value};
+pub use version::{OLDEST_PROMETHEUS, OLDEST_THANOS, Version, image_version};
 
 /// API group and version of the parent.
 pub const API_VERSION: &str = "prometheus.robszumski.com/v1alpha1";
@@ -35,6 +37,9 @@ pub const PROMETHEUS_IMAGE: &str = "quay.io/prometheus/prometheus:v3.14.0";
 pub const THANOS_IMAGE: &str = "quay.io/thanos/thanos:v0.42.4";
 /// Default Grafana image, a pinned release.
 pub const GRAFANA_IMAGE: &str = "docker.io/grafana/grafana:12.4.2";
+/// The default replica label, as kube-thanos and prometheus-operator name it: a target label of that name
+/// is rare, whereas `replica` is a common one that the external label would overwrite.
+pub const DEFAULT_REPLICA_LABEL: &str = "prometheus_replica";
 /// The block length Thanos expects; another one is honoured with a warning.
 pub const DEFAULT_BLOCK_DURATION: &str = "2h";
 
@@ -52,10 +57,17 @@ pub struct Stack {
     pub retention: String,
     pub block_duration: String,
     pub prometheus_image: String,
+    /// The Prometheus version the image's tag names (the default image's when it names none).
+    pub prometheus_version: Version,
     pub thanos_image: String,
+    /// The Thanos version the image's tag names (the default image's when it names none).
+    pub thanos_version: Version,
     /// The user's `externalLabels`, without the two the operator owns.
     pub external_labels: BTreeMap<String, String>,
     pub replica_label: String,
+    /// Whether `spec.replicaLabel` is unset: the querier then keeps deduplicating on the labels it already
+    /// does (the replica labels of older blocks, such as the former default `replica`).
+    pub replica_label_defaulted: bool,
     pub base_domain: Option<String>,
     pub storage: Storage,
     pub resources: Resources,
@@ -289,13 +301,30 @@ impl Stack {
         let images = spec.images.clone().unwrap_or_default();
         let prometheus_image = images.prometheus.unwrap_or_else(|| PROMETHEUS_IMAGE.into());
         check_image("spec.images.prometheus", &prometheus_image)?;
+        let prometheus_version = version::Supported {
+            program: "Prometheus",
+            field: "spec.images.prometheus",
+            oldest: OLDEST_PROMETHEUS,
+            newest_major: version::NEWEST_PROMETHEUS_MAJOR,
+            default: default_version(PROMETHEUS_IMAGE),
+        }
+        .check(&prometheus_image, &mut warnings)?;
         let thanos_image = images.thanos.unwrap_or_else(|| THANOS_IMAGE.into());
         check_image("spec.images.thanos", &thanos_image)?;
+        let thanos_version = version::Supported {
+            program: "Thanos",
+            field: "spec.images.thanos",
+            oldest: OLDEST_THANOS,
+            newest_major: version::NEWEST_THANOS_MAJOR,
+            default: default_version(THANOS_IMAGE),
+        }
+        .check(&thanos_image, &mut warnings)?;
 
+        let replica_label_defaulted = spec.replica_label.is_none();
         let replica_label = spec
             .replica_label
             .clone()
-            .unwrap_or_else(|| "replica".into());
+            .unwrap_or_else(|| DEFAULT_REPLICA_LABEL.into());
         check_label_name("spec.replicaLabel", &replica_label)?;
         if replica_label == "prometheus" {
             return Err(Error::invalid(
@@ -457,9 +486,12 @@ impl Stack {
             retention,
             block_duration,
             prometheus_image,
+            prometheus_version,
             thanos_image,
+            thanos_version,
             external_labels,
             replica_label,
+            replica_label_defaulted,
             base_domain: spec.base_domain.clone(),
             storage,
             resources,
@@ -473,6 +505,11 @@ impl Stack {
             warnings,
         })
     }
+}
+
+/// The version of a default image, which always names one.
+fn default_version(image: &str) -> Version {
+    image_version(image).expect("a default image's tag names its version")
 }
 
 #[cfg(test)]
@@ -499,7 +536,10 @@ mod tests {
         assert_eq!(stack.query_replicas, 1);
         assert_eq!(stack.retention, "24h");
         assert_eq!(stack.block_duration, "2h");
-        assert_eq!(stack.replica_label, "replica");
+        assert_eq!(stack.replica_label, "prometheus_replica");
+        assert!(stack.replica_label_defaulted);
+        assert_eq!(stack.prometheus_version, Version::new(3, 14, 0));
+        assert_eq!(stack.thanos_version, Version::new(0, 42, 4));
         assert_eq!(stack.prometheus_image, PROMETHEUS_IMAGE);
         assert_eq!(stack.thanos_image, THANOS_IMAGE);
         assert_eq!(stack.generation, Some(3));
@@ -541,12 +581,41 @@ mod tests {
     #[test]
     fn operator_labels_win_over_spec_external_labels() {
         let stack = stack(json!({"configMap": "c", "bucketSecret": "b",
-            "externalLabels": {"prometheus": "x", "replica": "y", "cluster": "eu"}}));
+            "externalLabels": {"prometheus": "x", "prometheus_replica": "y", "cluster": "eu"}}));
         assert_eq!(
             stack.external_labels,
             BTreeMap::from([("cluster".into(), "eu".into())])
         );
         assert_eq!(stack.warnings.len(), 2, "{:?}", stack.warnings);
+    }
+
+    #[test]
+    fn images_older_than_supported_are_refused_naming_the_field() {
+        for (images, field) in [
+            (
+                json!({"prometheus": "prom/prometheus:v2.45.0"}),
+                "spec.images.prometheus",
+            ),
+            (
+                json!({"thanos": "quay.io/thanos/thanos:v0.36.1"}),
+                "spec.images.thanos",
+            ),
+        ] {
+            let error = Stack::from_parent(&parent(
+                json!({"configMap": "c", "bucketSecret": "b", "images": images}),
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(
+                error.contains(field) && error.contains("oldest supported"),
+                "{error}"
+            );
+        }
+        let stack = stack(json!({"configMap": "c", "bucketSecret": "b", "images": {
+            "prometheus": "prom/prometheus:v2.53.3", "thanos": "quay.io/thanos/thanos:v0.37.2"}}));
+        assert_eq!(stack.prometheus_version, Version::new(2, 53, 3));
+        assert_eq!(stack.thanos_version, Version::new(0, 37, 2));
+        assert!(stack.warnings.is_empty(), "{:?}", stack.warnings);
     }
 
     #[test]

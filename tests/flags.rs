@@ -222,7 +222,7 @@ fn the_querier_finds_sidecars_and_store_through_headless_services() {
             "dnssrv+_grpc._tcp.example-thanos-store.default.svc"
         ]
     );
-    assert!(args.contains(&"--query.replica-label=replica".to_string()));
+    assert!(args.contains(&"--query.replica-label=prometheus_replica".to_string()));
     for service in ["example-thanos-peers", "example-thanos-store"] {
         let svc = response["children"]
             .as_array()

@@ -10,23 +10,58 @@ use super::meta::{self, Component, Names};
 use super::{Sources, pod};
 use crate::spec::{Grafana, QueryFrontend, Stack};
 
-/// `<name>-thanos-query`: stateless, so a Deployment.
-pub fn query(stack: &Stack, sources: &Sources) -> Deployment {
+/// `<name>-thanos-query`: stateless, so a Deployment. `observed_spec` is the running querier's, whose replica
+/// labels are kept while `spec.replicaLabel` is unset (see [`replica_labels`]).
+pub fn query(
+    stack: &Stack,
+    sources: &Sources,
+    observed_spec: Option<&serde_json::Value>,
+) -> Deployment {
     tracing::debug!(
         "Deployment: Translating HighlyAvailable to {} replica(s)",
         stack.query_replicas
     );
-    tracing::debug!(
-        "Deployment: Deduplicating replicas on the label {}",
-        stack.replica_label
-    );
+    let labels = replica_labels(stack, observed_spec);
+    tracing::debug!("Deployment: Deduplicating replicas on the labels {labels:?}");
     deployment(
         stack,
         sources,
         Component::Query,
-        pod::query(stack),
+        pod::query(stack, &labels),
         Vec::new(),
     )
+}
+
+/// The labels the querier deduplicates on: the replica label, then, while `spec.replicaLabel` is unset, every
+/// other one the observed querier already deduplicates on. Blocks keep the external labels they were uploaded
+/// with, so a stack whose replicas were told apart by the former default `replica` keeps deduplicating its
+/// older blocks after the default became `prometheus_replica`, and goes on doing so (its observed querier
+/// carries both) until the user sets `spec.replicaLabel`, which names the one label to deduplicate on.
+pub fn replica_labels(stack: &Stack, observed_spec: Option<&serde_json::Value>) -> Vec<String> {
+    let mut labels = vec![stack.replica_label.clone()];
+    if !stack.replica_label_defaulted {
+        return labels;
+    }
+    let containers = observed_spec
+        .and_then(|spec| spec.pointer("/template/spec/containers"))
+        .and_then(serde_json::Value::as_array);
+    let args = containers
+        .into_iter()
+        .flatten()
+        .filter(|c| c.get("name").and_then(serde_json::Value::as_str) == Some(pod::QUERY_CONTAINER))
+        .filter_map(|c| c.get("args").and_then(serde_json::Value::as_array))
+        .flatten()
+        .filter_map(serde_json::Value::as_str);
+    for arg in args {
+        let Some(label) = arg.strip_prefix(pod::REPLICA_LABEL_FLAG) else {
+            continue;
+        };
+        // Only a valid label name: the flag is rendered again, so nothing else may pass through.
+        if crate::spec::is_label_name(label) && !labels.iter().any(|l| l == label) {
+            labels.push(label.to_owned());
+        }
+    }
+    labels
 }
 
 /// `<name>-thanos-query-frontend`, in front of the querier.
@@ -121,7 +156,7 @@ mod tests {
 
     #[test]
     fn the_querier_keeps_an_observed_selector_that_differs() {
-        let mut desired = query(&stack(json!({})), &sources());
+        let mut desired = query(&stack(json!({})), &sources(), None);
         let mut warnings = Vec::new();
         let same = json!({"selector": serde_json::to_value(&desired.spec.as_ref().unwrap().selector).unwrap()});
         keep_selector(&mut desired, Some(&same), &mut warnings).unwrap();
@@ -140,6 +175,7 @@ mod tests {
         let hard = query(
             &stack(json!({"highlyAvailable": true, "pod": {"antiAffinity": "hard"}})),
             &sources(),
+            None,
         );
         let rolling = hard.spec.unwrap().strategy.unwrap().rolling_update.unwrap();
         assert_eq!(rolling.max_surge, Some(IntOrString::Int(0)));
@@ -150,7 +186,7 @@ mod tests {
             json!({"pod": {"antiAffinity": "hard"}}),
         ] {
             assert!(
-                query(&stack(spec), &sources())
+                query(&stack(spec), &sources(), None)
                     .spec
                     .unwrap()
                     .strategy
@@ -159,9 +195,66 @@ mod tests {
         }
     }
 
+    fn observed_querier(labels: &[&str]) -> serde_json::Value {
+        let args: Vec<String> = labels
+            .iter()
+            .map(|l| format!("--query.replica-label={l}"))
+            .chain(["--query.auto-downsampling".to_owned()])
+            .collect();
+        json!({"template": {"spec": {"containers": [
+            {"name": "other", "args": ["--query.replica-label=other"]},
+            {"name": "thanos-query", "args": args},
+        ]}}})
+    }
+
+    #[test]
+    fn a_new_querier_deduplicates_on_prometheus_replica_alone() {
+        assert_eq!(
+            replica_labels(&stack(json!({})), None),
+            ["prometheus_replica"]
+        );
+    }
+
+    #[test]
+    fn the_querier_keeps_deduplicating_on_the_former_default_while_the_label_is_defaulted() {
+        let stack = stack(json!({}));
+        let upgraded = replica_labels(&stack, Some(&observed_querier(&["replica"])));
+        assert_eq!(upgraded, ["prometheus_replica", "replica"]);
+        // The next sync sees both and keeps both, in the same order: no write.
+        let next = replica_labels(
+            &stack,
+            Some(&observed_querier(&["prometheus_replica", "replica"])),
+        );
+        assert_eq!(next, upgraded);
+        let args = pod::query(&stack, &next).args.unwrap();
+        assert_eq!(
+            args.iter()
+                .filter(|a| a.starts_with("--query.replica-label="))
+                .collect::<Vec<_>>(),
+            [
+                "--query.replica-label=prometheus_replica",
+                "--query.replica-label=replica"
+            ]
+        );
+        // Anything but a label name in an observed flag is not rendered again.
+        assert_eq!(
+            replica_labels(&stack, Some(&observed_querier(&["a b", "$(X)", ""]))),
+            ["prometheus_replica"]
+        );
+    }
+
+    #[test]
+    fn a_replica_label_set_in_the_spec_is_the_only_one() {
+        let stack = stack(json!({"replicaLabel": "prometheus_replica"}));
+        assert_eq!(
+            replica_labels(&stack, Some(&observed_querier(&["replica"]))),
+            ["prometheus_replica"]
+        );
+    }
+
     #[test]
     fn replicas_follow_the_spec() {
-        let desired = query(&stack(json!({"replicas": {"query": 3}})), &sources());
+        let desired = query(&stack(json!({"replicas": {"query": 3}})), &sources(), None);
         assert_eq!(desired.spec.unwrap().replicas, Some(3));
     }
 

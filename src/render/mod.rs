@@ -25,7 +25,7 @@ use crate::api::PrometheusReplica;
 use crate::hook::{self, Child, Object, SyncRequest, SyncResponse};
 use crate::spec::Stack;
 use crate::{Error, Result};
-use meta::Component;
+use meta::{Component, Names};
 
 /// The desired children, in a fixed order. `warnings` gets what the status must say of them (a pending
 /// immutable change, a workload waiting for its Secret).
@@ -117,7 +117,12 @@ pub fn children(
     }
 
     tracing::debug!("Creating Thanos query Deployment for {}", stack.name);
-    let mut deployments = vec![deployment::query(stack, sources)];
+    let query = Names::new(stack).workload(Component::Query);
+    let observed_query = match hook::find(&request.children, "Deployment", &query) {
+        Some(observed) => observed_spec("Deployment", observed)?,
+        None => None,
+    };
+    let mut deployments = vec![deployment::query(stack, sources, observed_query.as_ref())];
     if let Some(frontend) = &stack.query_frontend {
         tracing::debug!(
             "Creating Thanos query frontend Deployment for {}",
@@ -271,6 +276,7 @@ pub(crate) mod testing {
                 key: "objstore.yml".into(),
             },
             bucket_hash: None,
+            labelled: true,
         }
     }
 }

@@ -285,7 +285,7 @@ mod tests {
         );
         assert_eq!(
             config["alerting"]["alert_relabel_configs"][0]["regex"],
-            "replica"
+            "prometheus_replica"
         );
     }
 

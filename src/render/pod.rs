@@ -27,7 +27,9 @@ mod thanos;
 pub use bucket::{OBJSTORE_DIR, S3_KEYS, objstore_volume};
 pub use grafana::{GRAFANA_PORT, grafana, grafana_volumes};
 use thanos::thanos;
-pub use thanos::{compact, query, query_frontend, store};
+pub use thanos::{
+    CLUSTER_LABEL, QUERY_CONTAINER, REPLICA_LABEL_FLAG, compact, query, query_frontend, store,
+};
 
 /// Prometheus's web port.
 pub const PROMETHEUS_PORT: i32 = 9090;
@@ -158,7 +160,7 @@ fn anti_affinity(stack: &Stack, component: Component) -> Affinity {
 /// The Prometheus container: reads its config straight from the mounted ConfigMap (no envsubst copy, so no
 /// start-up race) and expands `${POD_NAME}` in its external labels itself.
 pub fn prometheus(stack: &Stack, sources: &Sources) -> Container {
-    let args = vec![
+    let mut args = vec![
         format!("--config.file={CONFIG_DIR}/{}", sources.config_file),
         format!("--storage.tsdb.path={TSDB_DIR}"),
         format!("--storage.tsdb.retention.time={}", stack.retention),
@@ -169,6 +171,11 @@ pub fn prometheus(stack: &Stack, sources: &Sources) -> Container {
         // which the <name>-prometheus Ingress exposes. The sidecar reloads the configuration by SIGHUP instead.
         format!("--web.listen-address=:{PROMETHEUS_PORT}"),
     ];
+    if stack.prometheus_version.major == 2 {
+        // v2 expands `${POD_NAME}` in external labels only with this feature (v3 always does): without it
+        // both replicas upload blocks with the same labels, and deduplication and compaction break.
+        args.push("--enable-feature=expand-external-labels".into());
+    }
     Container {
         name: "prometheus".into(),
         image: Some(stack.prometheus_image.clone()),
@@ -369,6 +376,19 @@ mod tests {
             None,
             "no other pod shares its processes"
         );
+    }
+
+    #[test]
+    fn prometheus_v2_expands_external_labels_by_its_feature_flag_and_v3_needs_none() {
+        let flag = "--enable-feature=expand-external-labels".to_string();
+        let v2 = stack(json!({"images": {"prometheus": "prom/prometheus:v2.53.3"}}));
+        assert!(args(&prometheus(&v2, &sources())).contains(&flag));
+        for spec in [
+            json!({}),
+            json!({"images": {"prometheus": "prom/prometheus:v3.0.0"}}),
+        ] {
+            assert!(!args(&prometheus(&stack(spec), &sources())).contains(&flag));
+        }
     }
 
     #[test]

@@ -52,6 +52,10 @@ pub struct Sources {
     pub bucket: Bucket,
     /// SHA-256 of the bucket Secret's data, when the Secret was seen.
     pub bucket_hash: Option<String>,
+    /// Whether the hook sets the stack's external labels (a customize hook derives the configuration). Only
+    /// then do the store gateway and the compactor select the stack's own blocks by them: without it, the
+    /// user's configuration may not carry them, and a selector would hide every block.
+    pub labelled: bool,
 }
 
 /// A referenced object that is missing or unusable: a `Degraded` condition until it is fixed.
@@ -105,6 +109,7 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
                     key: OBJSTORE_KEY.into(),
                 },
                 bucket_hash: None,
+                labelled: false,
             },
             config: None,
             // Without a customize hook there is nothing to know: the Secret's `objstore.yml` is mounted.
@@ -167,6 +172,7 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
                 key: OBJSTORE_KEY.into(),
             }),
             bucket_hash,
+            labelled: true,
         },
         config,
         bucket_known,
@@ -180,7 +186,8 @@ fn no_customize_hook(stack: &Stack) -> Vec<String> {
     let mut warnings = vec![format!(
         "no customize hook is configured, so the hook cannot add external labels: ConfigMap {} is mounted \
          as it is. Unless its global.external_labels set {}: ${{POD_NAME}}, the sidecars will not upload \
-         and the replicas will not deduplicate. Configure the customize hook (deploy/compositecontroller.yaml)",
+         and the replicas will not deduplicate; and the store gateway and the compactor act on every block \
+         of the bucket, other stacks' included. Configure the customize hook (deploy/compositecontroller.yaml)",
         stack.config_map, stack.replica_label
     )];
     if stack.monitoring {

@@ -112,14 +112,19 @@ pub(super) fn check_image(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn check_label_name(field: &str, value: &str) -> Result<()> {
+/// Whether `value` is a Prometheus label name that a user may set: letters, digits and `_`, not starting
+/// with a digit or `__` (reserved for internal labels).
+pub fn is_label_name(value: &str) -> bool {
     let mut chars = value.chars();
-    let valid = chars
+    chars
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !value.starts_with("__");
-    if !valid {
+        && !value.starts_with("__")
+}
+
+pub(super) fn check_label_name(field: &str, value: &str) -> Result<()> {
+    if !is_label_name(value) {
         return Err(Error::invalid(
             field,
             format!(

@@ -12,7 +12,7 @@ use crate::spec::Stack;
 /// The store gateway: serves the blocks in the bucket.
 pub fn store(stack: &Stack, sources: &Sources) -> Container {
     let data = "/var/thanos/store";
-    let args = vec![
+    let mut args = vec![
         "store".into(),
         format!("--data-dir={data}"),
         format!("--grpc-address=0.0.0.0:{GRPC_PORT}"),
@@ -21,6 +21,7 @@ pub fn store(stack: &Stack, sources: &Sources) -> Container {
         // then grows with the blocks queried, not with the bucket.
         "--store.enable-index-header-lazy-reader".into(),
     ];
+    args.extend(block_selector(stack, sources));
     let mounts = vec![mount(DATA_VOLUME, data, false)];
     let resources = stack.resources.store.clone();
     thanos(
@@ -34,16 +35,27 @@ pub fn store(stack: &Stack, sources: &Sources) -> Container {
     )
 }
 
+/// The querier's container name.
+pub const QUERY_CONTAINER: &str = "thanos-query";
+/// The querier's flag of a label to deduplicate on, up to its value.
+pub const REPLICA_LABEL_FLAG: &str = "--query.replica-label=";
+
 /// The querier: merges the sidecars and the store gateway, found by DNS SRV through headless Services, and
-/// deduplicates the replicas on the replica label.
-pub fn query(stack: &Stack) -> Container {
+/// deduplicates the replicas on `replica_labels`.
+pub fn query(stack: &Stack, replica_labels: &[String]) -> Container {
     let names = Names::new(stack);
     let ns = &stack.namespace;
-    let args = vec![
+    let mut args = vec![
         "query".into(),
         format!("--http-address=0.0.0.0:{HTTP_PORT}"),
         format!("--grpc-address=0.0.0.0:{GRPC_PORT}"),
-        format!("--query.replica-label={}", stack.replica_label),
+    ];
+    args.extend(
+        replica_labels
+            .iter()
+            .map(|label| format!("{REPLICA_LABEL_FLAG}{label}")),
+    );
+    args.extend([
         // Long ranges read the compactor's 5m and 1h downsampled blocks instead of every raw sample.
         "--query.auto-downsampling".into(),
         format!("--endpoint=dnssrv+_grpc._tcp.{}.{ns}.svc", names.peers()),
@@ -51,11 +63,11 @@ pub fn query(stack: &Stack) -> Container {
             "--endpoint=dnssrv+_grpc._tcp.{}.{ns}.svc",
             names.workload(Component::Store)
         ),
-    ];
+    ]);
     let resources = stack.resources.query.clone();
     thanos(
         stack,
-        "thanos-query",
+        QUERY_CONTAINER,
         args,
         true,
         resources,
@@ -97,7 +109,7 @@ pub fn query_frontend(stack: &Stack, frontend: &crate::spec::QueryFrontend) -> C
 /// The compactor: compacts and downsamples the bucket and applies its retention. Exactly one per bucket.
 pub fn compact(stack: &Stack, sources: &Sources, compact: &crate::spec::Compact) -> Container {
     let data = "/var/thanos/compact";
-    let args = vec![
+    let mut args = vec![
         "compact".into(),
         "--wait".into(),
         format!("--data-dir={data}"),
@@ -106,6 +118,7 @@ pub fn compact(stack: &Stack, sources: &Sources, compact: &crate::spec::Compact)
         format!("--retention.resolution-5m={}", compact.retention_5m),
         format!("--retention.resolution-1h={}", compact.retention_1h),
     ];
+    args.extend(block_selector(stack, sources));
     let mounts = vec![mount(DATA_VOLUME, data, false)];
     let resources = stack.resources.compact.clone();
     // The compactor serves no StoreAPI: no gRPC port.
@@ -118,6 +131,57 @@ pub fn compact(stack: &Stack, sources: &Sources, compact: &crate::spec::Compact)
         mounts,
         Some(sources),
     )
+}
+
+/// The external label that names a cluster, by convention (kube-prometheus, the Thanos docs): when the spec
+/// sets it, the stack's blocks are told apart from those of a namesake stack in another cluster by it.
+pub const CLUSTER_LABEL: &str = "cluster";
+
+/// `--selector.relabel-config` of the store gateway and the compactor: only the blocks whose external labels
+/// are this stack's own, `prometheus=<namespace>/<name>` and, when `spec.externalLabels` sets it, `cluster`.
+/// By default every Thanos component acts on every block of the bucket (Thanos `docs/sharding.md`): stacks
+/// that share a bucket would serve each other's history and each compactor would apply its retention to the
+/// other's blocks. Other external labels are left out on purpose: changing one (say `region`) must not hide
+/// the stack's older blocks. None without a customize hook ([`Sources::labelled`]).
+fn block_selector(stack: &Stack, sources: &Sources) -> Option<String> {
+    if !sources.labelled {
+        return None;
+    }
+    let own = format!("{}/{}", stack.namespace, stack.name);
+    let mut labels = vec![("prometheus", own.as_str())];
+    // A value with `$` is expanded by Prometheus from its environment: its value is not known here.
+    if let Some(cluster) = stack
+        .external_labels
+        .get(CLUSTER_LABEL)
+        .filter(|v| !v.contains('$'))
+    {
+        labels.insert(0, (CLUSTER_LABEL, cluster.as_str()));
+    }
+    let source_labels: Vec<&str> = labels.iter().map(|(name, _)| *name).collect();
+    let regex: Vec<String> = labels
+        .iter()
+        .map(|(_, value)| regex_escape(value))
+        .collect();
+    // JSON is YAML: the flag's value is one line that Thanos reads as a list of relabel configs.
+    let config = serde_json::json!([{
+        "action": "keep",
+        "source_labels": source_labels,
+        "separator": ";",
+        "regex": regex.join(";"),
+    }]);
+    Some(format!("--selector.relabel-config={config}"))
+}
+
+/// `value` as an RE2 regular expression that matches it literally (Go's `regexp.QuoteMeta`).
+fn regex_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// A Thanos container: `args`, then, for a component that reads the bucket (`sources`), the bucket's flags,
@@ -295,6 +359,64 @@ mod tests {
         }
     }
 
+    fn selector(container: &Container) -> Option<serde_yaml_ng::Value> {
+        args(container)
+            .iter()
+            .find_map(|a| a.strip_prefix("--selector.relabel-config="))
+            .map(|config| serde_yaml_ng::from_str(config).expect("the selector is YAML"))
+    }
+
+    #[test]
+    fn the_store_gateway_and_the_compactor_keep_only_the_stacks_own_blocks() {
+        let stack = stack(json!({"externalLabels": {"region": "x"}}));
+        let compactor = compact(&stack, &sources(), stack.compact.as_ref().unwrap());
+        for container in [store(&stack, &sources()), compactor] {
+            let config = selector(&container).expect("a selector");
+            assert_eq!(
+                config,
+                serde_yaml_ng::from_str::<serde_yaml_ng::Value>(
+                    r#"[{action: keep, source_labels: [prometheus], separator: ";", regex: 'default/example'}]"#
+                )
+                .unwrap()
+            );
+        }
+        // The querier and the frontend read no bucket: no selector.
+        assert!(selector(&query(&stack, std::slice::from_ref(&stack.replica_label))).is_none());
+    }
+
+    #[test]
+    fn a_cluster_label_in_the_spec_joins_the_selector_quoted_as_a_literal() {
+        let stack = stack(json!({"externalLabels": {"cluster": "eu.west+1"}}));
+        let config = selector(&store(&stack, &sources())).unwrap();
+        assert_eq!(config[0]["source_labels"][0], "cluster");
+        assert_eq!(config[0]["source_labels"][1], "prometheus");
+        assert_eq!(config[0]["regex"], r"eu\.west\+1;default/example");
+        // A value that Prometheus expands from its environment is not known here: left out.
+        let stack = self::stack(json!({"externalLabels": {"cluster": "$(CLUSTER)"}}));
+        let config = selector(&store(&stack, &sources())).unwrap();
+        assert_eq!(config[0]["source_labels"].as_sequence().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn without_a_customize_hook_no_block_is_hidden() {
+        let plain = Sources {
+            labelled: false,
+            ..sources()
+        };
+        let stack = stack(json!({}));
+        assert!(selector(&store(&stack, &plain)).is_none());
+        assert!(selector(&compact(&stack, &plain, stack.compact.as_ref().unwrap())).is_none());
+    }
+
+    #[test]
+    fn regex_escape_quotes_every_re2_metacharacter() {
+        assert_eq!(
+            regex_escape(r"a.b+c*d?e(f)g|h[i]j{k}l^m$n\o"),
+            r"a\.b\+c\*d\?e\(f\)g\|h\[i\]j\{k\}l\^m\$n\\o"
+        );
+        assert_eq!(regex_escape("ns/name-1"), "ns/name-1");
+    }
+
     #[test]
     fn the_store_reads_index_headers_lazily_and_the_querier_downsamples_long_ranges() {
         let stack = stack(json!({}));
@@ -302,7 +424,10 @@ mod tests {
             args(&store(&stack, &sources()))
                 .contains(&"--store.enable-index-header-lazy-reader".into())
         );
-        assert!(args(&query(&stack)).contains(&"--query.auto-downsampling".into()));
+        assert!(
+            args(&query(&stack, std::slice::from_ref(&stack.replica_label)))
+                .contains(&"--query.auto-downsampling".into())
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use serde_yaml_ng::{Mapping, Value as Yaml};
 
+use crate::render::pod::CLUSTER_LABEL;
 use crate::render::yaml::mapping;
 use crate::spec::Stack;
 
@@ -54,11 +55,37 @@ pub(super) fn add_external_labels(
             ));
             continue;
         }
-        merged.push((key.to_string(), expand_2018(&value)));
+        if key == CLUSTER_LABEL && !stack.external_labels.contains_key(key) {
+            warnings.push(format!(
+                "ConfigMap {}: global.external_labels.{key} is not used to select this stack's blocks in the \
+                 bucket: the store gateway and the compactor select by spec.externalLabels.{key}; move it there \
+                 if another cluster has a stack of the same namespace and name on this bucket",
+                stack.config_map
+            ));
+        }
+        let value = expand_2018(&value);
+        if per_pod(&value) {
+            warnings.push(format!(
+                "ConfigMap {}: global.external_labels.{key} is left out: its value differs between the replicas, \
+                 which would keep the querier from deduplicating them; the operator's {} tells replicas apart",
+                stack.config_map, stack.replica_label
+            ));
+            continue;
+        }
+        merged.push((key.to_string(), value));
     }
     for (key, value) in &stack.external_labels {
         merged.retain(|(k, _)| k != key);
-        merged.push((key.clone(), expand_2018(value)));
+        let value = expand_2018(value);
+        if per_pod(&value) {
+            warnings.push(format!(
+                "spec.externalLabels.{key} is left out: its value differs between the replicas, which would keep \
+                 the querier from deduplicating them; the operator's {} tells replicas apart",
+                stack.replica_label
+            ));
+            continue;
+        }
+        merged.push((key.clone(), value));
     }
     merged.push((
         "prometheus".into(),
@@ -71,6 +98,13 @@ pub(super) fn add_external_labels(
         .map(|(k, v)| (Yaml::from(k), Yaml::from(v)))
         .collect();
     Ok(())
+}
+
+/// Whether an (expanded) external label value names a variable that differs between the pods of one
+/// StatefulSet: the pod's host name, or the `POD_NAME` the operator sets. Such a label is a second replica
+/// label, as the 2018 example's `replica: $(HOSTNAME)` was: blocks would differ by it and never deduplicate.
+fn per_pod(value: &str) -> bool {
+    value.contains("${HOSTNAME}") || value.contains("${POD_NAME}")
 }
 
 fn scalar(value: &Yaml) -> Option<String> {
@@ -155,7 +189,7 @@ mod tests {
             [
                 ("cluster".into(), "eu".into()),
                 ("prometheus".into(), "monitoring/example".into()),
-                ("replica".into(), "${POD_NAME}".into())
+                ("prometheus_replica".into(), "${POD_NAME}".into())
             ]
         );
         assert!(config.contains("scrape_configs: []"));
@@ -173,14 +207,55 @@ mod tests {
     #[test]
     fn user_labels_are_kept_and_ours_win_on_a_clash() {
         let (config, warnings) = derive(
-            "global:\n  scrape_interval: 15s\n  external_labels:\n    region: us\n    replica: a\n",
+            "global:\n  scrape_interval: 15s\n  external_labels:\n    region: us\n    prometheus_replica: a\n",
         );
         let labels = labels(&config);
         assert_eq!(labels[0], ("region".into(), "us".into()));
-        assert!(labels.contains(&("replica".into(), "${POD_NAME}".into())));
+        assert!(labels.contains(&("prometheus_replica".into(), "${POD_NAME}".into())));
         assert!(config.contains("scrape_interval: 15s"));
         assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("external_labels.replica is replaced"));
+        assert!(warnings[0].contains("external_labels.prometheus_replica is replaced"));
+    }
+
+    #[test]
+    fn the_2018_replica_label_on_the_host_name_is_left_out_so_replicas_deduplicate() {
+        let (config, warnings) = derive(
+            "global:\n  external_labels:\n    replica: $(HOSTNAME)\n    pod: x-${POD_NAME}\n    zone: a\n",
+        );
+        let labels = labels(&config);
+        assert!(
+            labels.iter().all(|(k, _)| k != "replica" && k != "pod"),
+            "{labels:?}"
+        );
+        assert!(labels.contains(&("zone".into(), "a".into())));
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("external_labels.replica is left out"));
+    }
+
+    #[test]
+    fn a_users_own_replica_label_is_no_longer_overwritten() {
+        let (config, warnings) = derive("global:\n  external_labels:\n    replica: blue\n");
+        assert!(labels(&config).contains(&("replica".into(), "blue".into())));
+        assert!(warnings.is_empty(), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_cluster_label_only_in_the_config_map_is_kept_with_a_warning_to_move_it() {
+        let mut stack = stack();
+        stack.external_labels.clear();
+        let mut warnings = Vec::new();
+        let config = with_external_labels(
+            &stack,
+            "global:\n  external_labels:\n    cluster: eu\n",
+            &mut warnings,
+        )
+        .unwrap();
+        assert!(labels(&config).contains(&("cluster".into(), "eu".into())));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("spec.externalLabels.cluster"),
+            "{warnings:?}"
+        );
     }
 
     #[test]
