@@ -158,7 +158,7 @@ fn anti_affinity(stack: &Stack, component: Component) -> Affinity {
 /// The Prometheus container: reads its config straight from the mounted ConfigMap (no envsubst copy, so no
 /// start-up race) and expands `${POD_NAME}` in its external labels itself.
 pub fn prometheus(stack: &Stack, sources: &Sources) -> Container {
-    let args = vec![
+    let mut args = vec![
         format!("--config.file={CONFIG_DIR}/{}", sources.config_file),
         format!("--storage.tsdb.path={TSDB_DIR}"),
         format!("--storage.tsdb.retention.time={}", stack.retention),
@@ -169,6 +169,12 @@ pub fn prometheus(stack: &Stack, sources: &Sources) -> Container {
         // which the <name>-prometheus Ingress exposes. The sidecar reloads the configuration by SIGHUP instead.
         format!("--web.listen-address=:{PROMETHEUS_PORT}"),
     ];
+    // Alerts link back to Prometheus through its external URL, the pod's name otherwise. The route prefix
+    // would follow a path in that URL; it stays `/`, where the probes, the sidecar and the scrapes look.
+    if let Some(url) = super::ingress::external_url(stack, Component::Prometheus) {
+        args.push(format!("--web.external-url={url}"));
+        args.push("--web.route-prefix=/".into());
+    }
     Container {
         name: "prometheus".into(),
         image: Some(stack.prometheus_image.clone()),
@@ -369,6 +375,30 @@ mod tests {
             None,
             "no other pod shares its processes"
         );
+    }
+
+    #[test]
+    fn prometheus_knows_its_external_url_only_when_an_ingress_exposes_it() {
+        let flags = |spec| {
+            args(&prometheus(&stack(spec), &sources()))
+                .into_iter()
+                .filter(|a| {
+                    a.starts_with("--web.external-url") || a.starts_with("--web.route-prefix")
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            flags(
+                json!({"baseDomain": "example.org", "ingress": {"exposePrometheus": true,
+                "tlsSecretName": "tls"}})
+            ),
+            [
+                "--web.external-url=https://example-prometheus.example.org",
+                "--web.route-prefix=/"
+            ]
+        );
+        assert!(flags(json!({"baseDomain": "example.org"})).is_empty());
+        assert!(flags(json!({})).is_empty());
     }
 
     #[test]
