@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 fn seed() -> Value {
     // Both Ingresses, each with its own TLS Secret, so that mutations reach every Ingress path.
     let ingress = json!({"exposePrometheus": true, "tlsPerHost": true});
-    let first = Request::example().spec("ingress", ingress.clone()).sync_json();
+    let first = Request::example()
+        .spec("ingress", ingress.clone())
+        .sync_json();
     Request::example()
         .spec("ingress", ingress)
         .customize()
