@@ -28,6 +28,9 @@ pub const CACHE_SIZE_PATTERN: &str = r"^[1-9][0-9]{0,5}(KB|MB|GB)$";
 /// Pattern of an Alertmanager URL: `http` or `https`, a host with an optional port, an optional path.
 pub const ALERTMANAGER_URL_PATTERN: &str =
     r"^https?://[a-zA-Z0-9]([-a-zA-Z0-9.]*[a-zA-Z0-9])?(:[0-9]{1,5})?(/[-a-zA-Z0-9._~/]*)?$";
+/// Pattern of the runbooks' base URL: `http` or `https`, no space, no fragment (the alert's anchor is added),
+/// and no braces (Prometheus expands templates in annotations).
+pub const RUNBOOK_URL_PATTERN: &str = r"^https?://[^\s#{}]+$";
 /// Pattern of a DNS-1123 subdomain, the name of a ConfigMap or Secret.
 pub const DNS1123_SUBDOMAIN_PATTERN: &str =
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
@@ -71,6 +74,9 @@ pub const DERIVED_CONFIG_SUFFIX: &str = "-prometheus-config";
     validation = kube::core::Rule::new("!has(self.spec.grafana) || !has(self.spec.grafana.enabled) || !self.spec.grafana.enabled || has(self.spec.grafana.adminSecret)")
         .message("spec.grafana.adminSecret is required when spec.grafana.enabled is true")
         .field_path(".spec.grafana.adminSecret"),
+    validation = kube::core::Rule::new("!has(self.spec.ingress) || !has(self.spec.ingress.tlsPerHost) || !self.spec.ingress.tlsPerHost || !has(self.spec.ingress.tlsSecretName)")
+        .message("spec.ingress.tlsPerHost: true gives each host its own Secret; remove spec.ingress.tlsSecretName, or set tlsPerHost to false")
+        .field_path(".spec.ingress.tlsPerHost"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct PrometheusReplicaSpec {
@@ -98,8 +104,8 @@ pub struct PrometheusReplicaSpec {
     )]
     pub highly_available_2018: Option<bool>,
 
-    /// When set, Ingresses expose the querier at `<name>-query.<baseDomain>` and Prometheus at
-    /// `<name>-prometheus.<baseDomain>`.
+    /// When set, an Ingress exposes the querier (the query frontend when it runs) at `<name>-query.<baseDomain>`;
+    /// with `ingress.exposePrometheus`, another one exposes Prometheus at `<name>-prometheus.<baseDomain>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 200), regex(pattern = DNS1123_SUBDOMAIN_PATTERN))]
     pub base_domain: Option<String>,
@@ -347,6 +353,12 @@ pub struct MonitoringSpec {
     /// headless Services) and load alert rules for what breaks a Thanos stack. Default `true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Base URL of the runbooks: each alert's `runbook_url` annotation is this URL followed by `#` and the
+    /// alert's name in lower case (the anchors of the project's `docs/runbooks.md`). Default: that file in
+    /// the project's repository. Set it to a copy your notifications can open (an internal wiki or mirror).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 8, max = 512), regex(pattern = RUNBOOK_URL_PATTERN))]
+    pub runbook_url: Option<String>,
 }
 
 /// Alert delivery.
@@ -383,11 +395,25 @@ pub struct IngressSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253), regex(pattern = DNS1123_SUBDOMAIN_PATTERN))]
     pub class_name: Option<String>,
-    /// TLS Secret for both hosts; plain HTTP when absent.
+    /// One TLS Secret for every host: a certificate you provide that covers them all (a wildcard, say). Not
+    /// for cert-manager's ingress-shim, which fills a Secret for one Ingress only: use `tlsPerHost`. Plain
+    /// HTTP when neither is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 253), regex(pattern = DNS1123_SUBDOMAIN_PATTERN))]
     pub tls_secret_name: Option<String>,
-    /// Annotations of both Ingresses (for example for cert-manager or authentication).
+    /// `true` gives each host a TLS Secret of its own, named after its Ingress: `<name>-query-tls`,
+    /// `<name>-prometheus-tls`, `<name>-grafana-tls`, as cert-manager's ingress-shim needs (annotate
+    /// `cert-manager.io/cluster-issuer`). Not together with `tlsSecretName`. Default `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_per_host: Option<bool>,
+    /// `true` also exposes Prometheus at `<name>-prometheus.<baseDomain>`, and gives it that URL as
+    /// `--web.external-url` (the links in its alerts). Its HTTP API has no authentication: whoever reaches the
+    /// host can query every series and read its configuration and targets, so add authentication through
+    /// `annotations` first. The querier at `<name>-query.<baseDomain>` serves the same data, deduplicated.
+    /// Default `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expose_prometheus: Option<bool>,
+    /// Annotations of every Ingress (for example for cert-manager or authentication).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
 }

@@ -22,7 +22,7 @@ use check::{
 };
 pub use check::{is_dns1123_label, is_label_name, parse_duration};
 pub use frontend::QueryFrontend;
-pub use monitoring::Alertmanager;
+pub use monitoring::{Alertmanager, RUNBOOK_URL};
 pub use quantity::{canonical_quantity, quantity_number, quantity_value};
 pub use version::{OLDEST_PROMETHEUS, OLDEST_THANOS, Version, image_version};
 
@@ -75,6 +75,8 @@ pub struct Stack {
     pub query_frontend: Option<QueryFrontend>,
     /// Self-monitoring: scrape jobs and alert rules in the derived configuration.
     pub monitoring: bool,
+    /// Base URL of the alerts' `runbook_url` annotations.
+    pub runbook_url: String,
     /// `spec.alerting.alertmanagers`, parsed.
     pub alertmanagers: Vec<Alertmanager>,
     pub grafana: Option<Grafana>,
@@ -131,8 +133,38 @@ pub struct Grafana {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Ingress {
     pub class_name: Option<String>,
+    /// One Secret for every host.
     pub tls_secret_name: Option<String>,
+    /// Each host its own Secret, `<ingress name>-tls`.
+    pub tls_per_host: bool,
+    /// An Ingress for Prometheus too, not only the querier.
+    pub expose_prometheus: bool,
     pub annotations: BTreeMap<String, String>,
+}
+
+/// The annotations by which cert-manager's ingress-shim issues a certificate into an Ingress's TLS Secret.
+const INGRESS_SHIM_ANNOTATIONS: [&str; 5] = [
+    "cert-manager.io/cluster-issuer",
+    "cert-manager.io/issuer",
+    "kubernetes.io/tls-acme",
+    "certmanager.k8s.io/cluster-issuer",
+    "certmanager.k8s.io/issuer",
+];
+
+impl Ingress {
+    /// Whether the Ingresses serve HTTPS.
+    pub fn tls(&self) -> bool {
+        self.tls_per_host || self.tls_secret_name.is_some()
+    }
+
+    /// The TLS Secret of the Ingress named `ingress`, if any.
+    pub fn tls_secret(&self, ingress: &str) -> Option<String> {
+        if self.tls_per_host {
+            Some(format!("{ingress}-tls"))
+        } else {
+            self.tls_secret_name.clone()
+        }
+    }
 }
 
 /// Scheduling of every pod.
@@ -384,6 +416,7 @@ impl Stack {
         };
         let query_frontend = frontend::query_frontend(spec, query_replicas)?;
         let monitoring = monitoring::enabled(spec);
+        let runbook_url = monitoring::runbook_url(spec)?;
         let alertmanagers = monitoring::alertmanagers(spec)?;
         let grafana_spec = spec.grafana.clone().unwrap_or_default();
         let grafana = if grafana_spec.enabled.unwrap_or(false) {
@@ -454,11 +487,35 @@ impl Stack {
         if let Some(secret) = &ingress.tls_secret_name {
             check_object_name("spec.ingress.tlsSecretName", secret)?;
         }
+        let tls_per_host = ingress.tls_per_host.unwrap_or(false);
+        if tls_per_host && ingress.tls_secret_name.is_some() {
+            return Err(Error::invalid(
+                "spec.ingress.tlsPerHost",
+                "true gives each host its own Secret; remove spec.ingress.tlsSecretName, or set tlsPerHost to false",
+            ));
+        }
         let ingress = Ingress {
             class_name: ingress.class_name,
             tls_secret_name: ingress.tls_secret_name,
+            tls_per_host,
+            expose_prometheus: ingress.expose_prometheus.unwrap_or(false),
             annotations: ingress.annotations.unwrap_or_default(),
         };
+        // cert-manager issue 2585: ingress-shim makes one Certificate per Secret, owned by one Ingress, and
+        // refuses the others, so every host but one would serve a certificate for another name.
+        let hosts = 1 + usize::from(ingress.expose_prometheus) + usize::from(grafana.is_some());
+        if let Some(secret) = &ingress.tls_secret_name
+            && spec.base_domain.is_some()
+            && hosts > 1
+            && let Some(shim) = INGRESS_SHIM_ANNOTATIONS
+                .iter()
+                .find(|a| ingress.annotations.contains_key(**a))
+        {
+            warnings.push(format!(
+                "spec.ingress.tlsSecretName {secret:?} is shared by {hosts} Ingresses, and cert-manager's \
+                 ingress-shim ({shim}) fills it for one of them only: set spec.ingress.tlsPerHost to true instead"
+            ));
+        }
 
         let pod = spec.pod.clone().unwrap_or_default();
         if let Some(class) = &pod.priority_class_name {
@@ -498,6 +555,7 @@ impl Stack {
             compact,
             query_frontend,
             monitoring,
+            runbook_url,
             alertmanagers,
             grafana,
             ingress,
@@ -616,6 +674,51 @@ mod tests {
         assert_eq!(stack.prometheus_version, Version::new(2, 53, 3));
         assert_eq!(stack.thanos_version, Version::new(0, 37, 2));
         assert!(stack.warnings.is_empty(), "{:?}", stack.warnings);
+    }
+
+    #[test]
+    fn tls_per_host_and_one_shared_secret_exclude_each_other() {
+        let error = Stack::from_parent(&parent(json!({"configMap": "c", "bucketSecret": "b",
+            "ingress": {"tlsSecretName": "tls", "tlsPerHost": true}})))
+        .unwrap_err();
+        assert!(
+            matches!(&error, Error::Invalid { field, .. } if field == "spec.ingress.tlsPerHost"),
+            "{error}"
+        );
+        let per_host = stack(json!({"configMap": "c", "bucketSecret": "b",
+            "ingress": {"tlsSecretName": "tls", "tlsPerHost": false}}));
+        assert_eq!(
+            per_host.ingress.tls_secret("example-query").as_deref(),
+            Some("tls")
+        );
+    }
+
+    #[test]
+    fn a_secret_shared_by_ingresses_under_cert_managers_ingress_shim_is_warned() {
+        let warned = |spec: Value| {
+            stack(spec)
+                .warnings
+                .iter()
+                .any(|w| w.contains("spec.ingress.tlsSecretName") && w.contains("tlsPerHost"))
+        };
+        let shim = json!({"cert-manager.io/cluster-issuer": "letsencrypt"});
+        assert!(warned(
+            json!({"configMap": "c", "bucketSecret": "b", "baseDomain": "example.org",
+            "ingress": {"tlsSecretName": "tls", "exposePrometheus": true, "annotations": shim}})
+        ));
+        // One host, no shim, or a Secret per host: nothing to say.
+        assert!(!warned(
+            json!({"configMap": "c", "bucketSecret": "b", "baseDomain": "example.org",
+            "ingress": {"tlsSecretName": "tls", "annotations": shim}})
+        ));
+        assert!(!warned(
+            json!({"configMap": "c", "bucketSecret": "b", "baseDomain": "example.org",
+            "ingress": {"tlsSecretName": "tls", "exposePrometheus": true}})
+        ));
+        assert!(!warned(
+            json!({"configMap": "c", "bucketSecret": "b", "baseDomain": "example.org",
+            "ingress": {"tlsPerHost": true, "exposePrometheus": true, "annotations": shim}})
+        ));
     }
 
     #[test]

@@ -223,19 +223,7 @@ pub fn status(
     })
     .collect();
 
-    let external = |component: Component| {
-        stack.base_domain.as_ref().map(|domain| {
-            let scheme = if stack.ingress.tls_secret_name.is_some() {
-                "https"
-            } else {
-                "http"
-            };
-            format!(
-                "{scheme}://{}",
-                crate::render::ingress::host(stack, component, domain)
-            )
-        })
-    };
+    let external = |component| crate::render::ingress::external_url(stack, component);
     let component_status = |component: Component| {
         workloads
             .iter()
@@ -283,10 +271,7 @@ pub fn status(
                     stack.namespace
                 )
             }),
-            grafana_external: stack
-                .grafana
-                .as_ref()
-                .and_then(|_| external(Component::Grafana)),
+            grafana_external: external(Component::Grafana),
         }),
         local: Some(LocalStatus {
             stores: vec![names.workload(Component::Store)],

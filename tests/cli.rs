@@ -41,9 +41,9 @@ fn render_prints_every_child_of_the_2018_example_as_a_yaml_stream() {
     let docs = documents(&String::from_utf8(output.stdout).unwrap());
     assert_eq!(
         docs.len(),
-        23,
+        22,
         "with Prometheus's account and RBAC, the query frontend, the discovery Services of self-monitoring and \
-         the Grafana ConfigMaps"
+         the Grafana ConfigMaps; the querier's Ingress, not Prometheus's"
     );
     assert!(
         docs.iter().all(|d| d["metadata"]["namespace"] == "default"),
@@ -78,7 +78,8 @@ fn render_of_a_sync_request_prints_the_whole_response_as_json() {
         String::from_utf8_lossy(&output.stderr)
     );
     let response: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(response["children"].as_array().unwrap().len(), 23);
+    // Without Prometheus's Ingress, exposed only with spec.ingress.exposePrometheus.
+    assert_eq!(response["children"].as_array().unwrap().len(), 22);
     assert_eq!(response["status"]["phase"], "Install");
     assert_eq!(response["resyncAfterSeconds"], 0);
 }

@@ -12,8 +12,13 @@ use serde_json::{Value, json};
 
 /// A realistic request: customize hook, both related objects, every child observed with server-set fields.
 fn seed() -> Value {
-    let first = Request::example().sync_json();
+    // Both Ingresses, each with its own TLS Secret, so that mutations reach every Ingress path.
+    let ingress = json!({"exposePrometheus": true, "tlsPerHost": true});
+    let first = Request::example()
+        .spec("ingress", ingress.clone())
+        .sync_json();
     Request::example()
+        .spec("ingress", ingress)
         .customize()
         .config_map(
             "prometheus-config",

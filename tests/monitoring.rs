@@ -37,23 +37,61 @@ fn alert_names(answer: &Value) -> BTreeSet<String> {
         .collect()
 }
 
+/// The alert that fires always, so that its absence tells a receiver that alerting is broken.
+const WATCHDOG: &str = "Watchdog";
+
 #[test]
 fn every_alert_fires_in_one_promtool_test_and_stays_silent_in_another() {
     let alerts = alert_names(&answer());
+    assert!(alerts.contains(WATCHDOG), "{alerts:?}");
     let tests: Yaml = serde_yaml_ng::from_str(RULES_TEST).unwrap();
     let (mut fired, mut silent) = (BTreeSet::new(), BTreeSet::new());
+    let mut watchdog_fires_on_a_healthy_stack = false;
     for test in tests["tests"].as_sequence().unwrap() {
+        let (mut fired_here, mut silent_here) = (BTreeSet::new(), BTreeSet::new());
         for check in test["alert_rule_test"].as_sequence().unwrap() {
             let name = check["alertname"].as_str().unwrap().to_string();
             if check["exp_alerts"].as_sequence().unwrap().is_empty() {
-                silent.insert(name);
+                silent_here.insert(name);
             } else {
-                fired.insert(name);
+                fired_here.insert(name);
             }
         }
+        // The healthy stack: every other alert silent, the Watchdog firing.
+        let others: BTreeSet<String> = alerts.iter().filter(|a| *a != WATCHDOG).cloned().collect();
+        watchdog_fires_on_a_healthy_stack |=
+            silent_here.is_superset(&others) && fired_here.contains(WATCHDOG);
+        fired.extend(fired_here);
+        silent.extend(silent_here);
     }
     assert_eq!(fired, alerts, "alerts tested firing");
-    assert_eq!(silent, alerts, "alerts tested silent");
+    let mut expected_silent = alerts.clone();
+    expected_silent.remove(WATCHDOG);
+    assert_eq!(
+        silent, expected_silent,
+        "alerts tested silent (all but the Watchdog, which always fires)"
+    );
+    assert!(
+        watchdog_fires_on_a_healthy_stack,
+        "no test shows the Watchdog firing while every other alert is silent"
+    );
+}
+
+#[test]
+fn runbook_links_use_the_runbook_url_setting() {
+    let rules: Yaml =
+        serde_yaml_ng::from_str(derived(&answer())["data"][RULES_KEY].as_str().unwrap()).unwrap();
+    for rule in rules["groups"][0]["rules"].as_sequence().unwrap() {
+        let name = rule["alert"].as_str().unwrap();
+        assert_eq!(
+            rule["annotations"]["runbook_url"].as_str().unwrap(),
+            format!(
+                "https://runbooks.example.org/promrep.md#{}",
+                name.to_ascii_lowercase()
+            ),
+            "{name}"
+        );
+    }
 }
 
 #[test]

@@ -133,10 +133,63 @@ fn the_2018_example_renders_every_child_of_the_stack() {
             "PodDisruptionBudget/example-prometheus",
             "PodDisruptionBudget/example-thanos-query",
             "PodDisruptionBudget/example-thanos-query-frontend",
+            // Not Prometheus: its API has no authentication, so it is exposed only on request.
             "Ingress/example-query",
-            "Ingress/example-prometheus",
         ]
     );
+}
+
+#[test]
+fn prometheus_gets_an_ingress_and_its_external_url_only_on_request() {
+    let plain = Request::example().sync_json();
+    assert!(plain["status"]["output"]["prometheusExternal"].is_null());
+    let prometheus_args = |response: &serde_json::Value| {
+        child(response, "StatefulSet", "example-prometheus")["spec"]["template"]["spec"]
+            ["containers"][0]["args"]
+            .to_string()
+    };
+    assert!(!prometheus_args(&plain).contains("--web.external-url"));
+
+    let exposed = Request::example()
+        .spec(
+            "ingress",
+            json!({"exposePrometheus": true, "tlsPerHost": true}),
+        )
+        .sync_json();
+    let ingress = child(&exposed, "Ingress", "example-prometheus");
+    assert_eq!(
+        ingress["spec"]["rules"][0]["host"],
+        "example-prometheus.ingress.example.com"
+    );
+    assert_eq!(
+        ingress["spec"]["tls"],
+        json!([{"hosts": ["example-prometheus.ingress.example.com"],
+            "secretName": "example-prometheus-tls"}])
+    );
+    assert_eq!(
+        child(&exposed, "Ingress", "example-query")["spec"]["tls"][0]["secretName"],
+        "example-query-tls"
+    );
+    assert_eq!(
+        exposed["status"]["output"]["prometheusExternal"],
+        "https://example-prometheus.ingress.example.com"
+    );
+    let args = prometheus_args(&exposed);
+    assert!(
+        args.contains("\"--web.external-url=https://example-prometheus.ingress.example.com\"")
+            && args.contains("\"--web.route-prefix=/\""),
+        "{args}"
+    );
+}
+
+#[test]
+fn tls_per_host_and_a_shared_secret_are_refused_together_naming_the_field() {
+    let (field, message) = invalid(Request::example().spec(
+        "ingress",
+        json!({"tlsPerHost": true, "tlsSecretName": "tls"}),
+    ));
+    assert_eq!(field, "spec.ingress.tlsPerHost");
+    assert!(message.contains("tlsSecretName"), "{message}");
 }
 
 #[test]

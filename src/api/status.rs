@@ -93,7 +93,7 @@ pub struct OutputStatus {
     pub query_external: Option<String>,
     /// In-cluster URL of Prometheus.
     pub prometheus: String,
-    /// External URL of Prometheus, with `baseDomain`.
+    /// External URL of Prometheus, with `baseDomain` and `ingress.exposePrometheus`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus_external: Option<String>,
     /// In-cluster URL of Grafana, when it runs.

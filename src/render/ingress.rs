@@ -1,4 +1,7 @@
-//! Ingresses, only with `baseDomain`: `<name>-query.<baseDomain>` and `<name>-prometheus.<baseDomain>`.
+//! Ingresses, only with `baseDomain`: `<name>-query.<baseDomain>`, and `<name>-prometheus.<baseDomain>` with
+//! `ingress.exposePrometheus` (its API has no authentication, so not by default), `<name>-grafana.<baseDomain>`
+//! with Grafana. Each Ingress names its own host only, with `ingress.tlsSecretName` (one Secret for all) or,
+//! with `ingress.tlsPerHost`, a Secret of its own, as cert-manager's ingress-shim needs.
 
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
@@ -12,6 +15,31 @@ use crate::spec::Stack;
 /// The host of a component's Ingress.
 pub fn host(stack: &Stack, component: Component, base_domain: &str) -> String {
     format!("{}.{base_domain}", Names::new(stack).ingress(component))
+}
+
+/// The components exposed by an Ingress: none without `baseDomain`.
+pub fn exposed(stack: &Stack) -> Vec<Component> {
+    if stack.base_domain.is_none() {
+        return Vec::new();
+    }
+    let mut exposed = vec![Component::Query];
+    if stack.ingress.expose_prometheus {
+        exposed.push(Component::Prometheus);
+    }
+    if stack.grafana.is_some() {
+        exposed.push(Component::Grafana);
+    }
+    exposed
+}
+
+/// The external URL of a component, `http(s)://<host>`, when an Ingress exposes it.
+pub fn external_url(stack: &Stack, component: Component) -> Option<String> {
+    let domain = stack.base_domain.as_ref()?;
+    if !exposed(stack).contains(&component) {
+        return None;
+    }
+    let scheme = if stack.ingress.tls() { "https" } else { "http" };
+    Some(format!("{scheme}://{}", host(stack, component, domain)))
 }
 
 /// The Ingress of the querier or of Prometheus, routing `/` of its host to the component's Service; the
@@ -36,12 +64,15 @@ pub fn ingress(stack: &Stack, component: Component, base_domain: &str) -> Ingres
         metadata,
         spec: Some(IngressSpec {
             ingress_class_name: stack.ingress.class_name.clone(),
-            tls: stack.ingress.tls_secret_name.as_ref().map(|secret| {
-                vec![IngressTLS {
-                    hosts: Some(vec![host.clone()]),
-                    secret_name: Some(secret.clone()),
-                }]
-            }),
+            tls: stack
+                .ingress
+                .tls_secret(&names.ingress(component))
+                .map(|secret| {
+                    vec![IngressTLS {
+                        hosts: Some(vec![host.clone()]),
+                        secret_name: Some(secret),
+                    }]
+                }),
             rules: Some(vec![IngressRule {
                 host: Some(host),
                 http: Some(HTTPIngressRuleValue {
@@ -113,6 +144,66 @@ mod tests {
             .unwrap();
         assert_eq!(backend.name, "example-thanos-query-frontend");
         assert_eq!(backend.port.unwrap().name.as_deref(), Some("http"));
+    }
+
+    #[test]
+    fn with_tls_per_host_each_ingress_has_a_secret_of_its_own() {
+        let stack = stack(serde_json::json!({"baseDomain": "example.org",
+            "grafana": {"enabled": true, "adminSecret": "admin"},
+            "ingress": {"tlsPerHost": true, "exposePrometheus": true}}));
+        let secrets: Vec<(String, String)> = exposed(&stack)
+            .into_iter()
+            .map(|component| {
+                let tls = ingress(&stack, component, "example.org")
+                    .spec
+                    .unwrap()
+                    .tls
+                    .unwrap();
+                assert_eq!(tls.len(), 1);
+                (
+                    tls[0].hosts.clone().unwrap().join(","),
+                    tls[0].secret_name.clone().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            secrets,
+            [
+                (
+                    "example-query.example.org".into(),
+                    "example-query-tls".into()
+                ),
+                (
+                    "example-prometheus.example.org".into(),
+                    "example-prometheus-tls".into()
+                ),
+                (
+                    "example-grafana.example.org".into(),
+                    "example-grafana-tls".into()
+                ),
+            ]
+        );
+        assert_eq!(
+            external_url(&stack, Component::Prometheus).as_deref(),
+            Some("https://example-prometheus.example.org")
+        );
+    }
+
+    #[test]
+    fn prometheus_is_exposed_only_on_request() {
+        let plain = stack(serde_json::json!({"baseDomain": "example.org"}));
+        assert_eq!(exposed(&plain), [Component::Query]);
+        assert_eq!(external_url(&plain, Component::Prometheus), None);
+        assert_eq!(
+            external_url(&plain, Component::Query).as_deref(),
+            Some("http://example-query.example.org")
+        );
+        let opted = stack(serde_json::json!({"baseDomain": "example.org",
+            "ingress": {"exposePrometheus": true}}));
+        assert_eq!(exposed(&opted), [Component::Query, Component::Prometheus]);
+        let no_domain = stack(serde_json::json!({"ingress": {"exposePrometheus": true}}));
+        assert!(exposed(&no_domain).is_empty());
+        assert_eq!(external_url(&no_domain, Component::Prometheus), None);
     }
 
     #[test]

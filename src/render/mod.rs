@@ -154,11 +154,7 @@ pub fn children(
     }
 
     if let Some(domain) = &stack.base_domain {
-        let mut exposed = vec![Component::Query, Component::Prometheus];
-        if stack.grafana.is_some() {
-            exposed.push(Component::Grafana);
-        }
-        for component in exposed {
+        for component in ingress::exposed(stack) {
             tracing::debug!(
                 "Creating Ingress for {} at {}",
                 component.label(),

@@ -176,6 +176,12 @@ pub fn prometheus(stack: &Stack, sources: &Sources) -> Container {
         // both replicas upload blocks with the same labels, and deduplication and compaction break.
         args.push("--enable-feature=expand-external-labels".into());
     }
+    // Alerts link back to Prometheus through its external URL, the pod's name otherwise. The route prefix
+    // would follow a path in that URL; it stays `/`, where the probes, the sidecar and the scrapes look.
+    if let Some(url) = super::ingress::external_url(stack, Component::Prometheus) {
+        args.push(format!("--web.external-url={url}"));
+        args.push("--web.route-prefix=/".into());
+    }
     Container {
         name: "prometheus".into(),
         image: Some(stack.prometheus_image.clone()),
@@ -389,6 +395,30 @@ mod tests {
         ] {
             assert!(!args(&prometheus(&stack(spec), &sources())).contains(&flag));
         }
+    }
+
+    #[test]
+    fn prometheus_knows_its_external_url_only_when_an_ingress_exposes_it() {
+        let flags = |spec| {
+            args(&prometheus(&stack(spec), &sources()))
+                .into_iter()
+                .filter(|a| {
+                    a.starts_with("--web.external-url") || a.starts_with("--web.route-prefix")
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            flags(
+                json!({"baseDomain": "example.org", "ingress": {"exposePrometheus": true,
+                "tlsSecretName": "tls"}})
+            ),
+            [
+                "--web.external-url=https://example-prometheus.example.org",
+                "--web.route-prefix=/"
+            ]
+        );
+        assert!(flags(json!({"baseDomain": "example.org"})).is_empty());
+        assert!(flags(json!({})).is_empty());
     }
 
     #[test]

@@ -15,12 +15,48 @@ pub struct Alertmanager {
     pub path_prefix: Option<String>,
 }
 
+/// Where the alerts' runbooks are by default: `docs/runbooks.md` of the project's repository (Cargo.toml's
+/// `repository`), on its main branch, whose anchors are the alert names.
+pub const RUNBOOK_URL: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/runbooks.md");
+
 /// Whether self-monitoring is on (`spec.monitoring.enabled`, default true).
 pub fn enabled(spec: &PrometheusReplicaSpec) -> bool {
     spec.monitoring
         .as_ref()
         .and_then(|m| m.enabled)
         .unwrap_or(true)
+}
+
+/// The runbooks' base URL (`spec.monitoring.runbookUrl`, checked as
+/// [`crate::api::RUNBOOK_URL_PATTERN`] says), or [`RUNBOOK_URL`].
+pub fn runbook_url(spec: &PrometheusReplicaSpec) -> Result<String> {
+    let Some(url) = spec
+        .monitoring
+        .as_ref()
+        .and_then(|m| m.runbook_url.as_ref())
+    else {
+        return Ok(RUNBOOK_URL.into());
+    };
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .unwrap_or_default();
+    let fits = (8..=512).contains(&url.len())
+        && !rest.is_empty()
+        && !rest
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, '#' | '{' | '}'));
+    if !fits {
+        return Err(Error::invalid(
+            "spec.monitoring.runbookUrl",
+            format!(
+                "{:?} is not a runbooks URL: use http:// or https:// and at most 512 characters, with no space, \
+                 '#' (each alert adds its anchor) or braces, such as https://wiki.example.org/runbooks.md",
+                short(url)
+            ),
+        ));
+    }
+    Ok(url.clone())
 }
 
 /// The Alertmanagers of `spec.alerting.alertmanagers`, each URL checked.
@@ -139,6 +175,47 @@ mod tests {
             match alertmanagers(&spec(json!(["http://ok:9093", bad]))) {
                 Err(Error::Invalid { field, .. }) => {
                     assert_eq!(field, "spec.alerting.alertmanagers[1]", "{bad}")
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_runbook_url_defaults_to_the_projects_runbooks_and_is_checked() {
+        let spec = |url: serde_json::Value| -> PrometheusReplicaSpec {
+            serde_json::from_value(json!({"configMap": "c", "bucketSecret": "b",
+                "monitoring": {"runbookUrl": url}}))
+            .unwrap()
+        };
+        assert_eq!(runbook_url(&spec(json!(null))).unwrap(), RUNBOOK_URL);
+        // The default is an absolute URL of this repository's file, and passes the check a user's URL gets.
+        assert!(
+            RUNBOOK_URL.starts_with("https://github.com/")
+                && RUNBOOK_URL.ends_with("/blob/main/docs/runbooks.md"),
+            "{RUNBOOK_URL}"
+        );
+        assert_eq!(runbook_url(&spec(json!(RUNBOOK_URL))).unwrap(), RUNBOOK_URL);
+        assert!(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("docs/runbooks.md")
+                .is_file()
+        );
+        assert_eq!(
+            runbook_url(&spec(json!("https://wiki.example.org/ops/runbooks"))).unwrap(),
+            "https://wiki.example.org/ops/runbooks"
+        );
+        for bad in [
+            "docs/runbooks.md",
+            "https://",
+            "ftp://wiki/runbooks",
+            "https://wiki/runbooks#top",
+            "https://wiki/{{ $labels.job }}",
+            "https://wiki/a b",
+        ] {
+            match runbook_url(&spec(json!(bad))) {
+                Err(Error::Invalid { field, .. }) => {
+                    assert_eq!(field, "spec.monitoring.runbookUrl", "{bad}")
                 }
                 other => panic!("{bad}: {other:?}"),
             }

@@ -75,20 +75,84 @@ async fn removing_the_base_domain_deletes_the_ingresses_and_nothing_else() {
 
     stack.edit_spec(json!({"baseDomain": null})).await;
     let round = stack.round().await;
+    // The 2018 example exposes the querier only: Prometheus needs spec.ingress.exposePrometheus.
     assert_eq!(
         set(&round.deleted),
-        BTreeSet::from(["Ingress/example-prometheus", "Ingress/example-query"])
+        BTreeSet::from(["Ingress/example-query"])
     );
     assert!(round.created.is_empty(), "{round:#?}");
     let after: BTreeSet<String> = stack.children().await.into_keys().collect();
     let gone: Vec<&String> = before.difference(&after).collect();
-    assert_eq!(
-        gone,
-        ["Ingress/example-prometheus", "Ingress/example-query"]
-    );
+    assert_eq!(gone, ["Ingress/example-query"]);
     let parent = stack.converge_running().await;
     assert!(
         parent["status"]["output"].get("queryExternal").is_none(),
+        "{:#}",
+        parent["status"]["output"]
+    );
+}
+
+/// Exposing Prometheus adds its Ingress (its own TLS Secret with `tlsPerHost`) and its external URL; taking it
+/// back, as an upgrade does for a stack that does not ask for it, deletes that Ingress and nothing else.
+#[tokio::test]
+async fn exposing_prometheus_adds_its_ingress_and_url_and_withdrawing_it_deletes_only_that_ingress()
+{
+    let Some(mut stack) = Stack::running_example("e2e-expose-prometheus").await else {
+        return;
+    };
+    let before: BTreeSet<String> = stack.children().await.into_keys().collect();
+    assert!(!before.contains("Ingress/example-prometheus"), "{before:?}");
+
+    stack
+        .edit_spec(json!({"ingress": {"exposePrometheus": true, "tlsPerHost": true}}))
+        .await;
+    let round = stack.round().await;
+    assert_eq!(
+        set(&round.created),
+        BTreeSet::from(["Ingress/example-prometheus"]),
+        "{round:#?}"
+    );
+    assert!(round.deleted.is_empty(), "{round:#?}");
+    let parent = stack.converge_running().await;
+    assert_eq!(
+        parent["status"]["output"]["prometheusExternal"],
+        "https://example-prometheus.ingress.example.com"
+    );
+    let ingress = stack
+        .get("Ingress", "example-prometheus")
+        .await
+        .expect("created");
+    assert_eq!(
+        ingress["spec"]["tls"][0]["secretName"],
+        "example-prometheus-tls"
+    );
+    let query = stack.get("Ingress", "example-query").await.expect("kept");
+    assert_eq!(query["spec"]["tls"][0]["secretName"], "example-query-tls");
+    let prometheus = stack
+        .get("StatefulSet", "example-prometheus")
+        .await
+        .expect("kept");
+    let args = prometheus["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
+    assert!(
+        args.contains("--web.external-url=https://example-prometheus.ingress.example.com"),
+        "{args}"
+    );
+
+    stack.edit_spec(json!({"ingress": null})).await;
+    let round = stack.round().await;
+    assert_eq!(
+        set(&round.deleted),
+        BTreeSet::from(["Ingress/example-prometheus"]),
+        "{round:#?}"
+    );
+    assert!(round.created.is_empty(), "{round:#?}");
+    let after: BTreeSet<String> = stack.children().await.into_keys().collect();
+    assert_eq!(after, before);
+    let parent = stack.converge_running().await;
+    assert!(
+        parent["status"]["output"]
+            .get("prometheusExternal")
+            .is_none(),
         "{:#}",
         parent["status"]["output"]
     );

@@ -54,7 +54,6 @@ async fn the_2018_example_converges_and_then_makes_no_write() {
         "PodDisruptionBudget/example-prometheus",
         "PodDisruptionBudget/example-thanos-query",
         "Ingress/example-query",
-        "Ingress/example-prometheus",
         "Deployment/example-thanos-query-frontend",
         "Service/example-thanos-query-frontend",
         "PodDisruptionBudget/example-thanos-query-frontend",

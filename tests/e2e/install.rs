@@ -191,6 +191,18 @@ async fn specs_the_schema_can_refuse_are_rejected_naming_the_field() {
             "spec.resources.query.requests.cpu",
         ),
         (
+            "one TLS Secret for every host and a Secret per host at once",
+            Box::new(|p| {
+                p["spec"]["ingress"] = json!({"tlsSecretName": "tls", "tlsPerHost": true})
+            }),
+            "spec.ingress.tlsPerHost",
+        ),
+        (
+            "a runbook URL that is a repository path",
+            Box::new(|p| p["spec"]["monitoring"] = json!({"runbookUrl": "docs/runbooks.md"})),
+            "spec.monitoring.runbookUrl",
+        ),
+        (
             "a bad anti-affinity",
             Box::new(|p| p["spec"]["pod"] = json!({"antiAffinity": "sometimes"})),
             "spec.pod.antiAffinity",

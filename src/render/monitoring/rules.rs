@@ -1,6 +1,7 @@
 //! The self-monitoring alert rules: what breaks a Thanos stack, written from the metrics that Prometheus v3 and
 //! Thanos v0.42 export. Every alert carries `severity`, a `summary`, a `description` naming the
-//! PrometheusReplica, and a `runbook_url` into `docs/runbooks.md` (one section per alert).
+//! PrometheusReplica, and a `runbook_url`: `spec.monitoring.runbookUrl` (by default the project's
+//! `docs/runbooks.md`, one section per alert) and the alert's anchor.
 //!
 //! The expressions select the `promrep-*` jobs only, so they never see the user's own targets, and they use
 //! nothing newer than Prometheus 2.42 knows (CI checks them with Debian's promtool).
@@ -11,15 +12,16 @@ use super::{JOB_PREFIX, jobs};
 use crate::render::meta::Component;
 use crate::spec::{Stack, parse_duration};
 
-/// Where the runbooks live, relative to the repository.
-pub const RUNBOOKS: &str = "docs/runbooks.md";
+/// The alert that always fires, so that a receiver notices when it stops arriving.
+pub const WATCHDOG: &str = "Watchdog";
 
 const INSTANCE: &str = "{{ $labels.instance }}";
 
 struct Alert {
     alert: &'static str,
     expr: String,
-    hold: &'static str,
+    /// How long the expression must hold before the alert fires; at once when `None`.
+    hold: Option<&'static str>,
     labels: BTreeMap<&'static str, String>,
     annotations: BTreeMap<&'static str, String>,
 }
@@ -27,6 +29,7 @@ struct Alert {
 /// The rules file of a stack, as YAML.
 pub fn rules(stack: &Stack) -> String {
     let parent = format!("PrometheusReplica {}/{}", stack.namespace, stack.name);
+    // An empty `hold` fires at once.
     let alert = |name: &'static str,
                  severity: &str,
                  hold: &'static str,
@@ -35,18 +38,30 @@ pub fn rules(stack: &Stack) -> String {
                  description: String| Alert {
         alert: name,
         expr,
-        hold,
+        hold: Some(hold).filter(|h| !h.is_empty()),
         labels: BTreeMap::from([("severity", severity.to_string())]),
         annotations: BTreeMap::from([
             ("summary", summary.to_string()),
             ("description", format!("{parent}: {description}")),
             (
                 "runbook_url",
-                format!("{RUNBOOKS}#{}", name.to_ascii_lowercase()),
+                format!("{}#{}", stack.runbook_url, name.to_ascii_lowercase()),
             ),
         ]),
     };
-    let mut rules = Vec::new();
+    // The dead man's switch: a receiver that stops getting it knows that Prometheus, its rule evaluation or
+    // the way to Alertmanager is broken, which no other alert can say. `severity: none`, as kube-prometheus
+    // has it, so that routes by severity leave it to the receiver made for it.
+    let mut rules = vec![alert(
+        WATCHDOG,
+        "none",
+        "",
+        "vector(1)".into(),
+        "Always firing: the alerting pipeline of the stack works",
+        "this alert always fires. Route it to a dead man's switch, which pages when it stops arriving: then \
+         Prometheus, its rule evaluation or its way to Alertmanager is broken."
+            .into(),
+    )];
 
     for job in jobs(stack) {
         let severity = if matches!(job.component, Component::Compact | Component::Grafana) {
@@ -137,6 +152,34 @@ pub fn rules(stack: &Stack) -> String {
             "More than one Thanos compactor is running",
             "{{ $value }} compactors run on one bucket: two compactors corrupt it.".to_string(),
         ));
+        // From the Thanos mixin (mixin/alerts/compact.libsonnet), on this stack's compactor. The upload time
+        // appears only after a first upload in the process's life, so a compactor that has run for a day
+        // without one fires too.
+        rules.push(alert(
+            "ThanosCompactHasNotRun",
+            "warning",
+            "",
+            format!(
+                "(time() - max by (job) (max_over_time(thanos_objstore_bucket_last_successful_upload_time{{job=\"{JOB_PREFIX}compact\"}}[24h]))) / 3600 > 24 \
+                 or max by (job) (time() - process_start_time_seconds{{job=\"{JOB_PREFIX}compact\"}}) / 3600 > 24 \
+                 unless on (job) max by (job) (thanos_objstore_bucket_last_successful_upload_time{{job=\"{JOB_PREFIX}compact\"}})"
+            ),
+            "The Thanos compactor has uploaded nothing for 24 hours",
+            "the compactor has uploaded no compacted or downsampled block for {{ $value | humanize }} hours: the \
+             bucket grows and old queries slow down."
+                .to_string(),
+        ));
+        rules.push(alert(
+            "ThanosCompactHighCompactionFailures",
+            "warning",
+            "15m",
+            format!(
+                "sum by (job) (rate(thanos_compact_group_compactions_failures_total{{job=\"{JOB_PREFIX}compact\"}}[5m])) \
+                 / sum by (job) (rate(thanos_compact_group_compactions_total{{job=\"{JOB_PREFIX}compact\"}}[5m])) * 100 > 5"
+            ),
+            "The Thanos compactor fails more than 5% of its compactions",
+            "the compactor fails {{ $value | humanize }}% of its compactions.".to_string(),
+        ));
     }
 
     rules.push(alert(
@@ -205,8 +248,10 @@ fn write(group: &str, rules: &[Alert]) -> String {
         quote(&mut out, rule.alert);
         out.push_str("\n    expr: ");
         quote(&mut out, &rule.expr);
-        out.push_str("\n    for: ");
-        quote(&mut out, rule.hold);
+        if let Some(hold) = rule.hold {
+            out.push_str("\n    for: ");
+            quote(&mut out, hold);
+        }
         for (section, map) in [("labels", &rule.labels), ("annotations", &rule.annotations)] {
             out.push_str("\n    ");
             out.push_str(section);
@@ -243,10 +288,12 @@ mod tests {
     fn every_alert_has_a_severity_summary_description_and_runbook() {
         for alert in alerts(&stack(serde_json::json!({}))) {
             let name = alert["alert"].as_str().unwrap();
-            assert!(
-                ["critical", "warning"].contains(&alert["labels"]["severity"].as_str().unwrap()),
-                "{name}"
-            );
+            let severity = alert["labels"]["severity"].as_str().unwrap();
+            if name == WATCHDOG {
+                assert_eq!(severity, "none");
+            } else {
+                assert!(["critical", "warning"].contains(&severity), "{name}");
+            }
             assert!(!alert["annotations"]["summary"].as_str().unwrap().is_empty());
             assert!(
                 alert["annotations"]["description"]
@@ -257,9 +304,33 @@ mod tests {
             );
             assert_eq!(
                 alert["annotations"]["runbook_url"].as_str().unwrap(),
-                format!("docs/runbooks.md#{}", name.to_ascii_lowercase())
+                format!("{}#{}", crate::spec::RUNBOOK_URL, name.to_ascii_lowercase())
             );
         }
+    }
+
+    #[test]
+    fn runbook_links_follow_the_runbook_url_setting() {
+        let alerts = alerts(&stack(serde_json::json!({
+            "monitoring": {"runbookUrl": "https://wiki.example.org/runbooks"}})));
+        for alert in alerts {
+            let url = alert["annotations"]["runbook_url"].as_str().unwrap();
+            assert_eq!(
+                url,
+                format!(
+                    "https://wiki.example.org/runbooks#{}",
+                    alert["alert"].as_str().unwrap().to_ascii_lowercase()
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn the_watchdog_always_fires_at_once() {
+        let alerts = alerts(&stack(serde_json::json!({"compact": {"enabled": false}})));
+        let watchdog = alerts.iter().find(|a| a["alert"] == WATCHDOG).unwrap();
+        assert_eq!(watchdog["expr"], "vector(1)");
+        assert!(watchdog.get("for").is_none(), "{watchdog:?}");
     }
 
     #[test]
@@ -295,5 +366,12 @@ mod tests {
                 .iter()
                 .any(|a| a["alert"].as_str().unwrap().starts_with("ThanosCompact"))
         );
+        let with = self::alerts(&stack(serde_json::json!({})));
+        for name in [
+            "ThanosCompactHasNotRun",
+            "ThanosCompactHighCompactionFailures",
+        ] {
+            assert!(with.iter().any(|a| a["alert"] == name), "{name}");
+        }
     }
 }
