@@ -16,7 +16,8 @@ pub struct Alertmanager {
 }
 
 /// Where the alerts' runbooks are by default: `docs/runbooks.md` of the project's repository (Cargo.toml's
-/// `repository`), on its main branch, whose anchors are the alert names.
+/// `repository`, the GitHub organization of the image `ghcr.io/prometheus-replica-operator/...`), on its main
+/// branch, whose anchors are the alert names.
 pub const RUNBOOK_URL: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/runbooks.md");
 
 /// Whether self-monitoring is on (`spec.monitoring.enabled`, default true).
