@@ -13,17 +13,17 @@ fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-/// Fields whose schema is a Kubernetes type embedded whole: named, not expanded.
-const EMBEDDED: &[(&str, &str)] = &[
-    (
-        "spec.resources.",
-        "[ResourceRequirements](https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#resources) (core/v1)",
-    ),
-    (
-        "spec.pod.tolerations",
-        "list of [Toleration](https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#scheduling) (core/v1)",
-    ),
-];
+/// Each field under these prefixes is a Kubernetes type embedded whole: named, not expanded.
+const EMBEDDED_UNDER: &[(&str, &str)] = &[(
+    "spec.resources.",
+    "[ResourceRequirements](https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#resources) (core/v1)",
+)];
+
+/// These fields are a Kubernetes type: named, with their subfields listed under them with their own types.
+const EMBEDDED_LISTED: &[(&str, &str)] = &[(
+    "spec.pod.tolerations",
+    "list of [Toleration](https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#scheduling) (core/v1)",
+)];
 
 fn api_reference() -> String {
     let crd: Value = serde_yaml_ng::from_str(&prometheus_replica_operator::render::crd_yaml())
@@ -83,10 +83,10 @@ fn required(node: &Value) -> BTreeSet<String> {
 
 /// One row for `path` and, unless it is an embedded Kubernetes type, one for each field below it.
 fn fields(out: &mut String, path: &str, node: &Value, required: bool) {
-    let embedded = EMBEDDED
+    let embedded = EMBEDDED_UNDER
         .iter()
-        .find(|(prefix, _)| path.starts_with(prefix) && path != prefix.trim_end_matches('.'));
-    let kind = match embedded {
+        .find(|(prefix, _)| path.starts_with(prefix));
+    let kind = match embedded.or_else(|| EMBEDDED_LISTED.iter().find(|(field, _)| path == *field)) {
         Some((_, kind)) => kind.to_string(),
         None => type_of(node),
     };
@@ -168,6 +168,41 @@ fn type_of(node: &Value) -> String {
         Some(kind) => kind.into(),
         None => "any".into(),
     }
+}
+
+#[test]
+fn embedded_kubernetes_types_name_their_own_field_and_not_its_subfields() {
+    let reference = api_reference();
+    let row = |field: &str| {
+        reference
+            .lines()
+            .find(|line| line.starts_with(&format!("| `{field}` |")))
+            .unwrap_or_else(|| panic!("a row for {field}"))
+            .split(" | ")
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        row("spec.pod.tolerations").starts_with("list of [Toleration]"),
+        "{}",
+        row("spec.pod.tolerations")
+    );
+    for (subfield, kind) in [
+        ("effect", "string"),
+        ("key", "string"),
+        ("operator", "string"),
+        ("tolerationSeconds", "integer"),
+        ("value", "string"),
+    ] {
+        assert_eq!(row(&format!("spec.pod.tolerations[].{subfield}")), kind);
+    }
+    assert!(row("spec.resources.prometheus").starts_with("[ResourceRequirements]"));
+    assert_eq!(row("spec.resources"), "object");
+    assert!(
+        !reference.contains("`spec.resources.prometheus.limits`"),
+        "ResourceRequirements is not expanded"
+    );
 }
 
 #[test]
