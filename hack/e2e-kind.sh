@@ -62,8 +62,8 @@ kubectl -n minio wait --for=condition=Complete job/minio-bucket --timeout=300s
 
 step "the 2018 example"
 kubectl apply -k deploy/examples
-# MinIO here speaks plain HTTP, which only the objstore.yml form can say.
-kubectl -n default patch promrep example --type merge -p '{"spec":{"bucketSecret":"thanos-objstore"}}'
+# MinIO here speaks plain HTTP: the 2018 Secret says so with its optional s3_insecure key.
+kubectl -n default patch secret s3-bucket --type merge -p '{"stringData":{"s3_insecure":"true"}}'
 
 step "waiting for phase Running (up to ${timeout}s)"
 deadline=$((SECONDS + timeout))

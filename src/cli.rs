@@ -20,7 +20,8 @@ enum Command {
     /// Run the HTTPS hook server and the plain-HTTP admin server.
     // Boxed: its many flags would make every other variant as large.
     Serve(Box<server::ServeArgs>),
-    /// Render the children of a PrometheusReplica manifest (YAML or JSON) or of a sync request (JSON).
+    /// Render the children of a PrometheusReplica manifest (YAML or JSON), with the ConfigMaps and Secrets it
+    /// names if given, or of a sync request (JSON).
     Render(RenderArgs),
     /// Print the PrometheusReplica CustomResourceDefinition as YAML.
     Crd,
@@ -30,8 +31,11 @@ enum Command {
 
 #[derive(clap::Args, Debug)]
 struct RenderArgs {
-    /// The input file; `-` reads standard input.
-    file: PathBuf,
+    /// The input files (`-` reads standard input), YAML with any number of documents, or JSON: one
+    /// PrometheusReplica and the ConfigMaps and Secrets it names, which are then rendered as Metacontroller sends
+    /// them after the customize hook; or one whole sync request.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
     /// `yaml`: the children as a multi-document YAML stream; `json`: the whole sync response.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Yaml)]
     output: Output,
@@ -67,19 +71,45 @@ impl Cli {
 
 fn render_command(args: &RenderArgs) -> Result<(), String> {
     crate::logging::init_cli();
-    let input = if args.file.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())
-            .map_err(|e| format!("reading standard input: {e}"))?
-    } else {
-        std::fs::read_to_string(&args.file)
-            .map_err(|e| format!("reading {}: {e}", args.file.display()))?
-    };
-    let request = render::request_from_file(&input).map_err(|e| e.to_string())?;
+    let mut inputs = Vec::with_capacity(args.files.len());
+    for file in &args.files {
+        let text = if file.as_os_str() == "-" {
+            std::io::read_to_string(std::io::stdin())
+                .map_err(|e| format!("reading standard input: {e}"))?
+        } else {
+            std::fs::read_to_string(file).map_err(|e| format!("reading {}: {e}", file.display()))?
+        };
+        inputs.push((file.display().to_string(), text));
+    }
+    let request = render::request_from_files(&inputs).map_err(|e| e.to_string())?;
     let response = crate::sync(&request).map_err(|e| e.to_string())?;
     let out = match args.output {
         Output::Json => render::to_json_pretty(&response).map_err(|e| e.to_string())?,
-        Output::Yaml => render::to_yaml_stream(&response.children).map_err(|e| e.to_string())?,
+        Output::Yaml => {
+            // The YAML stream has the children only: what the status says goes to standard error.
+            for line in attention(&response.status) {
+                eprintln!("{line}");
+            }
+            render::to_yaml_stream(&response.children).map_err(|e| e.to_string())?
+        }
     };
     print!("{out}");
     Ok(())
+}
+
+/// The status lines a user must not miss: each warning, and a `Degraded` condition that is true.
+fn attention(status: &crate::api::PrometheusReplicaStatus) -> Vec<String> {
+    let mut lines: Vec<String> = status
+        .warnings
+        .iter()
+        .map(|w| format!("warning: {w}"))
+        .collect();
+    lines.extend(
+        status
+            .conditions
+            .iter()
+            .filter(|c| c.type_ == "Degraded" && c.status == "True")
+            .map(|c| format!("degraded: {}: {}", c.reason, c.message)),
+    );
+    lines
 }

@@ -105,3 +105,97 @@ fn render_of_a_missing_file_names_it() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("no/such/file.yaml"), "{stderr}");
 }
+
+#[test]
+fn render_of_a_bare_manifest_says_on_standard_error_what_it_cannot_know() {
+    let output = render(&["deploy/examples/prometheusreplica.yaml"], None);
+    assert!(output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("warning: no customize hook is configured"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: spec.metrics.blockDuration is 1h"),
+        "{stderr}"
+    );
+    let docs = documents(&String::from_utf8(output.stdout).unwrap());
+    assert!(
+        !docs
+            .iter()
+            .any(|d| d["metadata"]["name"] == "example-prometheus-config"),
+        "no derived configuration without the ConfigMap"
+    );
+}
+
+#[test]
+fn render_with_the_config_map_and_secret_renders_what_the_cluster_gets() {
+    let files = [
+        "deploy/examples/prometheusreplica.yaml",
+        "deploy/examples/prometheus-config.yaml",
+        "deploy/examples/s3-bucket.yaml",
+    ];
+    let output = render(&files, None);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            "warning: spec.metrics.blockDuration is 1h: Thanos expects 2h; shorter blocks flood the bucket with small blocks"
+        ],
+        "the customize hook's path: no other warning"
+    );
+    let docs = documents(&String::from_utf8(output.stdout).unwrap());
+    let derived = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "example-prometheus-config")
+        .expect("the derived configuration");
+    assert!(
+        derived["data"]["prometheus.yml"]
+            .as_str()
+            .unwrap()
+            .contains("replica: ${POD_NAME}"),
+        "{derived:#}"
+    );
+    let store = docs
+        .iter()
+        .find(|d| d["kind"] == "StatefulSet" && d["metadata"]["name"] == "example-thanos-store")
+        .unwrap();
+    let template = &store["spec"]["template"];
+    assert!(
+        template["spec"]["containers"][0]["env"]
+            .to_string()
+            .contains("s3_access_key"),
+        "the 2018 s3_* keys are read as such"
+    );
+    // The same as one stream on standard input, as `kubectl kustomize deploy/examples` prints it.
+    let stream = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    let piped = render(&["-"], Some(&stream));
+    assert!(piped.status.success());
+    assert_eq!(documents(&String::from_utf8(piped.stdout).unwrap()), docs);
+}
+
+#[test]
+fn render_reports_a_missing_bucket_secret_as_the_hook_does() {
+    let output = render(
+        &[
+            "deploy/examples/prometheusreplica.yaml",
+            "deploy/examples/prometheus-config.yaml",
+        ],
+        None,
+    );
+    assert!(output.status.success());
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("degraded: BucketSecretNotFound: Secret default/s3-bucket (spec.bucketSecret) does not exist"),
+        "{stderr}"
+    );
+}

@@ -49,6 +49,48 @@ fn metacontrollers_namespace_is_one_kustomize_setting() {
     assert_eq!(policy["spec"]["ingress"][0]["ports"][0]["port"], "https");
 }
 
+#[test]
+fn the_admin_port_is_on_the_service_for_scraping_and_metacontroller_calls_only_https() {
+    let service = yaml(include_str!("../deploy/service.yaml"));
+    let deployment = yaml(include_str!("../deploy/deployment.yaml"));
+    let port = |name: &str| {
+        service["spec"]["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("the Service has a port {name}"))
+            .clone()
+    };
+    let container_ports = &deployment["spec"]["template"]["spec"]["containers"][0]["ports"];
+    let container_port = |name: &str| {
+        container_ports
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("the hook's container has a port {name}"))["containerPort"]
+            .clone()
+    };
+    assert_eq!(port("admin")["port"], 8080);
+    assert_eq!(port("admin")["targetPort"], "admin");
+    assert_eq!(container_port("admin"), 8080, "the default of --admin-addr");
+    assert_eq!(port("https")["targetPort"], "https");
+    let controller = yaml(include_str!("../deploy/compositecontroller.yaml"));
+    for hook in ["sync", "customize"] {
+        assert_eq!(
+            controller["spec"]["hooks"][hook]["webhook"]["service"]["port"],
+            port("https")["port"],
+            "Metacontroller calls the {hook} hook on the https port"
+        );
+    }
+    let operations = include_str!("../docs/operations.md");
+    assert!(
+        operations.contains("Service's port `admin` (8080)"),
+        "docs/operations.md says where the admin port is"
+    );
+}
+
 /// With kubectl on the PATH (`.ci/run` puts it there), build a copy of `deploy/` with the setting changed.
 #[test]
 fn the_changed_setting_is_what_kubectl_kustomize_builds() {

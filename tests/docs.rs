@@ -1,29 +1,33 @@
 //! The documentation: `docs/api.md` is generated from the CRD schema (so it can never disagree with
-//! `kubectl explain`), and every relative link and anchor in README.md and docs/ resolves.
+//! `kubectl explain`), docs/install.md's example of what the 2018 example becomes is the hook's own answer,
+//! and every relative link and anchor in README.md and docs/ resolves.
 //!
-//! `UPDATE_DOCS=1 cargo test --test docs` rewrites `docs/api.md` after a change of the API.
+//! `UPDATE_DOCS=1 cargo test --test docs` rewrites `docs/api.md` and that example after a change.
+
+mod common;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use common::{Request, Rollout, as_stored};
+use serde_json::{Value, json};
 
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-/// Fields whose schema is a Kubernetes type embedded whole: named, not expanded.
-const EMBEDDED: &[(&str, &str)] = &[
-    (
-        "spec.resources.",
-        "[ResourceRequirements](https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#resources) (core/v1)",
-    ),
-    (
-        "spec.pod.tolerations",
-        "list of [Toleration](https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#scheduling) (core/v1)",
-    ),
-];
+/// Each field under these prefixes is a Kubernetes type embedded whole: named, not expanded.
+const EMBEDDED_UNDER: &[(&str, &str)] = &[(
+    "spec.resources.",
+    "[ResourceRequirements](https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#resources) (core/v1)",
+)];
+
+/// These fields are a Kubernetes type: named, with their subfields listed under them with their own types.
+const EMBEDDED_LISTED: &[(&str, &str)] = &[(
+    "spec.pod.tolerations",
+    "list of [Toleration](https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#scheduling) (core/v1)",
+)];
 
 fn api_reference() -> String {
     let crd: Value = serde_yaml_ng::from_str(&prometheus_replica_operator::render::crd_yaml())
@@ -83,10 +87,10 @@ fn required(node: &Value) -> BTreeSet<String> {
 
 /// One row for `path` and, unless it is an embedded Kubernetes type, one for each field below it.
 fn fields(out: &mut String, path: &str, node: &Value, required: bool) {
-    let embedded = EMBEDDED
+    let embedded = EMBEDDED_UNDER
         .iter()
-        .find(|(prefix, _)| path.starts_with(prefix) && path != prefix.trim_end_matches('.'));
-    let kind = match embedded {
+        .find(|(prefix, _)| path.starts_with(prefix));
+    let kind = match embedded.or_else(|| EMBEDDED_LISTED.iter().find(|(field, _)| path == *field)) {
         Some((_, kind)) => kind.to_string(),
         None => type_of(node),
     };
@@ -171,6 +175,41 @@ fn type_of(node: &Value) -> String {
 }
 
 #[test]
+fn embedded_kubernetes_types_name_their_own_field_and_not_its_subfields() {
+    let reference = api_reference();
+    let row = |field: &str| {
+        reference
+            .lines()
+            .find(|line| line.starts_with(&format!("| `{field}` |")))
+            .unwrap_or_else(|| panic!("a row for {field}"))
+            .split(" | ")
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        row("spec.pod.tolerations").starts_with("list of [Toleration]"),
+        "{}",
+        row("spec.pod.tolerations")
+    );
+    for (subfield, kind) in [
+        ("effect", "string"),
+        ("key", "string"),
+        ("operator", "string"),
+        ("tolerationSeconds", "integer"),
+        ("value", "string"),
+    ] {
+        assert_eq!(row(&format!("spec.pod.tolerations[].{subfield}")), kind);
+    }
+    assert!(row("spec.resources.prometheus").starts_with("[ResourceRequirements]"));
+    assert_eq!(row("spec.resources"), "object");
+    assert!(
+        !reference.contains("`spec.resources.prometheus.limits`"),
+        "ResourceRequirements is not expanded"
+    );
+}
+
+#[test]
 fn docs_api_md_is_generated_from_the_crd() {
     let generated = api_reference();
     let path = repo("docs/api.md");
@@ -181,6 +220,117 @@ fn docs_api_md_is_generated_from_the_crd() {
     assert!(
         committed == generated,
         "docs/api.md is stale: run `UPDATE_DOCS=1 cargo test --test docs`"
+    );
+}
+
+/// Where docs/install.md's generated example starts and ends.
+const EXAMPLE_START: &str = "<!-- Generated from deploy/examples by `UPDATE_DOCS=1 cargo test --test docs`; do not edit. -->\n";
+const EXAMPLE_END: &str = "<!-- End of the generated example. -->\n";
+
+/// What `kubectl apply -k deploy/examples` becomes, as the hook answers it through the customize hook of
+/// deploy/compositecontroller.yaml: the children it creates, then the status once every Pod is ready (every
+/// child observed as the API server stores it, with its workloads rolled out).
+fn install_example() -> String {
+    let read = |file: &str| {
+        std::fs::read_to_string(repo(&format!("deploy/examples/{file}")))
+            .unwrap_or_else(|e| panic!("deploy/examples/{file}: {e}"))
+    };
+    let object = |file: &str| -> Value { serde_yaml_ng::from_str(&read(file)).expect("YAML") };
+    let config = object("prometheus-config.yaml");
+    let secret = object("s3-bucket.yaml");
+    let config_data: Vec<(&str, &str)> = config["data"]
+        .as_object()
+        .expect("the ConfigMap has data")
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str().expect("text")))
+        .collect();
+    // The API server stores `stringData` as base64 `data`.
+    let secret_data: Vec<(String, String)> = secret["stringData"]
+        .as_object()
+        .expect("the Secret has stringData")
+        .iter()
+        .map(|(k, v)| {
+            let bytes = k8s_openapi::ByteString(v.as_str().expect("text").as_bytes().to_vec());
+            let base64 = serde_json::to_value(bytes).expect("bytes encode");
+            (k.clone(), base64.as_str().expect("base64").to_owned())
+        })
+        .collect();
+    let secret_data: Vec<(&str, &str)> = secret_data
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let request = Request::manifest(&read("prometheusreplica.yaml"))
+        .customize()
+        .config_map("prometheus-config", &config_data)
+        .secret("s3-bucket", &secret_data);
+    let created = request.sync_json();
+    let mut kinds: Vec<(String, Vec<String>)> = Vec::new();
+    for child in created["children"].as_array().expect("children") {
+        let kind = child["kind"].as_str().expect("kind").to_owned();
+        let name = format!("`{}`", child["metadata"]["name"].as_str().expect("name"));
+        match kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, names)) => names.push(name),
+            None => kinds.push((kind, vec![name])),
+        }
+    }
+    let running = request
+        .observe(as_stored(&created, Rollout::Done))
+        .sync_json();
+    let table = format!(
+        "```console\n$ kubectl get promrep\nNAME      PHASE     PROMETHEUS   QUERY   AGE\nexample   {:<9} {:<12} {:<7} 3m\n```",
+        running["status"]["phase"].as_str().expect("a phase"),
+        running["status"]["prometheus"]["ready"]
+            .as_str()
+            .expect("ready"),
+        running["status"]["query"]["ready"].as_str().expect("ready"),
+    );
+    let mut status = running["status"].clone();
+    status["observedGeneration"] = json!(1); // added by Metacontroller
+    // serde_json's maps are sorted, as kubectl prints them.
+    let status = serde_yaml_ng::to_string(&json!({"status": status})).expect("YAML");
+    let mut out = String::from(EXAMPLE_START);
+    writeln!(
+        out,
+        "Metacontroller creates {} children:\n",
+        created["children"].as_array().map_or(0, Vec::len)
+    )
+    .unwrap();
+    for (kind, names) in kinds {
+        writeln!(out, "- {kind}: {}", names.join(", ")).unwrap();
+    }
+    writeln!(
+        out,
+        "\nThe phase goes from `Install` to `Creating` to `Running`:\n\n{table}\n\nOnce every Pod is ready, the \
+         status says what runs, where to reach it, and what deserves attention (the times are those of the test \
+         fixture):\n\n```console\n$ kubectl -n default get \
+         prometheusreplica/example -o yaml\napiVersion: prometheus.robszumski.com/v1alpha1\nkind: \
+         PrometheusReplica\nmetadata:\n  name: example\n  namespace: default\n  ...\nspec:\n  ...\n{status}```"
+    )
+    .unwrap();
+    out.push_str(EXAMPLE_END);
+    out
+}
+
+#[test]
+fn docs_install_md_shows_the_status_the_hook_answers_for_the_example() {
+    let path = repo("docs/install.md");
+    let committed = std::fs::read_to_string(&path).expect("docs/install.md is readable");
+    let start = committed
+        .find(EXAMPLE_START)
+        .expect("docs/install.md marks its generated example");
+    let end = committed[start..]
+        .find(EXAMPLE_END)
+        .map(|at| start + at + EXAMPLE_END.len())
+        .expect("docs/install.md marks the end of its generated example");
+    let generated = install_example();
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        let updated = format!("{}{generated}{}", &committed[..start], &committed[end..]);
+        std::fs::write(&path, updated).expect("docs/install.md is writable");
+        return;
+    }
+    assert!(
+        committed[start..end] == generated,
+        "docs/install.md's example is stale: run `UPDATE_DOCS=1 cargo test --test docs`"
     );
 }
 

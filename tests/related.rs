@@ -294,6 +294,42 @@ fn a_missing_config_map_keeps_the_last_good_config_and_reports_it() {
     }
 }
 
+#[test]
+fn s3_insecure_true_lets_every_bucket_reader_speak_plain_http_to_the_endpoint() {
+    let objstore_config = |response: &Value, name: &str| -> Value {
+        let containers = &pod(response, "StatefulSet", name)["spec"]["containers"];
+        let config = containers
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["args"].as_array().into_iter().flatten())
+            .find_map(|a| a.as_str()?.strip_prefix("--objstore.config="))
+            .unwrap_or_else(|| panic!("{name} reads the bucket"));
+        serde_yaml_ng::from_str(config).expect("the objstore config is YAML")
+    };
+    let request = |extra: &[(&str, &str)]| {
+        Request::example()
+            .customize()
+            .config_map("prometheus-config", &[("prometheus.yml", CONFIG)])
+            .secret("s3-bucket", &[S3_KEYS.as_slice(), extra].concat())
+            .sync_json()
+    };
+    // base64 of "true" and "false".
+    let plain = request(&[("s3_insecure", "dHJ1ZQ==")]);
+    let tls = request(&[("s3_insecure", "ZmFsc2U=")]);
+    let unset = request(&[]);
+    for name in BUCKET_READERS {
+        assert_eq!(objstore_config(&plain, name)["config"]["insecure"], true);
+        assert!(objstore_config(&tls, name)["config"]["insecure"].is_null());
+        assert_eq!(
+            objstore_config(&tls, name),
+            objstore_config(&unset, name),
+            "\"false\" is the default"
+        );
+    }
+    assert_eq!(degraded(&plain).0, "False");
+}
+
 /// The 2018 `s3_*` form of the bucket Secret (base64 values).
 const S3_KEYS: [(&str, &str); 4] = [
     ("s3_bucket", "YnVja2V0"),
@@ -327,6 +363,11 @@ fn a_missing_or_unusable_bucket_secret_changes_no_observed_workload() {
         ),
         (with_secret(&[("password", "eA==")]), "BucketSecretInvalid"),
         (with_secret(&S3_KEYS[..2]), "BucketSecretInvalid"),
+        // `s3_insecure: yes`: only "true" or "false".
+        (
+            with_secret(&[S3_KEYS.as_slice(), &[("s3_insecure", "eWVz")]].concat()),
+            "BucketSecretInvalid",
+        ),
     ];
     for (request, reason) in cases {
         let response = request.observe(observed.clone()).sync_json();

@@ -24,7 +24,7 @@ mod bucket;
 mod grafana;
 mod thanos;
 
-pub use bucket::{OBJSTORE_DIR, S3_KEYS, objstore_volume};
+pub use bucket::{OBJSTORE_DIR, S3_INSECURE_KEY, S3_KEYS, objstore_volume};
 pub use grafana::{GRAFANA_PORT, grafana, grafana_volumes};
 use thanos::thanos;
 pub use thanos::{

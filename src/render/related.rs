@@ -38,8 +38,9 @@ const MAX_CONFIG_MAP_BYTES: usize = 1024 * 1024;
 pub enum Bucket {
     /// The Secret holds a Thanos `objstore.yml` (any provider) under `key`: mounted as a file.
     File { secret: String, key: String },
-    /// The Secret holds the 2018 `s3_*` keys: passed as `secretKeyRef` environment variables.
-    S3Keys { secret: String },
+    /// The Secret holds the 2018 `s3_*` keys: passed as `secretKeyRef` environment variables. `insecure` is
+    /// the optional `s3_insecure` key: plain HTTP to the endpoint, as Thanos's S3 `insecure`.
+    S3Keys { secret: String, insecure: bool },
 }
 
 /// What the pods mount, decided by the related objects.

@@ -10,7 +10,8 @@ use k8s_openapi::api::apps::v1::{
     StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
 };
 use k8s_openapi::api::core::v1::{
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimStatus,
+    VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
@@ -139,6 +140,9 @@ fn statefulset(
     }
 }
 
+/// A claim template exactly as the API server stores it, `volumeMode: Filesystem` and `status.phase: Pending`
+/// included: the answer is then the same before and after the StatefulSet is observed (where
+/// [`keep_immutable`] sends the stored templates back), so creating it is the only write (issue 19).
 fn claim_template(volume: &spec::Volume) -> PersistentVolumeClaim {
     PersistentVolumeClaim {
         metadata: ObjectMeta {
@@ -152,11 +156,19 @@ fn claim_template(volume: &spec::Volume) -> PersistentVolumeClaim {
                 requests: Some(BTreeMap::from([("storage".into(), volume.size.clone())])),
                 ..Default::default()
             }),
+            volume_mode: Some(FILESYSTEM.into()),
             ..Default::default()
         }),
-        status: None,
+        status: Some(PersistentVolumeClaimStatus {
+            phase: Some(PENDING.into()),
+            ..Default::default()
+        }),
     }
 }
+
+/// What the API server defaults a claim template's `spec.volumeMode` and `status.phase` to.
+const FILESYSTEM: &str = "Filesystem";
+const PENDING: &str = "Pending";
 
 /// Keep the immutable fields of `desired` as the observed StatefulSet's `spec` has them, and say what would
 /// have changed.
@@ -304,14 +316,14 @@ fn comparable(templates: &[Value]) -> Vec<Value> {
     templates
 }
 
-/// A claim template as the hook renders it: without what the API server adds or defaults.
+/// A claim template without what the API server adds or defaults, whichever side carries it.
 fn normalize_claim_template(mut template: Value) -> Value {
     if let Value::Object(object) = &mut template {
         object.remove("apiVersion");
         object.remove("kind");
         object.remove("status");
         if let Some(Value::Object(spec)) = object.get_mut("spec")
-            && spec.get("volumeMode").and_then(Value::as_str) == Some("Filesystem")
+            && spec.get("volumeMode").and_then(Value::as_str) == Some(FILESYSTEM)
         {
             spec.remove("volumeMode");
         }
@@ -359,11 +371,19 @@ mod tests {
 
     fn observed_spec(desired: &StatefulSet) -> Value {
         let mut spec = serde_json::to_value(desired.spec.as_ref().unwrap()).unwrap();
-        // What the API server adds to a stored claim template.
+        // What the API server adds to a stored claim template (the defaults, where none is set).
         let template = &mut spec["volumeClaimTemplates"][0];
         template["metadata"]["creationTimestamp"] = Value::Null;
-        template["spec"]["volumeMode"] = json!("Filesystem");
-        template["status"] = json!({"phase": "Pending"});
+        template["spec"]
+            .as_object_mut()
+            .unwrap()
+            .entry("volumeMode")
+            .or_insert(json!("Filesystem"));
+        template
+            .as_object_mut()
+            .unwrap()
+            .entry("status")
+            .or_insert(json!({"phase": "Pending"}));
         spec
     }
 
@@ -392,6 +412,30 @@ mod tests {
             again.spec.as_ref().unwrap().template,
             desired.spec.unwrap().template
         );
+    }
+
+    #[test]
+    fn claim_templates_render_as_the_api_server_stores_them_so_observing_changes_no_answer() {
+        let stack = stack(json!({"storage": {"store": {"storageClassName": "fast"}}}));
+        for first in [
+            prometheus(&stack, &sources()),
+            store(&stack, &sources()),
+            compact(&stack, &sources(), stack.compact.as_ref().unwrap()),
+        ] {
+            let template = &sent_templates(&first)[0];
+            assert_eq!(template["spec"]["volumeMode"], "Filesystem");
+            assert_eq!(template["status"], json!({"phase": "Pending"}));
+            let mut again = first.clone();
+            let mut warnings = Vec::new();
+            keep_immutable(&mut again, Some(&observed_spec(&first)), &mut warnings).unwrap();
+            assert!(warnings.is_empty(), "{warnings:?}");
+            assert_eq!(
+                serde_json::to_value(&again).unwrap(),
+                serde_json::to_value(&first).unwrap(),
+                "{:?}: the answer once observed is the answer that created it",
+                first.metadata.name
+            );
+        }
     }
 
     #[test]

@@ -10,15 +10,17 @@
 //! when it differs from the stored one. Any answer but 200, a timeout or an undecodable body
 //! changes nothing.
 //!
+//! Children are applied as the default `--apply-strategy=dynamic-apply` does: a missing child is
+//! created with a plain create carrying the last-applied annotation (an object of the name that is
+//! not a child stays as it is: AlreadyExists is ignored); an observed one is merged three ways
+//! ([`apply_update`](crate::common::apply::apply_update), a port of `ApplyUpdate`) and `PUT` exactly
+//! when the merge differs from the stored object, so [`Round::updated`] lists the requests the real
+//! one would send, whether or not the API server then stores anything new.
+//!
 //! Where it differs from the real Metacontroller, and why that is safe for what the tests show:
-//! - It creates a missing child with a plain create, as the default apply does (an object of the
-//!   name that is not a child stays as it is: AlreadyExists is ignored), and updates an observed one
-//!   with server-side apply (field manager `metacontroller`, `force`), the real one's
-//!   `--apply-strategy=server-side-apply`, sending the patch every round instead of skipping it
-//!   through a cache: a patch that changes nothing leaves the object untouched, so the
-//!   tests can count writes by `resourceVersion`. The default `dynamic-apply` strategy (three-way
-//!   merge, then a `PUT` when the merge differs from the object) is checked separately by
-//!   [`merge_diffs`](crate::common::apply::merge_diffs), a port of its merge, over what the API server stores.
+//! - A `PUT` refused for a stale `resourceVersion` (a controller wrote the child's status meanwhile)
+//!   is merged again over the child as now stored and sent again, where the real one waits for its
+//!   next sync, which does the same.
 //! - It runs when a test calls it, not on watch events, resync periods or backoff; a test polls.
 //! - Every child rule is `InPlace` (the only strategy deploy/compositecontroller.yaml uses); no
 //!   finalize hook, no rolling strategies, no ControllerRevisions, no Events.
@@ -30,13 +32,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::api::{DeleteParams, DynamicObject, PostParams, PropagationPolicy};
 use kube::discovery::ApiResource;
 use rustls::ClientConfig;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::cluster::{Cluster, RESOURCES, kind};
+use crate::common::apply::{apply_update, with_last_applied};
 use crate::server_support::{self, Server, Trust};
 
 /// Metacontroller's default `webhook.timeout`.
@@ -111,7 +114,7 @@ pub enum Failure {
 /// What one sync round did.
 #[derive(Debug, Default)]
 pub struct Round {
-    /// `Kind/name` of each child created, updated (its `resourceVersion` moved) and deleted.
+    /// `Kind/name` of each child created, updated (a `PUT` sent and accepted) and deleted.
     pub created: Vec<String>,
     pub updated: Vec<String>,
     pub deleted: Vec<String>,
@@ -357,11 +360,6 @@ impl Metacontroller {
             labels
                 .entry("controller-uid")
                 .or_insert(parent["metadata"]["uid"].clone());
-            child["metadata"]["ownerReferences"] = json!([{
-                "apiVersion": parent["apiVersion"], "kind": parent["kind"],
-                "name": parent["metadata"]["name"], "uid": parent["metadata"]["uid"],
-                "controller": true, "blockOwnerDeletion": true,
-            }]);
             let before = observed
                 .iter()
                 .find(|(r, o)| r.kind == resource.kind && o["metadata"]["name"] == name.as_str())
@@ -369,25 +367,25 @@ impl Metacontroller {
             let api = self.cluster.api(resource, Some(namespace));
             let label = format!("{}/{name}", resource.kind);
             let Some(before) = before else {
-                // Created as the default apply creates: a plain create, and an object of that name that
-                // is not a child (another owner, other labels) is left alone, AlreadyExists ignored.
+                // The annotation holds the answer as sent, before the ownerReference is added.
+                let mut child = with_last_applied(&child);
+                child["metadata"]["ownerReferences"] = json!([{
+                    "apiVersion": parent["apiVersion"], "kind": parent["kind"],
+                    "name": parent["metadata"]["name"], "uid": parent["metadata"]["uid"],
+                    "controller": true, "blockOwnerDeletion": true,
+                }]);
                 let object: DynamicObject =
                     serde_json::from_value(child).expect("a child is an object");
-                let params = PostParams {
-                    field_manager: Some("metacontroller".into()),
-                    ..Default::default()
-                };
-                match api.create(&params, &object).await {
+                match api.create(&as_metacontroller(), &object).await {
                     Ok(_) => round.created.push(label),
                     Err(kube::Error::Api(e)) if e.code == 409 => round.already_exists.push(label),
                     Err(e) => round.rejected.push(format!("{label}: {e}")),
                 }
                 continue;
             };
-            let params = PatchParams::apply("metacontroller").force();
-            match api.patch(name, &params, &Patch::Apply(&child)).await {
-                Ok(stored) if applied_a_change(before, &json!(stored)) => round.updated.push(label),
-                Ok(_) => {}
+            match update(&api, name, before.clone(), &child).await {
+                Ok(true) => round.updated.push(label),
+                Ok(false) => {}
                 Err(e) => round.rejected.push(format!("{label}: {e}")),
             }
         }
@@ -448,34 +446,39 @@ impl Metacontroller {
     }
 }
 
-/// Whether the apply that turned `before` into `after` changed the object, rather than a controller
-/// writing it meanwhile (a PodDisruptionBudget's status, a StatefulSet's): the `resourceVersion` moved,
-/// and this manager's managedFields entry or anything outside `status` and server-set metadata changed.
-fn applied_a_change(before: &Value, after: &Value) -> bool {
-    let ours = |o: &Value| -> Vec<Value> {
-        let fields = o["metadata"]["managedFields"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        fields
-            .into_iter()
-            .filter(|f| f["manager"] == "metacontroller")
-            .collect()
-    };
-    let content = |o: &Value| {
-        let mut o = o.clone();
-        if let Some(object) = o.as_object_mut() {
-            object.remove("status");
+/// Writes under the field manager the real binary gets from its name.
+fn as_metacontroller() -> PostParams {
+    PostParams {
+        field_manager: Some("metacontroller".into()),
+        ..Default::default()
+    }
+}
+
+/// The default apply's update of one observed child: `PUT` the three-way merge when it differs from
+/// the stored object; whether a `PUT` was sent and accepted. A child pending deletion is left alone.
+async fn update(
+    api: &kube::Api<DynamicObject>,
+    name: &str,
+    mut stored: Value,
+    desired: &Value,
+) -> Result<bool, kube::Error> {
+    loop {
+        if !stored["metadata"]["deletionTimestamp"].is_null() {
+            return Ok(false);
         }
-        if let Some(metadata) = o["metadata"].as_object_mut() {
-            for server_set in ["resourceVersion", "managedFields", "generation"] {
-                metadata.remove(server_set);
+        let merged = apply_update(&stored, desired);
+        if merged == stored {
+            return Ok(false);
+        }
+        let object: DynamicObject = serde_json::from_value(merged).expect("a merged child");
+        match api.replace(name, &as_metacontroller(), &object).await {
+            Ok(_) => return Ok(true),
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                stored = serde_json::to_value(api.get(name).await?).expect("objects encode");
             }
+            Err(e) => return Err(e),
         }
-        o
-    };
-    before["metadata"]["resourceVersion"] != after["metadata"]["resourceVersion"]
-        && (ours(before) != ours(after) || content(before) != content(after))
+    }
 }
 
 /// `Kind.group/version` (`Kind.version` in the core group): Metacontroller's outer keys.

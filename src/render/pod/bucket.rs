@@ -10,6 +10,10 @@ use k8s_openapi::api::core::v1::{
 use super::mount;
 use crate::render::{Bucket, Sources};
 
+/// The optional 2018-form key that turns on Thanos's S3 `insecure` (plain HTTP): `"true"` or `"false"`.
+/// Not in the 2018 operator, which could not say it; a flag, not a credential, so its value is rendered.
+pub const S3_INSECURE_KEY: &str = "s3_insecure";
+
 /// Where the bucket Secret is mounted when it holds `objstore.yml`.
 pub const OBJSTORE_DIR: &str = "/etc/thanos/objstore";
 pub(super) const OBJSTORE_VOLUME: &str = "objstore";
@@ -56,7 +60,7 @@ pub(super) fn objstore_args(sources: &Sources) -> Vec<String> {
         Bucket::File { .. } => vec![format!(
             "--objstore.config-file={OBJSTORE_DIR}/objstore.yml"
         )],
-        Bucket::S3Keys { .. } => {
+        Bucket::S3Keys { insecure, .. } => {
             // `$$(VAR)` reaches Thanos as `$(VAR)`, which Thanos replaces with the variable's value, byte for
             // byte, before it parses the YAML: the values never appear in the pod spec or the process arguments.
             // Each value is a literal block scalar with an explicit indentation (`|2-`: 2 more than the key), in
@@ -68,6 +72,10 @@ pub(super) fn objstore_args(sources: &Sources) -> Vec<String> {
                     config.push_str(&format!("  {key}: |2-\n    $$({env})\n"));
                 }
             }
+            // Absent means false, Thanos's default: a Secret without the key renders as before.
+            if *insecure {
+                config.push_str("  insecure: true\n");
+            }
             vec![format!("--objstore.config={config}")]
         }
     }
@@ -76,7 +84,7 @@ pub(super) fn objstore_args(sources: &Sources) -> Vec<String> {
 pub(super) fn objstore_env(sources: &Sources) -> Option<Vec<EnvVar>> {
     match &sources.bucket {
         Bucket::File { .. } => None,
-        Bucket::S3Keys { secret } => Some(
+        Bucket::S3Keys { secret, .. } => Some(
             S3_KEYS
                 .iter()
                 .map(|(key, env, _)| EnvVar {

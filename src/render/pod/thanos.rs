@@ -238,6 +238,7 @@ mod tests {
         let s3 = Sources {
             bucket: Bucket::S3Keys {
                 secret: "bucket".into(),
+                insecure: false,
             },
             ..sources()
         };
@@ -258,6 +259,33 @@ mod tests {
                 .all(|m| m.name != OBJSTORE_VOLUME)
         );
         assert!(objstore_volume(&s3).is_none());
+    }
+
+    #[test]
+    fn s3_insecure_turns_on_thanos_s3_insecure_for_every_bucket_reader() {
+        let stack = stack(json!({}));
+        let insecure = Sources {
+            bucket: Bucket::S3Keys {
+                secret: "bucket".into(),
+                insecure: true,
+            },
+            ..sources()
+        };
+        for container in [
+            store(&stack, &insecure),
+            compact(&stack, &insecure, stack.compact.as_ref().unwrap()),
+            super::super::sidecar(&stack, &insecure),
+        ] {
+            let config = args(&container)
+                .into_iter()
+                .find_map(|a| a.strip_prefix("--objstore.config=").map(String::from))
+                .unwrap();
+            let parsed: serde_json::Value =
+                serde_yaml_ng::from_str(&config.replace("$$", "$")).unwrap();
+            assert_eq!(parsed["type"], "S3", "{config}");
+            assert_eq!(parsed["config"]["insecure"], true, "{config}");
+            assert_eq!(parsed["config"]["endpoint"], "$(OBJSTORE_S3_ENDPOINT)");
+        }
     }
 
     /// What Thanos does to `--objstore.config` (`pkg/extkingpin` `expandEnv`): every `$(NAME)` replaced once by
@@ -283,6 +311,7 @@ mod tests {
         let s3 = Sources {
             bucket: Bucket::S3Keys {
                 secret: "bucket".into(),
+                insecure: false,
             },
             ..sources()
         };

@@ -1,6 +1,7 @@
 //! The bucket Secret: its format, from its key names only (a Thanos `objstore.yml` or the 2018 `s3_*` keys),
-//! and a hash of its data for the pod templates. Values are read only to hash them and to check that the 2018
-//! bucket and endpoint fit in one line of YAML; no message quotes one.
+//! and a hash of its data for the pod templates. Values are read only to hash them, to check that the 2018
+//! bucket and endpoint fit in one line of YAML, and to read the optional `s3_insecure` flag; no message quotes
+//! one.
 
 use std::collections::BTreeMap;
 
@@ -8,7 +9,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{Bucket, OBJSTORE_KEY, Problem};
-use crate::render::pod::S3_KEYS;
+use crate::render::pod::{S3_INSECURE_KEY, S3_KEYS};
 use crate::spec::Stack;
 
 /// The format of the bucket Secret, from its key names only.
@@ -44,9 +45,26 @@ pub(super) fn bucket_format(stack: &Stack, secret: &Value) -> Result<Bucket, Pro
                 });
             }
         }
+        let insecure = match keys
+            .contains(&S3_INSECURE_KEY)
+            .then(|| secret_value(secret, S3_INSECURE_KEY))
+            .as_deref()
+        {
+            None | Some(b"false") => false,
+            Some(b"true") => true,
+            Some(_) => {
+                return Err(Problem {
+                    reason: "BucketSecretInvalid",
+                    message: format!(
+                        "{object} key {S3_INSECURE_KEY} must be \"true\" (plain HTTP to s3_endpoint) or \"false\""
+                    ),
+                });
+            }
+        };
         tracing::debug!("Using bucket parameters from {object} (2018 s3_* keys)");
         return Ok(Bucket::S3Keys {
             secret: stack.bucket_secret.clone(),
+            insecure,
         });
     }
     let message = if missing.len() < S3_KEYS.len() {
@@ -121,4 +139,63 @@ pub(super) fn hash_secret(secret: &Value) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::render::testing::stack;
+
+    /// A 2018 Secret (bucket `thanos`, endpoint `minio:9000`) with `extra` keys, as `stringData`.
+    fn s3_secret(extra: &[(&str, &str)]) -> Value {
+        let mut secret = json!({"stringData": {"s3_bucket": "thanos", "s3_endpoint": "minio:9000",
+                                               "s3_access_key": "a", "s3_secret_key": "b"}});
+        for (key, value) in extra {
+            secret["stringData"][key] = json!(value);
+        }
+        secret
+    }
+
+    fn insecure(secret: &Value) -> Result<bool, Problem> {
+        match bucket_format(&stack(json!({})), secret)? {
+            Bucket::S3Keys { insecure, .. } => Ok(insecure),
+            other => panic!("a 2018 Secret is read as such: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn s3_insecure_is_optional_and_says_true_or_false() {
+        assert_eq!(insecure(&s3_secret(&[])), Ok(false), "HTTPS by default");
+        assert_eq!(insecure(&s3_secret(&[("s3_insecure", "true")])), Ok(true));
+        assert_eq!(insecure(&s3_secret(&[("s3_insecure", "false")])), Ok(false));
+        // As the API server sends it: base64 in `data`.
+        let data = json!({"data": {"s3_bucket": "dGhhbm9z", "s3_endpoint": "bWluaW86OTAwMA==",
+                                   "s3_access_key": "YQ==", "s3_secret_key": "Yg==", "s3_insecure": "dHJ1ZQ=="}});
+        assert_eq!(insecure(&data), Ok(true));
+    }
+
+    #[test]
+    fn any_other_s3_insecure_is_refused_naming_the_key_and_not_the_value() {
+        for value in ["True", "yes", "1", "", " true", "true\n", "on"] {
+            let problem = insecure(&s3_secret(&[("s3_insecure", value)])).unwrap_err();
+            assert_eq!(problem.reason, "BucketSecretInvalid");
+            assert_eq!(
+                problem.message,
+                "Secret default/bucket key s3_insecure must be \"true\" (plain HTTP to s3_endpoint) or \"false\"",
+                "{value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn s3_insecure_beside_objstore_yml_is_left_to_objstore_yml() {
+        let mut secret = s3_secret(&[("s3_insecure", "maybe")]);
+        secret["stringData"][OBJSTORE_KEY] = json!("type: S3\n");
+        assert!(matches!(
+            bucket_format(&stack(json!({})), &secret),
+            Ok(Bucket::File { .. })
+        ));
+    }
 }
