@@ -23,12 +23,15 @@ modules=hack/stack
 die() { printf 'stack: %s\n' "$*" >&2; exit 1; }
 
 # Thanos's release builds use the tags netgo and slicelabels; without slicelabels every sidecar
-# panics on the querier's first gRPC call.
+# panics on the querier's first gRPC call. The oldest supported versions (for the `other` stack)
+# predate slicelabels: their labels are slices without a tag.
 build() {
   build_pinned "$modules" stack <<'TOOLS'
 prometheus:prometheus:netgo:github.com/prometheus/prometheus/cmd/prometheus
 promtool:prometheus:netgo:github.com/prometheus/prometheus/cmd/promtool
 thanos:thanos:netgo,slicelabels:github.com/thanos-io/thanos/cmd/thanos
+prometheus-oldest:prometheus-oldest:netgo:github.com/prometheus/prometheus/cmd/prometheus
+thanos-oldest:thanos-oldest:netgo:github.com/thanos-io/thanos/cmd/thanos
 TOOLS
 }
 

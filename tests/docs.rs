@@ -358,13 +358,22 @@ fn anchor(heading: &str) -> String {
         .collect()
 }
 
-/// Every anchor of a Markdown file, numbered as GitHub numbers repeated headings.
+/// Every anchor of a Markdown file, numbered as GitHub numbers repeated headings, and the `<a id="...">`
+/// anchors that start a line (paragraphs that are linked to without a heading).
 fn anchors(text: &str) -> BTreeSet<String> {
     let mut anchors = BTreeSet::new();
     let mut fenced = false;
     for line in text.lines() {
         if line.trim_start().starts_with("```") {
             fenced = !fenced;
+            continue;
+        }
+        if let Some(id) = line
+            .strip_prefix("<a id=\"")
+            .and_then(|rest| rest.split_once('"'))
+            .filter(|_| !fenced)
+        {
+            anchors.insert(id.0.to_owned());
             continue;
         }
         let Some(heading) = line.strip_prefix('#').filter(|_| !fenced) else {

@@ -460,6 +460,53 @@ fn observing_the_children_back_writes_no_child() {
 }
 
 #[test]
+fn an_upgraded_querier_keeps_deduplicating_on_the_former_label_and_then_writes_nothing() {
+    let request = Request::manifest(include_str!("fixtures/example-2018.yaml"));
+    // The querier as an operator that deduplicated on `replica` rendered it.
+    let mut former = as_stored(&request.sync_json(), Rollout::Done);
+    for child in &mut former {
+        if child["kind"] == "Deployment" && child["metadata"]["name"] == "example-thanos-query" {
+            let args = &mut child["spec"]["template"]["spec"]["containers"][0]["args"];
+            for arg in args.as_array_mut().unwrap() {
+                if arg == "--query.replica-label=prometheus_replica" {
+                    *arg = json!("--query.replica-label=replica");
+                }
+            }
+        }
+    }
+    let upgraded = request.clone().observe(former).sync_json();
+    let querier = child(&upgraded, "Deployment", "example-thanos-query");
+    let labels: Vec<&str> = querier["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str()?.strip_prefix("--query.replica-label="))
+        .collect();
+    assert_eq!(labels, ["prometheus_replica", "replica"]);
+    // Observed back, the answer is the same: Metacontroller writes nothing more.
+    let stored = as_stored(&upgraded, Rollout::Done);
+    let again = request.clone().observe(stored.clone()).sync_json();
+    assert_eq!(again["children"], upgraded["children"]);
+    for (child, stored) in again["children"].as_array().unwrap().iter().zip(&stored) {
+        assert!(
+            merge_diffs(stored, child).is_empty(),
+            "{}",
+            child["metadata"]["name"]
+        );
+    }
+    // Setting spec.replicaLabel ends it.
+    let explicit = request
+        .clone()
+        .spec("replicaLabel", json!("prometheus_replica"))
+        .observe(stored)
+        .sync_json();
+    let args = child(&explicit, "Deployment", "example-thanos-query")["spec"]["template"]["spec"]
+        ["containers"][0]["args"]
+        .to_string();
+    assert!(!args.contains("--query.replica-label=replica\""), "{args}");
+}
+
+#[test]
 fn hook_versions_v1_and_v2_give_the_same_answer() {
     let first = Request::example().sync_json();
     let make = |request: Request| {

@@ -57,3 +57,20 @@ fn the_stack_runs_the_thanos_of_the_default_image() {
         "hack/stack/thanos/go.mod must pin the Go module of {THANOS_IMAGE}"
     );
 }
+
+#[test]
+fn the_stack_runs_the_oldest_supported_versions_beside_the_defaults() {
+    use prometheus_replica_operator::spec::{OLDEST_PROMETHEUS, OLDEST_THANOS};
+    // Prometheus v2.X.Y is published as the Go module version v0.X.Y.
+    assert_eq!(OLDEST_PROMETHEUS.major, 2);
+    assert_eq!(
+        pinned("prometheus-oldest", "github.com/prometheus/prometheus"),
+        format!("v0.{}.{}", OLDEST_PROMETHEUS.minor, OLDEST_PROMETHEUS.patch),
+        "hack/stack/prometheus-oldest/go.mod must pin the oldest supported Prometheus, {OLDEST_PROMETHEUS}"
+    );
+    assert_eq!(
+        pinned("thanos-oldest", "github.com/thanos-io/thanos"),
+        OLDEST_THANOS.to_string(),
+        "hack/stack/thanos-oldest/go.mod must pin the oldest supported Thanos, {OLDEST_THANOS}"
+    );
+}

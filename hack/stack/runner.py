@@ -312,7 +312,7 @@ class Runner:
         self.state = state
         self.network = network
         self.dns = dns
-        self.binaries = binaries  # image repository -> {"tag", "path", "entry", "workdir"}
+        self.binaries = binaries  # image (repository:tag) -> {"path", "entry", "workdir"}
         self.namespaces = namespaces
         self.ca_bundle = ca_bundle
         self.extra_records = extra_records
@@ -605,11 +605,9 @@ class Runner:
         return env
 
     def image(self, spec):
-        repo, _, tag = spec["image"].rpartition(":")
-        binary = self.binaries.get(repo)
-        if binary is None or binary["tag"] != tag:
-            have = {r: b["tag"] for r, b in self.binaries.items()}
-            raise RuntimeError(f"image {spec['image']}: the runner has {have}")
+        binary = self.binaries.get(spec["image"])
+        if binary is None:
+            raise RuntimeError(f"image {spec['image']}: the runner has {sorted(self.binaries)}")
         return binary
 
     def ensure_running(self, c):

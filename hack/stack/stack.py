@@ -66,6 +66,9 @@ ACCEPTED_ERRORS = [
      "the sidecar's first reload check cannot see a reload in the same second (Thanos)"),
 ]
 
+# The replica label the operator sets by default.
+REPLICA_LABEL = "prometheus_replica"
+
 results = []
 findings = []
 
@@ -165,20 +168,39 @@ class Stack:
         for kind, obj in (("ConfigMap.v1", cm), ("Secret.v1", secret)):
             if obj:
                 related[kind][f"{NS}/{obj['metadata']['name']}"] = obj
+        children = {keys[r["resource"]]: {} for r in controller["spec"]["childResources"]}
+        # The observed querier, as Metacontroller sends it: the hook keeps the replica labels it
+        # deduplicates on (the upgrade from the former default).
+        querier = self.world.api.get(f"/apis/apps/v1/namespaces/{NS}/deployments/{self.name}-thanos-query")
+        if querier:
+            children["Deployment.apps/v1"][querier["metadata"]["name"]] = querier
         return {
             "controller": controller,
             "parent": self.parent(),
-            "children": {keys[r["resource"]]: {} for r in controller["spec"]["childResources"]},
+            "children": children,
             "related": related,
             "finalizing": False,
         }
 
-    def apply(self):
-        """Render with the hook and apply every child, as Metacontroller would."""
+    def render(self):
         path = os.path.join(self.world.state, f"request-{self.name}.json")
         with open(path, "w", encoding="utf-8") as f:
             json.dump(self.request(), f)
-        rendered = subprocess.run([self.world.hook, "render", path], capture_output=True, text=True, check=True).stdout
+        return subprocess.run([self.world.hook, "render", path], capture_output=True, text=True, check=True).stdout
+
+    def install_former_querier(self):
+        """The querier as the operator rendered it while `replica` was the default replica label."""
+        docs = [d for d in yaml.safe_load_all(self.render()) if d]
+        querier = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == f"{self.name}-thanos-query")
+        container = querier["spec"]["template"]["spec"]["containers"][0]
+        container["args"] = [a.replace(f"--query.replica-label={REPLICA_LABEL}", "--query.replica-label=replica")
+                             for a in container["args"]]
+        kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=metacontroller", "-f", "-",
+                stdin=yaml.safe_dump(querier))
+
+    def apply(self):
+        """Render with the hook and apply every child, as Metacontroller would."""
+        rendered = self.render()
         with open(os.path.join(self.world.state, f"children-{self.name}.yaml"), "w", encoding="utf-8") as f:
             f.write(rendered)
         kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=metacontroller", "-f", "-",
@@ -222,13 +244,12 @@ class World:
         self.dns = rn.Dns(self.network)
         self.ca = self.certificates()
         self.start_minio()
-        versions = pins()
-        binaries = {
-            "quay.io/prometheus/prometheus": {"tag": versions["prometheus"], "path": f"{self.bins}/prometheus",
-                                              "entry": "/bin/prometheus", "workdir": "/prometheus"},
-            "quay.io/thanos/thanos": {"tag": versions["thanos"], "path": f"{self.bins}/thanos",
-                                      "entry": "/bin/thanos"},
-        }
+        binaries = {}
+        for folder, version in pins().items():
+            program = folder.split("-")[0]
+            binaries[image(folder, version)] = {
+                "path": f"{self.bins}/{folder}", "entry": f"/bin/{program}",
+                **({"workdir": "/prometheus"} if program == "prometheus" else {})}
         extra = {name: MINIO_IP for name in MINIO_NAMES}
         self.runner = rn.Runner(self.api, self.state, self.network, self.dns, binaries, [NS],
                                 f"{self.state}/pki/ca.crt", extra)
@@ -316,17 +337,24 @@ def keys(client, bucket):
 
 
 def pins():
-    """The versions the stack's binaries are built at, from hack/stack/*/go.mod."""
+    """The versions the stack's binaries are built at, from hack/stack/*/go.mod, by folder: the
+    defaults (prometheus, thanos) and the oldest supported (prometheus-oldest, thanos-oldest)."""
     versions = {}
-    for name, module in (("prometheus", "github.com/prometheus/prometheus"),
-                         ("thanos", "github.com/thanos-io/thanos")):
-        with open(os.path.join(REPO, f"hack/stack/{name}/go.mod"), encoding="utf-8") as f:
+    for folder in ("prometheus", "thanos", "prometheus-oldest", "thanos-oldest"):
+        module = "github.com/prometheus/prometheus" if folder.startswith("prometheus") else "github.com/thanos-io/thanos"
+        with open(os.path.join(REPO, f"hack/stack/{folder}/go.mod"), encoding="utf-8") as f:
             version = re.search(rf"^\s*(?:require\s+)?{re.escape(module)} (v\S+)", f.read(), re.M).group(1)
-        if name == "prometheus":  # v0.314.0 is Prometheus v3.14.0
+        if folder.startswith("prometheus"):  # v0.314.0 is Prometheus v3.14.0, v0.53.0 is v2.53.0
             minor, patch = version[1:].split(".")[1:]
-            version = f"v{int(minor) // 100}.{int(minor) % 100}.{patch}"
-        versions[name] = version
+            version = f"v{int(minor) // 100 or 2}.{int(minor) % 100}.{patch}"
+        versions[folder] = version
     return versions
+
+
+def image(folder, version):
+    """The image a binary of hack/stack/FOLDER stands for."""
+    repository = "quay.io/prometheus/prometheus" if folder.startswith("prometheus") else "quay.io/thanos/thanos"
+    return f"{repository}:{version}"
 
 
 # -- setup ---------------------------------------------------------------------------------------
@@ -425,11 +453,13 @@ def distinct_external_labels(stack):
         assert status == 200, f"{pod.name}: /api/v1/status/config answered {status}"
         config = yaml.safe_load(json.loads(body)["data"]["yaml"])
         labels = config["global"]["external_labels"]
-        assert labels.get("replica") == pod.name, f"{pod.name}: external label replica={labels.get('replica')!r}"
+        assert labels.get(REPLICA_LABEL) == pod.name, f"{pod.name}: external labels {labels}"
         assert labels.get("prometheus") == f"{NS}/{stack.name}", f"{pod.name}: external labels {labels}"
+        # The 2018 example's own `replica: $(HOSTNAME)` differs per pod too: left out, or nothing dedups.
+        assert "replica" not in labels, f"{pod.name}: external labels {labels}"
         seen[pod.name] = labels
     assert len(seen) == 2, f"expected 2 Prometheus replicas, found {sorted(seen)}"
-    return ", ".join(f"{k}: {v['replica']}" for k, v in seen.items())
+    return ", ".join(f"{k}: {v[REPLICA_LABEL]}" for k, v in seen.items())
 
 
 def querier_sees_everything(stack):
@@ -463,7 +493,7 @@ def up_deduplicated(stack):
         series = until(f"up through {service}", 60,
                        lambda service=service: (lambda r: r if len(r) == targets else None)(
                            stack.query(service, "up")), 3)
-        with_replica = [s["metric"] for s in series if "replica" in s["metric"]]
+        with_replica = [s["metric"] for s in series if REPLICA_LABEL in s["metric"]]
         assert not with_replica, f"{service}: series still carry the replica label: {with_replica[:2]}"
         assert all(s["metric"].get("prometheus") == f"{NS}/{stack.name}" for s in series), series[:2]
         out.append(f"{service} {len(series)}")
@@ -571,7 +601,7 @@ def uploads(stack, after=0):
         labels = meta.get("thanos", {}).get("labels", {})
         if labels.get("prometheus") == f"{NS}/{stack.name}" and meta["thanos"].get("source") == "sidecar" \
                 and meta["compaction"]["level"] == 1 and ulid_ms(bid) >= after:
-            by.setdefault(labels.get("replica"), []).append(meta)
+            by.setdefault(labels.get(REPLICA_LABEL), []).append(meta)
     return by
 
 
@@ -681,9 +711,9 @@ def store_serves_history(stack):
     querier = stack.url("thanos-query", 10902)
     end = time.time()
     result = until("the store gateway answers for the uploaded range", 120, lambda: world.query(
-        querier, f'count by (replica) (up{{prometheus="{NS}/{stack.name}"}})', path="/api/v1/query_range",
+        querier, f'count by ({REPLICA_LABEL}) (up{{prometheus="{NS}/{stack.name}"}})', path="/api/v1/query_range",
         start=end - 1800, end=end, step=30, dedup="false", **store_only(stack)), 5)
-    replicas = sorted(s["metric"].get("replica", "") for s in result)
+    replicas = sorted(s["metric"].get(REPLICA_LABEL, "") for s in result)
     assert len(replicas) == 2, f"the store gateway serves blocks of {replicas}, expected both replicas"
     return f"the store gateway alone returns data of {replicas}"
 
@@ -701,21 +731,64 @@ def restart_store(stack):
           lambda: [p for p in stack.pods("store") if p.uid != old.uid and p.ready()], 2)
 
 
-def shared_bucket_report(stacks):
-    """What each querier returns from the shared bucket through its store gateway (issue 19's
-    first item fixes it): printed as a finding, not asserted."""
+def shared_bucket_own_blocks(stacks):
+    """Both stacks write one bucket: each store gateway serves the blocks of its own stack alone
+    (its --selector.relabel-config), though the bucket holds both stacks' blocks."""
     lines = []
+    in_bucket = sorted({m.get("thanos", {}).get("labels", {}).get("prometheus")
+                        for m in stacks[0].world.blocks().values()} - {None})
+    assert len(in_bucket) == len(stacks), f"the bucket holds blocks of {in_bucket}"
     for stack in stacks:
         if stack.name != "example":  # example's store gateway was restarted just before
             restart_store(stack)
         end = time.time()
         q = urllib.parse.urlencode({"start": end - 2 * 86400, "end": end, **store_only(stack)}, doseq=True)
-        status, body = stack.world.runner.http(stack.url("thanos-query", 10902, f"/api/v1/label/prometheus/values?{q}"))
-        assert status == 200, f"label values: HTTP {status}"
-        seen = sorted(json.loads(body)["data"])
-        lines.append(f"{stack.name}'s querier returns, from its store gateway, series of prometheus={seen}")
-    findings.append("shared bucket: " + "; ".join(lines))
-    return "; ".join(lines)
+
+        def seen(stack=stack, q=q):
+            status, body = stack.world.runner.http(
+                stack.url("thanos-query", 10902, f"/api/v1/label/prometheus/values?{q}"))
+            assert status == 200, f"label values: HTTP {status}"
+            return sorted(json.loads(body)["data"]) or None
+
+        values = until(f"{stack.name}'s store gateway serves blocks", 120, seen, 5)
+        assert values == [f"{NS}/{stack.name}"], f"{stack.name}'s store gateway serves series of prometheus={values}"
+        lines.append(f"{stack.name}'s store gateway serves {values}")
+    return f"the bucket holds {in_bucket}; " + "; ".join(lines)
+
+
+def upgraded_querier(stack):
+    """The querier of a stack that was running with the former default replica label (the
+    scenario installs that querier first, as the operator rendered it before): it deduplicates on
+    prometheus_replica and on replica, and the promtool blocks, uploaded with replica=..., come
+    back without it (deduplicated), and with it when asked not to deduplicate."""
+    pods = stack.pods("query")
+    assert pods, "no querier pod"
+    for pod in pods:
+        args = [a for c in pod.obj["spec"]["containers"] for a in c.get("args", [])]
+        labels = [a.split("=", 1)[1] for a in args if a.startswith("--query.replica-label=")]
+        assert labels == [REPLICA_LABEL, "replica"], f"{pod.name} deduplicates on {labels}"
+    end = time.time()
+
+    def series(dedup):
+        result = stack.world.query(stack.url("thanos-query", 10902), "stack_backfill", path="/api/v1/query_range",
+                                   start=end - 2 * 86400, end=end, step=3600, dedup=dedup)
+        return result or None
+
+    deduplicated = until("the old blocks through the querier", 120, lambda: series("true"), 5)
+    assert all("replica" not in s["metric"] for s in deduplicated), [s["metric"] for s in deduplicated]
+    raw = series("false")
+    assert raw and all(s["metric"].get("replica") == "example-prometheus-0" for s in raw), [s["metric"] for s in raw]
+    return f"deduplicates on {labels}; old blocks' replica label stripped only with dedup"
+
+
+def own_replica_label(stack):
+    """A target's own `replica` label reaches the querier's answer: the operator's replica label
+    no longer overwrites it, and the querier deduplicates the two Prometheus replicas' series."""
+    series = until("the labelled job through the frontend", 90, lambda: (
+        lambda r: r or None)(stack.query("thanos-query-frontend", 'up{job="labelled"}')), 5)
+    metrics = [s["metric"] for s in series]
+    assert len(metrics) == 1 and metrics[0].get("replica") == "blue", f"up{{job=\"labelled\"}}: {metrics}"
+    return f"{metrics[0]}"
 
 
 def secret_roll(world, stack):
@@ -841,11 +914,20 @@ def scenario(world):
         example_secret = yaml.safe_load(f)
     example_secret["metadata"]["namespace"] = NS
     example = Stack(world, "example", example_spec, example_secret)
+    # `other` runs the oldest Prometheus and Thanos the operator supports.
+    versions = pins()
     other_spec = {"configMap": "other-config", "bucketSecret": "other-objstore", "highlyAvailable": True,
-                  "metrics": {"retention": "24h", "blockDuration": BLOCK}, "compact": {"enabled": False}}
+                  "metrics": {"retention": "24h", "blockDuration": BLOCK}, "compact": {"enabled": False},
+                  "images": {"prometheus": image("prometheus-oldest", versions["prometheus-oldest"]),
+                             "thanos": image("thanos-oldest", versions["thanos-oldest"])}}
     objstore = (f"type: S3\nconfig:\n  bucket: {BUCKET}\n  endpoint: minio.minio.svc:9000\n"
                 "  access_key: other\n  secret_key: other-secret-key\n")
     other = Stack(world, "other", other_spec, secret("other-objstore", {"objstore.yml": objstore}))
+    # A target with a `replica` label of its own, which the querier must keep.
+    config = yaml.safe_load(other.configmap["data"]["prometheus.yml"])
+    config["scrape_configs"].append({"job_name": "labelled", "static_configs": [
+        {"targets": ["localhost:9090"], "labels": {"replica": "blue"}}]})
+    other.configmap["data"]["prometheus.yml"] = yaml.safe_dump(config)
     stacks = [example, other]
 
     old_ids = []
@@ -856,6 +938,8 @@ def scenario(world):
     for s in stacks:
         kubectl("apply", "--server-side", "-f", "-", stdin=objects_yaml([s.configmap, s.secret]))
     started = int(time.time() * 1000) - 60000
+    # example is upgraded from an operator that deduplicated on `replica`: its querier is there first.
+    example.install_former_querier()
     for s in stacks:
         s.apply()
 
@@ -868,6 +952,8 @@ def scenario(world):
     for s in stacks:
         check(f"{s.name}: up through querier and frontend, deduplicated", up_deduplicated, s)
     check("every readiness and liveness probe answered 200", probes_answer, world)
+    check("example: the upgraded querier deduplicates old blocks on the former replica label", upgraded_querier, example)
+    check("other: a target's own replica label survives the querier", own_replica_label, other)
     check("example: alerts silent, every selector matches series", alerts_silent_and_grounded, example)
     check("example: the compactor compacts blocks older than its consistency delay", compaction, world, old_ids)
     check("example: the compactor has not halted", compactor_not_halted, example)
@@ -882,7 +968,7 @@ def scenario(world):
     check("example: the dashboard's queries return data", dashboard_queries, example)
     check("example: object store outage raises the bucket alert, nothing lost", object_store_down, world, example)
     check("example: the store gateway serves uploaded blocks alone", store_serves_history, example)
-    check("shared bucket: what each store gateway serves", shared_bucket_report, stacks)
+    check("shared bucket: each store gateway serves its own stack's blocks alone", shared_bucket_own_blocks, stacks)
     check("example: a changed bucket Secret reaches the sidecars after the roll", secret_roll, world, example)
     return 0 if all(ok for _, ok in results) else 1
 

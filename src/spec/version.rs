@@ -42,9 +42,11 @@ impl fmt::Display for Version {
 pub const OLDEST_PROMETHEUS: Version = Version::new(2, 53, 0);
 /// The newest Prometheus major version the stack is tested with.
 pub const NEWEST_PROMETHEUS_MAJOR: u32 = 3;
-/// The oldest Thanos the stack supports: v0.37, the first release line after Prometheus v3, with every flag
-/// the stack renders (the sidecar's `--reloader.method=signal` arrived in v0.34).
-pub const OLDEST_THANOS: Version = Version::new(0, 37, 0);
+/// The oldest Thanos the stack supports: v0.37.2, the last patch of the first release line after Prometheus
+/// v3, with every flag the stack renders (the sidecar's `--reloader.method=signal` arrived in v0.34). v0.37.0
+/// and v0.37.1 are refused: before v0.37.1 the sidecar sent Prometheus v2 a negative `limit`, and v0.37.2
+/// fixed the querier's endpoint set and a store gateway deadlock.
+pub const OLDEST_THANOS: Version = Version::new(0, 37, 2);
 /// The newest Thanos major version the stack is tested with.
 pub const NEWEST_THANOS_MAJOR: u32 = 0;
 
