@@ -91,7 +91,7 @@ pub struct PrometheusReplicaSpec {
     #[schemars(length(min = 1, max = 253), regex(pattern = DNS1123_SUBDOMAIN_PATTERN))]
     pub config: Option<String>,
 
-    /// `true` runs 2 Prometheus replicas and 2 queriers with pod anti-affinity and PodDisruptionBudgets.
+    /// `true` runs 2 Prometheus replicas, 2 store gateways and 2 queriers with pod anti-affinity and PodDisruptionBudgets.
     /// Default `false`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub highly_available: Option<bool>,
@@ -211,6 +211,12 @@ pub struct ReplicasSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 100))]
     pub query_frontend: Option<i32>,
+    /// Thanos store gateway replicas, each serving every block of the stack: with two or more, a roll, a
+    /// Secret rotation or a node drain leaves the history older than the local retention served. Default 2
+    /// when highly available, else 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10))]
+    pub store: Option<i32>,
 }
 
 /// Container images.

@@ -54,6 +54,8 @@ pub struct Stack {
     pub bucket_secret: String,
     pub prometheus_replicas: i32,
     pub query_replicas: i32,
+    /// Store gateway replicas.
+    pub store_replicas: i32,
     pub retention: String,
     pub block_duration: String,
     pub prometheus_image: String,
@@ -297,6 +299,8 @@ impl Stack {
         check_range("spec.replicas.prometheus", prometheus_replicas, 1, 10)?;
         let query_replicas = replicas.query.unwrap_or(default_replicas);
         check_range("spec.replicas.query", query_replicas, 1, 100)?;
+        let store_replicas = replicas.store.unwrap_or(default_replicas);
+        check_range("spec.replicas.store", store_replicas, 1, 10)?;
 
         let metrics = spec.metrics.clone().unwrap_or_default();
         let retention = metrics.retention.unwrap_or_else(|| "24h".into());
@@ -540,6 +544,7 @@ impl Stack {
             bucket_secret: spec.bucket_secret.clone(),
             prometheus_replicas,
             query_replicas,
+            store_replicas,
             retention,
             block_duration,
             prometheus_image,
@@ -609,7 +614,14 @@ mod tests {
     fn highly_available_means_two_of_each() {
         let stack =
             stack(json!({"configMap": "cfg", "bucketSecret": "b", "highlyAvailable": true}));
-        assert_eq!((stack.prometheus_replicas, stack.query_replicas), (2, 2));
+        assert_eq!(
+            (
+                stack.prometheus_replicas,
+                stack.query_replicas,
+                stack.store_replicas
+            ),
+            (2, 2, 2)
+        );
         assert!(stack.highly_available());
     }
 

@@ -41,7 +41,7 @@ fn render_prints_every_child_of_the_2018_example_as_a_yaml_stream() {
     let docs = documents(&String::from_utf8(output.stdout).unwrap());
     assert_eq!(
         docs.len(),
-        22,
+        23,
         "with Prometheus's account and RBAC, the query frontend, the discovery Services of self-monitoring and \
          the Grafana ConfigMaps; the querier's Ingress, not Prometheus's"
     );
@@ -79,7 +79,7 @@ fn render_of_a_sync_request_prints_the_whole_response_as_json() {
     );
     let response: Value = serde_json::from_slice(&output.stdout).unwrap();
     // Without Prometheus's Ingress, exposed only with spec.ingress.exposePrometheus.
-    assert_eq!(response["children"].as_array().unwrap().len(), 22);
+    assert_eq!(response["children"].as_array().unwrap().len(), 23);
     assert_eq!(response["status"]["phase"], "Install");
     assert_eq!(response["resyncAfterSeconds"], 0);
 }

@@ -229,5 +229,5 @@ fn the_seed_itself_answers_completely() {
     let body = serde_json::to_vec(&seed()).unwrap();
     let answer = prometheus_replica_operator::sync_json(&body).expect("the seed is valid");
     let response: Value = serde_json::from_slice(&answer).unwrap();
-    assert_eq!(response["children"].as_array().unwrap().len(), 24);
+    assert_eq!(response["children"].as_array().unwrap().len(), 25);
 }

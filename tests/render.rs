@@ -131,6 +131,7 @@ fn the_2018_example_renders_every_child_of_the_stack() {
             "Deployment/example-thanos-query",
             "Deployment/example-thanos-query-frontend",
             "PodDisruptionBudget/example-prometheus",
+            "PodDisruptionBudget/example-thanos-store",
             "PodDisruptionBudget/example-thanos-query",
             "PodDisruptionBudget/example-thanos-query-frontend",
             // Not Prometheus: its API has no authentication, so it is exposed only on request.
@@ -193,7 +194,7 @@ fn tls_per_host_and_a_shared_secret_are_refused_together_naming_the_field() {
 }
 
 #[test]
-fn ha_runs_two_prometheus_replicas_and_two_queriers() {
+fn ha_runs_two_prometheus_replicas_two_store_gateways_and_two_queriers() {
     let response = Request::example().sync_json();
     assert_eq!(
         child(&response, "StatefulSet", "example-prometheus")["spec"]["replicas"],
@@ -203,6 +204,29 @@ fn ha_runs_two_prometheus_replicas_and_two_queriers() {
         child(&response, "Deployment", "example-thanos-query")["spec"]["replicas"],
         2
     );
+    // Two store gateways, spread over nodes and kept one at a time through drains: the history older
+    // than the local retention stays served while one restarts.
+    let store = child(&response, "StatefulSet", "example-thanos-store");
+    assert_eq!(store["spec"]["replicas"], 2);
+    assert!(
+        !store["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"].is_null(),
+        "{store}"
+    );
+    let budget = child(&response, "PodDisruptionBudget", "example-thanos-store");
+    assert_eq!(budget["spec"]["maxUnavailable"], 1);
+    assert_eq!(
+        budget["spec"]["selector"], store["spec"]["selector"],
+        "the budget selects the store gateway's pods"
+    );
+    // Set apart, or off without high availability.
+    let one = Request::example()
+        .spec("replicas", json!({"store": 1}))
+        .sync_json();
+    assert_eq!(
+        child(&one, "StatefulSet", "example-thanos-store")["spec"]["replicas"],
+        1
+    );
+    assert!(!names(&one).contains(&"PodDisruptionBudget/example-thanos-store".to_string()));
 }
 
 #[test]

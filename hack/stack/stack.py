@@ -472,7 +472,7 @@ def querier_sees_everything(stack):
         want_stores = sorted(f"{p.ip}:10901" for p in stack.pods("store"))
         return (sidecars, stores_) if sidecars == want_sidecars and stores_ == want_stores else None
 
-    sidecars, stores_ = until(f"{stack.name}'s querier lists 2 sidecars and 1 store gateway", 90, stores, 3)
+    sidecars, stores_ = until(f"{stack.name}'s querier lists its sidecars and store gateways", 90, stores, 3)
     return f"{sorted(sidecars + stores_)}"
 
 
@@ -731,6 +731,36 @@ def restart_store(stack):
           lambda: [p for p in stack.pods("store") if p.uid != old.uid and p.ready()], 2)
 
 
+def store_restart_no_gap(stack):
+    """One of two store gateways restarts: the querier answers for the history only the bucket
+    holds (the promtool blocks, a day old) all along, with every sample (no gap)."""
+    stores = stack.pods("store")
+    assert len(stores) == 2, f"expected 2 store gateways, found {[p.name for p in stores]}"
+    end = time.time()
+
+    def samples():
+        result = stack.world.query(stack.url("thanos-query", 10902), "count(stack_backfill)",
+                                   path="/api/v1/query_range", start=end - 2 * 86400, end=end, step=600)
+        return sum(len(s["values"]) for s in result)
+
+    want = until("the history through the querier", 60, samples, 5)
+    old = stores[0]
+    kubectl("delete", "pod", "-n", NS, old.name, "--wait=false")
+    answers, short = 0, []
+    deadline = time.time() + 180
+    while True:
+        got = samples()
+        answers += 1
+        if got != want:
+            short.append(got)
+        if [p for p in stack.pods("store") if p.uid != old.uid and p.ready()] and answers >= 10:
+            break
+        assert time.time() < deadline, f"{old.name} was not replaced in 180s"
+        time.sleep(0.5)
+    assert not short, f"{len(short)} of {answers} answers lacked samples during the restart: {short[:5]} of {want}"
+    return f"{answers} answers during {old.name}'s restart, each with all {want} samples"
+
+
 def shared_bucket_own_blocks(stacks):
     """Both stacks write one bucket: each store gateway serves the blocks of its own stack alone
     (its --selector.relabel-config), though the bucket holds both stacks' blocks."""
@@ -968,6 +998,7 @@ def scenario(world):
     check("example: the dashboard's queries return data", dashboard_queries, example)
     check("example: object store outage raises the bucket alert, nothing lost", object_store_down, world, example)
     check("example: the store gateway serves uploaded blocks alone", store_serves_history, example)
+    check("example: one of two store gateways restarts, the history has no gap", store_restart_no_gap, example)
     check("shared bucket: each store gateway serves its own stack's blocks alone", shared_bucket_own_blocks, stacks)
     check("example: a changed bucket Secret reaches the sidecars after the roll", secret_roll, world, example)
     return 0 if all(ok for _, ok in results) else 1

@@ -113,7 +113,8 @@ pub fn replicas(stack: &Stack, component: Component) -> i32 {
         Component::Prometheus => stack.prometheus_replicas,
         Component::Query => stack.query_replicas,
         Component::QueryFrontend => stack.query_frontend.as_ref().map_or(0, |f| f.replicas),
-        Component::Store | Component::Compact => 1,
+        Component::Store => stack.store_replicas,
+        Component::Compact => 1,
         Component::Grafana => i32::from(stack.grafana.is_some()),
     }
 }

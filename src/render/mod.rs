@@ -147,6 +147,7 @@ pub fn children(
 
     for component in [
         Component::Prometheus,
+        Component::Store,
         Component::Query,
         Component::QueryFrontend,
     ] {
