@@ -43,3 +43,19 @@ build_pinned() {
   done
   printf '%s\n' "$dir"
 }
+
+# prometheus_module: print the folder of the Prometheus Go module pinned in hack/stack/prometheus/go.mod (the
+# version of the default image), downloaded once into Go's module cache. Its Go source is where
+# src/promconfig/keys.txt comes from (hack/promkeys.sh), and its test data is the validator's corpus (.ci/run).
+prometheus_module() {
+  local version
+  command -v go > /dev/null || { echo "prometheus_module: Go is missing" >&2; exit 1; }
+  version="$(awk '$1 == "github.com/prometheus/prometheus" {print $2; exit}' hack/stack/prometheus/go.mod)"
+  [[ -n "$version" ]] || { echo "prometheus_module: no pin in hack/stack/prometheus/go.mod" >&2; exit 1; }
+  go_module_dir "github.com/prometheus/prometheus@$version"
+}
+
+# go_module_dir MODULE@VERSION: download a Go module into Go's module cache (once) and print its folder.
+go_module_dir() {
+  (cd "$(mktemp -d)" && go mod download -json "$1") | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'
+}
