@@ -44,18 +44,16 @@ build_pinned() {
   printf '%s\n' "$dir"
 }
 
-# prometheus_module: print the folder of the Prometheus Go module pinned in hack/stack/prometheus/go.mod (the
-# version of the default image), downloaded once into Go's module cache. Its Go source is where
-# src/promconfig/keys.txt comes from (hack/promkeys.sh), and its test data is the validator's corpus (.ci/run).
-prometheus_module() {
-  local version
-  command -v go > /dev/null || { echo "prometheus_module: Go is missing" >&2; exit 1; }
-  version="$(awk '$1 == "github.com/prometheus/prometheus" {print $2; exit}' hack/stack/prometheus/go.mod)"
-  [[ -n "$version" ]] || { echo "prometheus_module: no pin in hack/stack/prometheus/go.mod" >&2; exit 1; }
-  go_module_dir "github.com/prometheus/prometheus@$version"
+# go_module_dir MODULE: print the folder of a Go module at the version that hack/stack/prometheus/go.mod selects
+# (Prometheus pinned to the default image's version, and what it is built with), downloaded once into Go's module
+# cache and verified against that go.sum.
+go_module_dir() {
+  command -v go > /dev/null || { echo "go_module_dir: Go is missing" >&2; exit 1; }
+  (cd hack/stack/prometheus && go mod download -json "$1") | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'
 }
 
-# go_module_dir MODULE@VERSION: download a Go module into Go's module cache (once) and print its folder.
-go_module_dir() {
-  (cd "$(mktemp -d)" && go mod download -json "$1") | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'
+# prometheus_module: the folder of the pinned Prometheus Go module. Its Go source is where
+# src/promconfig/keys.txt comes from (hack/promkeys.sh), its test data the validator's corpus (.ci/run).
+prometheus_module() {
+  go_module_dir github.com/prometheus/prometheus
 }

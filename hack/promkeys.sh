@@ -11,14 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=hack/lib.sh
 source hack/lib.sh
-require_tools promkeys.sh go awk sed
+require_tools promkeys.sh go sed
 
 prometheus="$(prometheus_module)"
 [[ -d "$prometheus" ]] || { echo "promkeys.sh: the Prometheus module did not download" >&2; exit 1; }
 # The versions of common and sigv4 that this Prometheus is built with.
-pin() { awk -v m="$1" '$1 == m {print $2; exit}' "$prometheus/go.mod"; }
-common="$(go_module_dir "github.com/prometheus/common@$(pin github.com/prometheus/common)")"
-sigv4="$(go_module_dir "github.com/prometheus/sigv4@$(pin github.com/prometheus/sigv4)")"
+common="$(go_module_dir github.com/prometheus/common)"
+sigv4="$(go_module_dir github.com/prometheus/sigv4)"
 
 args=()
 for package in config model/relabel storage/remote/azuread storage/remote/googleiam discovery; do
