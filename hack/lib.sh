@@ -43,3 +43,17 @@ build_pinned() {
   done
   printf '%s\n' "$dir"
 }
+
+# go_module_dir MODULE: print the folder of a Go module at the version that hack/stack/prometheus/go.mod selects
+# (Prometheus pinned to the default image's version, and what it is built with), downloaded once into Go's module
+# cache and verified against that go.sum.
+go_module_dir() {
+  command -v go > /dev/null || { echo "go_module_dir: Go is missing" >&2; exit 1; }
+  (cd hack/stack/prometheus && go mod download -json "$1") | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p'
+}
+
+# prometheus_module: the folder of the pinned Prometheus Go module. Its Go source is where
+# src/promconfig/keys.txt comes from (hack/promkeys.sh), its test data the validator's corpus (.ci/run).
+prometheus_module() {
+  go_module_dir github.com/prometheus/prometheus
+}

@@ -16,6 +16,7 @@ pub mod hook;
 pub mod logging;
 pub mod metrics;
 pub mod pipeline;
+pub mod promconfig;
 pub mod render;
 pub mod server;
 pub mod spec;

@@ -330,6 +330,91 @@ fn s3_insecure_true_lets_every_bucket_reader_speak_plain_http_to_the_endpoint() 
     assert_eq!(degraded(&plain).0, "False");
 }
 
+#[test]
+fn a_config_prometheus_would_refuse_keeps_the_observed_config_byte_for_byte() {
+    let first = healthy().sync_json();
+    let observed = as_stored(&first, Rollout::Done);
+    let kept = observed
+        .iter()
+        .find(|c| c["kind"] == "ConfigMap" && c["metadata"]["name"] == "example-prometheus-config")
+        .expect("the derived config is observed")
+        .clone();
+    let rules = "rule_files: [alerts.yml]\n";
+    for (data, words) in [
+        (
+            vec![("prometheus.yml", "global:\n  scrape_interval: 1x\n")],
+            "ConfigMap default/prometheus-config key prometheus.yml: global.scrape_interval: \"1x\" is not a duration",
+        ),
+        (
+            vec![(
+                "prometheus.yml",
+                "scrape_configs:\n- job_name: a\n  kubernetes_sd_config: [{role: pod}]\n",
+            )],
+            "key prometheus.yml: scrape_configs[0].kubernetes_sd_config: Prometheus v3.14.0 has no such key here",
+        ),
+        (
+            vec![(
+                "prometheus.yml",
+                "scrape_configs:\n- job_name: a\n  relabel_configs: [{action: keep, regex: 'a(b'}]\n",
+            )],
+            "key prometheus.yml: scrape_configs[0].relabel_configs[0].regex: \"a(b\" is not an RE2 regular expression",
+        ),
+        (
+            vec![
+                ("prometheus.yml", rules),
+                (
+                    "alerts.yml",
+                    "groups:\n- name: a\n  rules:\n  - {alert: A, expr: 'sum(up'}\n",
+                ),
+            ],
+            "ConfigMap default/prometheus-config key alerts.yml: groups[0].rules[0].expr: is not a PromQL expression",
+        ),
+    ] {
+        let response = Request::example()
+            .customize()
+            .config_map("prometheus-config", &data)
+            .secret("s3-bucket", &[("objstore.yml", OBJSTORE)])
+            .observe(observed.clone())
+            .sync_json();
+        let (status, reason, message) = degraded(&response);
+        assert_eq!((status, reason), ("True", "ConfigInvalid"), "{message}");
+        assert!(message.contains(words), "{message}\n  want: {words}");
+        // The answered child is the observed one: its data byte for byte, and nothing Metacontroller would write.
+        let answered = child(&response, "ConfigMap", "example-prometheus-config").expect("kept");
+        assert_eq!(
+            serde_json::to_vec(&answered["data"]).unwrap(),
+            serde_json::to_vec(&kept["data"]).unwrap(),
+            "{words}"
+        );
+        assert_eq!(answered["metadata"]["labels"], kept["metadata"]["labels"]);
+        assert!(
+            common::apply::merge_diffs(&kept, answered).is_empty(),
+            "{words}"
+        );
+        assert_eq!(
+            response["children"].as_array().unwrap().len(),
+            first["children"].as_array().unwrap().len()
+        );
+        for name in BUCKET_READERS {
+            assert_eq!(
+                pod(&response, "StatefulSet", name),
+                pod(&first, "StatefulSet", name),
+                "{name}"
+            );
+        }
+    }
+    // A rule file that the configuration does not load is not Prometheus's to refuse.
+    let unloaded = Request::example()
+        .customize()
+        .config_map(
+            "prometheus-config",
+            &[("prometheus.yml", CONFIG), ("notes.yml", "not: [rules")],
+        )
+        .secret("s3-bucket", &[("objstore.yml", OBJSTORE)])
+        .sync_json();
+    assert_eq!(degraded(&unloaded).0, "False");
+}
+
 /// The 2018 `s3_*` form of the bucket Secret (base64 values).
 const S3_KEYS: [(&str, &str); 4] = [
     ("s3_bucket", "YnVja2V0"),

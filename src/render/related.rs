@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::Value;
+use serde_yaml_ng::Value as Yaml;
 
 mod bucket;
 mod labels;
@@ -21,7 +22,9 @@ use labels::{add_external_labels, parse, write};
 
 use super::meta::{self, Component, Names};
 use super::monitoring;
+use super::pod::CONFIG_DIR;
 use crate::hook::{self, Object, RelatedResourceRule, SyncRequest};
+use crate::promconfig;
 use crate::spec::Stack;
 
 /// The key of the Prometheus configuration in the user's ConfigMap and in the derived one.
@@ -245,6 +248,7 @@ fn derive_config(
         message: format!("{object} key {key}: {error}"),
     };
     let mut config = parse(text).map_err(invalid)?;
+    check_as_prometheus(&object, key, &config, &data)?;
     add_external_labels(stack, &mut config, warnings).map_err(invalid)?;
     if let Some(root) = config.as_mapping_mut() {
         monitoring::apply(stack, root).map_err(invalid)?;
@@ -295,6 +299,43 @@ fn derive_config(
         binary_data,
         ..Default::default()
     })
+}
+
+/// The user's configuration, and the rule files of the ConfigMap that it loads, checked as the pinned Prometheus
+/// loads them ([`promconfig`]): one that Prometheus would refuse is never derived, so the running replicas keep
+/// the last good one instead of failing at their next restart.
+fn check_as_prometheus(
+    object: &str,
+    key: &str,
+    config: &Yaml,
+    data: &BTreeMap<String, String>,
+) -> Result<(), Problem> {
+    let invalid = |key: &str, error: promconfig::Invalid| Problem {
+        reason: "ConfigInvalid",
+        message: format!("{object} key {key}: {error}"),
+    };
+    let checked = promconfig::check_config(config).map_err(|e| invalid(key, e))?;
+    let patterns: Vec<&str> = config
+        .get("rule_files")
+        .and_then(Yaml::as_sequence)
+        .into_iter()
+        .flatten()
+        .filter_map(Yaml::as_str)
+        .collect();
+    if patterns.is_empty() {
+        return Ok(());
+    }
+    for (name, text) in data {
+        if name != CONFIG_KEY
+            && name != CONFIG_KEY_2018
+            && patterns
+                .iter()
+                .any(|p| promconfig::loads(p, CONFIG_DIR, name))
+        {
+            promconfig::check_rules(text, checked.names).map_err(|e| invalid(name, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// The observed derived configuration, sent back as it is (without what the API server adds) so that the

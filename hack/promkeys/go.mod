@@ -1,0 +1,3 @@
+module promkeys
+
+go 1.26
