@@ -23,6 +23,9 @@ pub const DURATION_PATTERN: &str =
 /// Pattern of a duration that both Go's `time.ParseDuration` and Prometheus accept (`24h`, `1h30m`): Thanos
 /// reads some flags with the former, which knows no days.
 pub const GO_DURATION_PATTERN: &str = r"^((\d+)h)?((\d+)m)?((\d+)s)?$";
+/// Pattern of a Prometheus byte size (`--storage.tsdb.retention.size`): a number and a unit among `B`, `KB`, `MB`,
+/// `GB`, `TB`, `PB`, `EB`, powers of 2 (`1KB` is 1024 bytes), in every supported Prometheus release.
+pub const BYTE_SIZE_PATTERN: &str = r"^[0-9]{1,16}(B|KB|MB|GB|TB|PB|EB)$";
 /// Pattern of a Thanos cache size: a number with the unit `KB`, `MB` or `GB`.
 pub const CACHE_SIZE_PATTERN: &str = r"^[1-9][0-9]{0,5}(KB|MB|GB)$";
 /// Pattern of an Alertmanager URL: `http` or `https`, a host with an optional port, an optional path.
@@ -177,6 +180,11 @@ pub struct PrometheusReplicaSpec {
     /// `<name>-grafana-dashboards` (which are rendered in any case, for a Grafana the user runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grafana: Option<GrafanaSpec>,
+
+    /// A memcached of the stack, shared by the query frontend's response caches and the store gateway's index
+    /// and bucket caches, in place of the frontend's in-memory cache: for big buckets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memcached: Option<MemcachedSpec>,
 }
 
 /// Local TSDB settings.
@@ -193,6 +201,14 @@ pub struct MetricsSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64), regex(pattern = DURATION_PATTERN))]
     pub block_duration: Option<String>,
+
+    /// Largest size of the local TSDB (`--storage.tsdb.retention.size`): the oldest blocks are deleted beyond it,
+    /// so that a full volume does not stop Prometheus. A number and a unit among `B`, `KB`, `MB`, `GB`, `TB`,
+    /// `PB`, `EB` (powers of 2), such as `40GB`; `0B` turns it off. Default: 80% of the Prometheus volume
+    /// (`storage.prometheus.size`), the rest being headroom for the write-ahead log and compaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 18), regex(pattern = BYTE_SIZE_PATTERN))]
+    pub retention_size: Option<String>,
 }
 
 /// Replica counts.
@@ -235,6 +251,10 @@ pub struct ImagesSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512), regex(pattern = r"^\S+$"))]
     pub grafana: Option<String>,
+    /// memcached image, with `memcached.enabled`. Default `docker.io/library/memcached:1.6.45-alpine`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512), regex(pattern = r"^\S+$"))]
+    pub memcached: Option<String>,
 }
 
 /// Persistent volumes.
@@ -247,7 +267,8 @@ pub struct StorageSpec {
     /// Store gateway cache volume. Default 10Gi.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<VolumeSpec>,
-    /// Compactor scratch volume. Default 20Gi.
+    /// Compactor scratch volume. Default 100Gi per `compact.concurrency` for a new compactor (the Thanos docs'
+    /// figure for a medium bucket); a running compactor keeps the size its volumes were made with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compact: Option<VolumeSpec>,
 }
@@ -290,6 +311,9 @@ pub struct ResourcesSpec {
     /// Grafana, when `grafana.enabled`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grafana: Option<ResourceRequirements>,
+    /// memcached, when `memcached.enabled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memcached: Option<ResourceRequirements>,
 }
 
 /// The Thanos compactor.
@@ -303,6 +327,18 @@ pub struct CompactSpec {
     /// How long the bucket keeps each resolution.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<CompactRetentionSpec>,
+    /// Groups of blocks compacted at once (`--compact.concurrency`). Each needs about one CPU core, its own
+    /// share of memory and 100Gi of disk in a medium bucket (the Thanos docs): the defaults of the compactor's
+    /// resources and volume grow with it. Default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 32))]
+    pub concurrency: Option<i32>,
+    /// `true` merges the blocks of the Prometheus replicas into one (offline deduplication:
+    /// `--deduplication.replica-label=<replicaLabel>` and `--deduplication.func=penalty`), so that a highly
+    /// available pair stops doubling the bucket. Irreversible, and experimental in Thanos: read the risks in
+    /// the operator's docs/usage.md first. Default `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deduplication: Option<bool>,
 }
 
 /// Bucket retention per resolution; `0d` keeps that resolution forever.
@@ -349,6 +385,30 @@ pub struct QueryFrontendCacheSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = CACHE_SIZE_PATTERN))]
     pub max_size: Option<String>,
+    /// How long a cached response is served (the in-memory cache's `validity`, memcached's `expiration`):
+    /// hours, minutes and seconds, such as `6h`. It bounds how long an answer computed while part of the data
+    /// was unreachable is served again. Default `6h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 32), regex(pattern = GO_DURATION_PATTERN))]
+    pub validity: Option<String>,
+}
+
+/// memcached for the query frontend and the store gateway.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MemcachedSpec {
+    /// Run `<name>-memcached` and point the query frontend's response caches and the store gateway's index and
+    /// bucket caches at it. Default `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// memcached replicas; the clients spread the keys over them. Default 2 when highly available, else 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 20))]
+    pub replicas: Option<i32>,
+    /// Memory of each replica for items (memcached `-m`), a quantity from `64Mi` to `64Gi`. The container's
+    /// memory request is this plus a quarter for connections and the hash table. Default `1Gi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Quantity>,
 }
 
 /// Self-monitoring.
@@ -442,6 +502,11 @@ pub struct PodSpec {
     /// distinct nodes, `hard` requires them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anti_affinity: Option<AntiAffinity>,
+    /// Spread of the replicas of one component over zones (`topology.kubernetes.io/zone`) when there are
+    /// several: `soft` (default) prefers distinct zones, `hard` requires a balanced spread (a node without the
+    /// zone label then takes none of them), `none` leaves it to the scheduler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topology_spread: Option<TopologySpread>,
     /// An existing ServiceAccount of the namespace for every pod, with the permissions the user grants it
     /// (for example for cloud workload identity). When absent, Prometheus runs as the rendered
     /// `<name>-prometheus`, which may get, list and watch pods, services, endpoints and endpointslices of the
@@ -460,4 +525,17 @@ pub enum AntiAffinity {
     Soft,
     /// Required: a replica stays pending rather than share a node.
     Hard,
+}
+
+/// How strictly replicas are spread over zones.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TopologySpread {
+    /// Preferred: `whenUnsatisfiable: ScheduleAnyway`.
+    #[default]
+    Soft,
+    /// Required: `whenUnsatisfiable: DoNotSchedule`.
+    Hard,
+    /// No spread constraint.
+    None,
 }

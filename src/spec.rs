@@ -7,13 +7,14 @@ use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde_json::Value;
 
-use crate::api::{self, AntiAffinity, PrometheusReplicaSpec};
+use crate::api::{self, AntiAffinity, PrometheusReplicaSpec, TopologySpread};
 use crate::{Error, Result};
 
 mod check;
 mod frontend;
 mod monitoring;
 mod quantity;
+mod scale;
 mod version;
 
 use check::{
@@ -24,6 +25,10 @@ pub use check::{is_dns1123_label, is_label_name, parse_duration};
 pub use frontend::QueryFrontend;
 pub use monitoring::{Alertmanager, RUNBOOK_URL};
 pub use quantity::{canonical_quantity, quantity_number, quantity_value};
+pub use scale::{
+    MEMCACHED_IMAGE, MEMCACHED_PORT, Memcached, RETENTION_SIZE_PERCENT, byte_size,
+    default_retention_size, quantity_bytes,
+};
 pub use version::{OLDEST_PROMETHEUS, OLDEST_THANOS, Version, image_version};
 
 /// API group and version of the parent.
@@ -57,6 +62,9 @@ pub struct Stack {
     /// Store gateway replicas.
     pub store_replicas: i32,
     pub retention: String,
+    /// `spec.metrics.retentionSize` as given (`0B` and the like turn it off); `None` derives it from the
+    /// Prometheus volume ([`default_retention_size`]).
+    pub retention_size: Option<String>,
     pub block_duration: String,
     pub prometheus_image: String,
     /// The Prometheus version the image's tag names (the default image's when it names none).
@@ -82,6 +90,7 @@ pub struct Stack {
     /// `spec.alerting.alertmanagers`, parsed.
     pub alertmanagers: Vec<Alertmanager>,
     pub grafana: Option<Grafana>,
+    pub memcached: Option<Memcached>,
     pub ingress: Ingress,
     pub pod: Pod,
     /// Things the spec asks for that work but deserve attention.
@@ -92,6 +101,9 @@ pub struct Stack {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Volume {
     pub size: Quantity,
+    /// Whether `size` is the default: a StatefulSet that is observed then keeps the size its claims were made
+    /// with, so that a new default changes no running stack.
+    pub size_defaulted: bool,
     pub storage_class_name: Option<String>,
 }
 
@@ -113,6 +125,8 @@ pub struct Resources {
     pub compact: ResourceRequirements,
     pub query_frontend: ResourceRequirements,
     pub grafana: ResourceRequirements,
+    /// Meaningful with `memcached` only.
+    pub memcached: ResourceRequirements,
 }
 
 /// The compactor, when enabled.
@@ -121,6 +135,10 @@ pub struct Compact {
     pub retention_raw: String,
     pub retention_5m: String,
     pub retention_1h: String,
+    /// `--compact.concurrency`.
+    pub concurrency: i32,
+    /// Offline deduplication of the replicas' blocks on the replica label.
+    pub deduplication: bool,
 }
 
 /// Grafana, when enabled.
@@ -176,6 +194,7 @@ pub struct Pod {
     pub tolerations: Vec<Toleration>,
     pub priority_class_name: Option<String>,
     pub anti_affinity: AntiAffinity,
+    pub topology_spread: TopologySpread,
     /// The user's ServiceAccount for every pod; the rendered `<name>-prometheus` when absent.
     pub service_account_name: Option<String>,
 }
@@ -391,13 +410,35 @@ impl Stack {
             }
         }
 
+        let retention_size = scale::retention_size(spec)?;
+        let compact_concurrency = scale::compact_concurrency(spec)?;
         let storage = spec.storage.clone().unwrap_or_default();
         let storage = Storage {
             prometheus: volume("spec.storage.prometheus", storage.prometheus, "10Gi")?,
             store: volume("spec.storage.store", storage.store, "10Gi")?,
-            compact: volume("spec.storage.compact", storage.compact, "20Gi")?,
+            compact: volume(
+                "spec.storage.compact",
+                storage.compact,
+                &scale::compact_volume_size(compact_concurrency),
+            )?,
         };
+        if let Some(size) = retention_size.as_deref().and_then(byte_size)
+            && !storage.prometheus.size_defaulted
+            && quantity_bytes(&storage.prometheus.size).is_some_and(|volume| size >= volume)
+        {
+            warnings.push(format!(
+                "spec.metrics.retentionSize is not below spec.storage.prometheus.size ({}): the volume fills \
+                 before the oldest blocks are deleted, and a full volume stops Prometheus",
+                storage.prometheus.size.0
+            ));
+        }
+        let memcached = scale::memcached(spec, highly_available)?;
 
+        let query_frontend = frontend::query_frontend(spec, query_replicas)?;
+        let frontend_cache_bytes = query_frontend
+            .as_ref()
+            .filter(|_| memcached.is_none())
+            .map(|f| f.cache_bytes);
         let resources = spec.resources.clone().unwrap_or_default();
         let resources = Resources {
             prometheus: resources_or(
@@ -409,16 +450,18 @@ impl Stack {
             sidecar: resources_or("spec.resources.sidecar", resources.sidecar, "50m", "128Mi")?,
             store: resources_or("spec.resources.store", resources.store, "100m", "512Mi")?,
             query: resources_or("spec.resources.query", resources.query, "100m", "256Mi")?,
-            compact: resources_or("spec.resources.compact", resources.compact, "100m", "512Mi")?,
-            query_frontend: resources_or(
-                "spec.resources.queryFrontend",
+            compact: scale::compact_resources(resources.compact, compact_concurrency)?,
+            query_frontend: scale::frontend_resources(
                 resources.query_frontend,
-                "100m",
-                "256Mi",
+                frontend_cache_bytes,
+                &mut warnings,
             )?,
             grafana: resources_or("spec.resources.grafana", resources.grafana, "50m", "128Mi")?,
+            memcached: match &memcached {
+                Some(memcached) => scale::memcached_resources(resources.memcached, memcached)?,
+                None => ResourceRequirements::default(),
+            },
         };
-        let query_frontend = frontend::query_frontend(spec, query_replicas)?;
         let monitoring = monitoring::enabled(spec);
         let runbook_url = monitoring::runbook_url(spec)?;
         let alertmanagers = monitoring::alertmanagers(spec)?;
@@ -472,10 +515,20 @@ impl Stack {
                 ));
             }
             check_duration("spec.compact.retention.oneHour", &hour)?;
+            let deduplication = compact_spec.deduplication.unwrap_or(false);
+            if deduplication && prometheus_replicas == 1 {
+                warnings.push(
+                    "spec.compact.deduplication is true with one Prometheus replica: there are no replica \
+                     blocks to merge"
+                        .into(),
+                );
+            }
             Some(Compact {
                 retention_raw: raw,
                 retention_5m: five,
                 retention_1h: hour,
+                concurrency: compact_concurrency,
+                deduplication,
             })
         } else {
             warnings.push(
@@ -533,6 +586,7 @@ impl Stack {
             tolerations: pod.tolerations.unwrap_or_default(),
             priority_class_name: pod.priority_class_name,
             anti_affinity: pod.anti_affinity.unwrap_or_default(),
+            topology_spread: pod.topology_spread.unwrap_or_default(),
             service_account_name: pod.service_account_name,
         };
 
@@ -546,6 +600,7 @@ impl Stack {
             query_replicas,
             store_replicas,
             retention,
+            retention_size,
             block_duration,
             prometheus_image,
             prometheus_version,
@@ -563,6 +618,7 @@ impl Stack {
             runbook_url,
             alertmanagers,
             grafana,
+            memcached,
             ingress,
             pod,
             warnings,
@@ -752,6 +808,52 @@ mod tests {
         assert!(
             matches!(&error, Error::BadRequest(m) if m.contains("metadata.namespace")),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn scale_settings_that_do_not_fit_are_warned() {
+        let warned =
+            |spec: Value, text: &str| stack(spec).warnings.iter().any(|w| w.contains(text));
+        assert!(warned(
+            json!({"configMap": "c", "bucketSecret": "b", "metrics": {"retentionSize": "10GB"},
+                "storage": {"prometheus": {"size": "10Gi"}}}),
+            "spec.metrics.retentionSize is not below"
+        ));
+        assert!(!warned(
+            json!({"configMap": "c", "bucketSecret": "b", "metrics": {"retentionSize": "9GB"},
+                "storage": {"prometheus": {"size": "10Gi"}}}),
+            "spec.metrics.retentionSize"
+        ));
+        assert!(warned(
+            json!({"configMap": "c", "bucketSecret": "b", "compact": {"deduplication": true}}),
+            "no replica blocks to merge"
+        ));
+        assert!(!warned(
+            json!({"configMap": "c", "bucketSecret": "b", "highlyAvailable": true,
+                "compact": {"deduplication": true}}),
+            "spec.compact.deduplication"
+        ));
+    }
+
+    #[test]
+    fn defaults_for_scale_follow_the_thanos_docs() {
+        let stack = stack(json!({"configMap": "c", "bucketSecret": "b"}));
+        assert_eq!(stack.storage.compact.size.0, "100Gi");
+        assert!(stack.storage.compact.size_defaulted);
+        let compact = stack.compact.as_ref().unwrap();
+        assert_eq!((compact.concurrency, compact.deduplication), (1, false));
+        assert_eq!(stack.retention_size, None);
+        assert_eq!(stack.memcached, None);
+        assert_eq!(stack.pod.topology_spread, TopologySpread::Soft);
+        assert_eq!(
+            stack.resources.compact.requests.as_ref().unwrap()["memory"].0,
+            "1Gi"
+        );
+        // The frontend's request holds its 256MB cache and the process.
+        assert_eq!(
+            stack.resources.query_frontend.requests.as_ref().unwrap()["memory"].0,
+            "501Mi"
         );
     }
 

@@ -123,6 +123,9 @@ pub fn status(
     if stack.grafana.is_some() {
         components.push(Component::Grafana);
     }
+    if stack.memcached.is_some() {
+        components.push(Component::Memcached);
+    }
     let workloads: Vec<Workload> = components
         .iter()
         .map(|c| Workload::observe(stack, request, *c))
@@ -143,8 +146,11 @@ pub fn status(
     let unavailable: Vec<&str> = workloads
         .iter()
         .filter(|w| {
-            !matches!(w.component, Component::Compact | Component::Grafana)
-                && w.status.ready_replicas < 1
+            // A cache: queries are answered without it, only slower.
+            !matches!(
+                w.component,
+                Component::Compact | Component::Grafana | Component::Memcached
+            ) && w.status.ready_replicas < 1
         })
         .map(|w| w.component.label())
         .collect();
@@ -251,6 +257,7 @@ pub fn status(
         compact: component_status(Component::Compact),
         query_frontend: component_status(Component::QueryFrontend),
         grafana: component_status(Component::Grafana),
+        memcached: component_status(Component::Memcached),
         output: Some(OutputStatus {
             query: format!(
                 "http://{}.{}.svc:{HTTP_PORT}",

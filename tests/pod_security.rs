@@ -124,8 +124,8 @@ fn every_rendered_pod_passes_the_restricted_profile() {
         }
     }
     assert_eq!(
-        pods, 21,
-        "five workloads in each of four answers, and Grafana in the one with every extension"
+        pods, 22,
+        "five workloads in each of four answers, and Grafana and memcached in the one with every extension"
     );
 }
 

@@ -40,6 +40,9 @@ pub struct PrometheusReplicaStatus {
     /// The Grafana Deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grafana: Option<ComponentStatus>,
+    /// The memcached Deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memcached: Option<ComponentStatus>,
 
     /// Where to reach the stack.
     #[serde(default, skip_serializing_if = "Option::is_none")]

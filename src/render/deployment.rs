@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::meta::{self, Component, Names};
 use super::{Sources, pod};
-use crate::spec::{Grafana, QueryFrontend, Stack};
+use crate::spec::{Grafana, Memcached, QueryFrontend, Stack};
 
 /// `<name>-thanos-query`: stateless, so a Deployment. `observed_spec` is the running querier's, whose replica
 /// labels are kept while `spec.replicaLabel` is unset (see [`replica_labels`]).
@@ -83,6 +83,18 @@ pub fn grafana(stack: &Stack, sources: &Sources, grafana: &Grafana) -> Deploymen
         Component::Grafana,
         pod::grafana(stack, grafana),
         pod::grafana_volumes(stack),
+    )
+}
+
+/// `<name>-memcached`, with `memcached.enabled`: stateless (a cache), so a Deployment; its clients find the pods
+/// through the headless Service of the same name.
+pub fn memcached(stack: &Stack, sources: &Sources, memcached: &Memcached) -> Deployment {
+    deployment(
+        stack,
+        sources,
+        Component::Memcached,
+        pod::memcached(stack, memcached),
+        Vec::new(),
     )
 }
 

@@ -19,6 +19,8 @@ pub enum Component {
     QueryFrontend,
     /// Grafana, and the datasource and dashboard ConfigMaps that any Grafana can read.
     Grafana,
+    /// memcached, the shared cache of the query frontend and the store gateway.
+    Memcached,
 }
 
 impl Component {
@@ -31,13 +33,14 @@ impl Component {
             Self::Compact => "compact",
             Self::QueryFrontend => "query-frontend",
             Self::Grafana => "grafana",
+            Self::Memcached => "memcached",
         }
     }
 
     /// The kind of the component's workload.
     pub fn kind(self) -> &'static str {
         match self {
-            Self::Query | Self::QueryFrontend | Self::Grafana => "Deployment",
+            Self::Query | Self::QueryFrontend | Self::Grafana | Self::Memcached => "Deployment",
             Self::Prometheus | Self::Store | Self::Compact => "StatefulSet",
         }
     }
@@ -47,6 +50,7 @@ impl Component {
         match self {
             Self::Prometheus => "prometheus",
             Self::Grafana => "grafana",
+            Self::Memcached => "memcached",
             Self::Store | Self::Query | Self::Compact | Self::QueryFrontend => "thanos",
         }
     }
@@ -71,6 +75,7 @@ impl<'a> Names<'a> {
             Component::Compact => format!("{}-thanos-compact", self.name),
             Component::QueryFrontend => format!("{}-thanos-query-frontend", self.name),
             Component::Grafana => format!("{}-grafana", self.name),
+            Component::Memcached => format!("{}-memcached", self.name),
         }
     }
 
@@ -116,6 +121,7 @@ pub fn replicas(stack: &Stack, component: Component) -> i32 {
         Component::Store => stack.store_replicas,
         Component::Compact => 1,
         Component::Grafana => i32::from(stack.grafana.is_some()),
+        Component::Memcached => stack.memcached.as_ref().map_or(0, |m| m.replicas),
     }
 }
 

@@ -67,6 +67,9 @@ pub fn children(
     if stack.grafana.is_some() {
         children.push(Child::Service(service::grafana(stack)));
     }
+    if stack.memcached.is_some() {
+        children.push(Child::Service(service::memcached(stack)));
+    }
     if stack.monitoring {
         children.push(Child::Service(service::discovery(stack, Component::Query)));
         if stack.query_frontend.is_some() {
@@ -83,25 +86,43 @@ pub fn children(
         }
     }
 
+    // Each observed StatefulSet's spec, read once: rendering keeps its claims' size where the spec leaves it
+    // to a default, and its immutable fields below.
+    let names = Names::new(stack);
+    let observed_set = |component: Component| -> Result<Option<Option<Value>>> {
+        hook::find(&request.children, "StatefulSet", &names.workload(component))
+            .map(|observed| observed_spec("StatefulSet", observed))
+            .transpose()
+    };
     tracing::debug!("Creating Prometheus StatefulSet for {}", stack.name);
-    let mut statefulsets = vec![statefulset::prometheus(stack, sources)];
+    let observed = observed_set(Component::Prometheus)?;
+    let desired =
+        statefulset::prometheus(stack, sources, observed.as_ref().and_then(Option::as_ref));
+    let mut statefulsets = vec![(desired, observed)];
     tracing::debug!("Creating Thanos store StatefulSet for {}", stack.name);
-    statefulsets.push(statefulset::store(stack, sources));
+    let observed = observed_set(Component::Store)?;
+    let desired = statefulset::store(stack, sources, observed.as_ref().and_then(Option::as_ref));
+    statefulsets.push((desired, observed));
     if let Some(compact) = &stack.compact {
         tracing::debug!("Creating Thanos compact StatefulSet for {}", stack.name);
-        statefulsets.push(statefulset::compact(stack, sources, compact));
+        let observed = observed_set(Component::Compact)?;
+        let desired = statefulset::compact(
+            stack,
+            sources,
+            compact,
+            observed.as_ref().and_then(Option::as_ref),
+        );
+        statefulsets.push((desired, observed));
     }
     // Every StatefulSet reads the bucket. While the Secret is missing or unusable its wiring is a guess: an
     // observed one keeps its pod template (the last good wiring), so that nothing rolls into pods that cannot
     // start, and one that never existed is not created yet. None is left out once observed: Metacontroller
     // would delete it.
     let secret = format!("Secret {}/{}", stack.namespace, stack.bucket_secret);
-    for mut desired in statefulsets {
+    for (mut desired, observed) in statefulsets {
         let name = desired.metadata.name.clone().unwrap_or_default();
-        let observed = hook::find(&request.children, "StatefulSet", &name);
-        if let Some(observed) = observed {
+        if let Some(spec) = observed {
             tracing::debug!("  Checking StatefulSet {name}");
-            let spec = observed_spec("StatefulSet", observed)?;
             statefulset::keep_immutable(&mut desired, spec.as_ref(), warnings)?;
             if !related.bucket_known && statefulset::keep_template(&mut desired, spec.as_ref())? {
                 warnings.push(format!(
@@ -135,6 +156,10 @@ pub fn children(
     if let Some(grafana) = &stack.grafana {
         tracing::debug!("Creating Grafana Deployment for {}", stack.name);
         deployments.push(deployment::grafana(stack, sources, grafana));
+    }
+    if let Some(memcached) = &stack.memcached {
+        tracing::debug!("Creating memcached Deployment for {}", stack.name);
+        deployments.push(deployment::memcached(stack, sources, memcached));
     }
     for mut desired in deployments {
         let name = desired.metadata.name.clone().unwrap_or_default();

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
     HTTPGetAction, ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity, PodSecurityContext,
-    PodSpec, PodTemplateSpec, Probe, SeccompProfile, SecurityContext, Volume, VolumeMount,
-    WeightedPodAffinityTerm,
+    PodSpec, PodTemplateSpec, Probe, SeccompProfile, SecurityContext, TopologySpreadConstraint,
+    Volume, VolumeMount, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -22,10 +22,12 @@ use crate::spec::Stack;
 
 mod bucket;
 mod grafana;
+mod memcached;
 mod thanos;
 
 pub use bucket::{OBJSTORE_DIR, S3_INSECURE_KEY, S3_KEYS, objstore_volume};
 pub use grafana::{GRAFANA_PORT, grafana, grafana_volumes};
+pub use memcached::{MEMCACHED_PORT_NAME, memcached};
 use thanos::thanos;
 pub use thanos::{
     CLUSTER_LABEL, QUERY_CONTAINER, REPLICA_LABEL_FLAG, compact, query, query_frontend, store,
@@ -63,7 +65,7 @@ pub fn template(
 ) -> PodTemplateSpec {
     let reads_bucket = !matches!(
         component,
-        Component::Query | Component::QueryFrontend | Component::Grafana
+        Component::Query | Component::QueryFrontend | Component::Grafana | Component::Memcached
     );
     let annotations = sources
         .bucket_hash
@@ -83,6 +85,7 @@ pub fn template(
             share_process_namespace: (component == Component::Prometheus).then_some(true),
             affinity: (meta::replicas(stack, component) > 1)
                 .then(|| anti_affinity(stack, component)),
+            topology_spread_constraints: zone_spread(stack, component),
             node_selector: (!stack.pod.node_selector.is_empty())
                 .then(|| stack.pod.node_selector.clone()),
             tolerations: (!stack.pod.tolerations.is_empty()).then(|| stack.pod.tolerations.clone()),
@@ -157,9 +160,37 @@ fn anti_affinity(stack: &Stack, component: Component) -> Affinity {
     }
 }
 
+/// The label of a node's zone, set by the cloud provider (kubernetes.io well-known labels).
+pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+
+/// The spread of a component's replicas over zones, beside the anti-affinity over nodes: a zone outage then
+/// leaves a replica of each highly available component. `soft` prefers it and never keeps a pod pending
+/// (nodes without the zone label, as on a cluster of one zone, change nothing); `hard` requires it, and a node
+/// without the label takes none of the pods. None for a single replica.
+fn zone_spread(stack: &Stack, component: Component) -> Option<Vec<TopologySpreadConstraint>> {
+    let when_unsatisfiable = match stack.pod.topology_spread {
+        crate::api::TopologySpread::None => return None,
+        crate::api::TopologySpread::Soft => "ScheduleAnyway",
+        crate::api::TopologySpread::Hard => "DoNotSchedule",
+    };
+    (meta::replicas(stack, component) > 1).then(|| {
+        vec![TopologySpreadConstraint {
+            max_skew: 1,
+            topology_key: ZONE_LABEL.into(),
+            when_unsatisfiable: when_unsatisfiable.into(),
+            label_selector: Some(LabelSelector {
+                match_labels: Some(meta::selector_labels(stack, component)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]
+    })
+}
+
 /// The Prometheus container: reads its config straight from the mounted ConfigMap (no envsubst copy, so no
-/// start-up race) and expands `${POD_NAME}` in its external labels itself.
-pub fn prometheus(stack: &Stack, sources: &Sources) -> Container {
+/// start-up race) and expands `${POD_NAME}` in its external labels itself. `retention_size` is
+/// `--storage.tsdb.retention.size` (see [`retention_size`]).
+pub fn prometheus(stack: &Stack, sources: &Sources, retention_size: Option<&str>) -> Container {
     let mut args = vec![
         format!("--config.file={CONFIG_DIR}/{}", sources.config_file),
         format!("--storage.tsdb.path={TSDB_DIR}"),
@@ -171,6 +202,9 @@ pub fn prometheus(stack: &Stack, sources: &Sources) -> Container {
         // which the <name>-prometheus Ingress exposes. The sidecar reloads the configuration by SIGHUP instead.
         format!("--web.listen-address=:{PROMETHEUS_PORT}"),
     ];
+    if let Some(size) = retention_size {
+        args.push(format!("--storage.tsdb.retention.size={size}"));
+    }
     if stack.prometheus_version.major == 2 {
         // v2 expands `${POD_NAME}` in external labels only with this feature (v3 always does): without it
         // both replicas upload blocks with the same labels, and deduplication and compaction break.
@@ -197,6 +231,19 @@ pub fn prometheus(stack: &Stack, sources: &Sources) -> Container {
             mount(DATA_VOLUME, TSDB_DIR, false),
         ]),
         ..secure_container()
+    }
+}
+
+/// The local TSDB's size limit: `spec.metrics.retentionSize` when set (none when it is zero), else
+/// [`crate::spec::RETENTION_SIZE_PERCENT`] of `volume`, the size of the Prometheus claims: a full volume stops
+/// Prometheus, and it crash-loops until the volume grows (prometheus issues 8159, 7627).
+pub fn retention_size(
+    stack: &Stack,
+    volume: &k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+) -> Option<String> {
+    match &stack.retention_size {
+        Some(size) => (crate::spec::byte_size(size) != Some(0)).then(|| size.clone()),
+        None => crate::spec::default_retention_size(volume),
     }
 }
 
@@ -330,7 +377,7 @@ mod tests {
 
     #[test]
     fn prometheus_reads_its_config_straight_from_the_mounted_config_map() {
-        let container = prometheus(&stack(json!({})), &sources());
+        let container = prometheus(&stack(json!({})), &sources(), None);
         assert!(
             args(&container)
                 .contains(&"--config.file=/etc/prometheus/config/prometheus.yml".into())
@@ -361,7 +408,7 @@ mod tests {
     fn prometheus_serves_no_lifecycle_api_and_the_sidecar_reloads_it_by_signal() {
         let stack = stack(json!({"baseDomain": "example.org"}));
         assert!(
-            !args(&prometheus(&stack, &sources()))
+            !args(&prometheus(&stack, &sources(), None))
                 .iter()
                 .any(|a| a.contains("lifecycle"))
         );
@@ -388,19 +435,19 @@ mod tests {
     fn prometheus_v2_expands_external_labels_by_its_feature_flag_and_v3_needs_none() {
         let flag = "--enable-feature=expand-external-labels".to_string();
         let v2 = stack(json!({"images": {"prometheus": "prom/prometheus:v2.53.3"}}));
-        assert!(args(&prometheus(&v2, &sources())).contains(&flag));
+        assert!(args(&prometheus(&v2, &sources(), None)).contains(&flag));
         for spec in [
             json!({}),
             json!({"images": {"prometheus": "prom/prometheus:v3.0.0"}}),
         ] {
-            assert!(!args(&prometheus(&stack(spec), &sources())).contains(&flag));
+            assert!(!args(&prometheus(&stack(spec), &sources(), None)).contains(&flag));
         }
     }
 
     #[test]
     fn prometheus_knows_its_external_url_only_when_an_ingress_exposes_it() {
         let flags = |spec| {
-            args(&prometheus(&stack(spec), &sources()))
+            args(&prometheus(&stack(spec), &sources(), None))
                 .into_iter()
                 .filter(|a| {
                     a.starts_with("--web.external-url") || a.starts_with("--web.route-prefix")
@@ -509,5 +556,48 @@ mod tests {
             Vec::new(),
         );
         assert!(single.spec.unwrap().affinity.is_none());
+    }
+
+    #[test]
+    fn replicas_spread_over_zones_softly_by_default_hard_on_request_and_not_at_all_when_told() {
+        let spread = |spec, component| {
+            template(&stack(spec), &sources(), component, Vec::new(), Vec::new())
+                .spec
+                .unwrap()
+                .topology_spread_constraints
+        };
+        let soft = spread(json!({"highlyAvailable": true}), Component::Prometheus).unwrap();
+        assert_eq!(soft.len(), 1);
+        assert_eq!(soft[0].topology_key, ZONE_LABEL);
+        assert_eq!(soft[0].max_skew, 1);
+        assert_eq!(soft[0].when_unsatisfiable, "ScheduleAnyway");
+        assert_eq!(
+            soft[0]
+                .label_selector
+                .as_ref()
+                .unwrap()
+                .match_labels
+                .as_ref(),
+            Some(&meta::selector_labels(
+                &stack(json!({})),
+                Component::Prometheus
+            ))
+        );
+        let hard = spread(
+            json!({"highlyAvailable": true, "pod": {"topologySpread": "hard"}}),
+            Component::Query,
+        )
+        .unwrap();
+        assert_eq!(hard[0].when_unsatisfiable, "DoNotSchedule");
+        assert!(
+            spread(
+                json!({"highlyAvailable": true, "pod": {"topologySpread": "none"}}),
+                Component::Prometheus
+            )
+            .is_none()
+        );
+        // One replica has nothing to spread; the compactor always runs one.
+        assert!(spread(json!({}), Component::Prometheus).is_none());
+        assert!(spread(json!({"highlyAvailable": true}), Component::Compact).is_none());
     }
 }

@@ -4,8 +4,8 @@ use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::meta::{self, Component, Names};
-use super::pod::{GRAFANA_PORT, GRPC_PORT, HTTP_PORT, PROMETHEUS_PORT};
-use crate::spec::Stack;
+use super::pod::{GRAFANA_PORT, GRPC_PORT, HTTP_PORT, MEMCACHED_PORT_NAME, PROMETHEUS_PORT};
+use crate::spec::{MEMCACHED_PORT, Stack};
 
 /// `<name>-prometheus`: Prometheus's web port and the sidecar's HTTP port.
 ///
@@ -118,6 +118,23 @@ pub fn query_frontend(stack: &Stack) -> Service {
         name,
         false,
         vec![port("http", HTTP_PORT, "http")],
+    )
+}
+
+/// `<name>-memcached`: headless, memcached's client port; the Thanos clients resolve its SRV records
+/// (`dnssrv+_client._tcp`) and spread the keys over every ready pod.
+pub fn memcached(stack: &Stack) -> Service {
+    let name = Names::new(stack).workload(Component::Memcached);
+    service(
+        stack,
+        Component::Memcached,
+        name,
+        true,
+        vec![port(
+            MEMCACHED_PORT_NAME,
+            MEMCACHED_PORT,
+            MEMCACHED_PORT_NAME,
+        )],
     )
 }
 

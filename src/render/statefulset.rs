@@ -13,6 +13,7 @@ use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimStatus,
     VolumeResourceRequirements,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
@@ -21,8 +22,9 @@ use super::{Sources, pod};
 use crate::spec::{self, Stack};
 use crate::{Error, Result};
 
-/// `<name>-prometheus`: Prometheus and the Thanos sidecar, one pod per replica.
-pub fn prometheus(stack: &Stack, sources: &Sources) -> StatefulSet {
+/// `<name>-prometheus`: Prometheus and the Thanos sidecar, one pod per replica. `observed_spec` is the running
+/// StatefulSet's: its claims' size decides the default size limit of the TSDB.
+pub fn prometheus(stack: &Stack, sources: &Sources, observed_spec: Option<&Value>) -> StatefulSet {
     let names = Names::new(stack);
     tracing::debug!(
         "StatefulSet: Translating HighlyAvailable to {} replica(s)",
@@ -44,8 +46,13 @@ pub fn prometheus(stack: &Stack, sources: &Sources) -> StatefulSet {
         "StatefulSet: Using bucket parameters from Secret {}",
         stack.bucket_secret
     );
+    // The claims have the size of the template they were made with, which a running StatefulSet keeps (see
+    // keep_immutable), not the size the spec asks for now.
+    let claims =
+        observed_size(observed_spec).unwrap_or_else(|| stack.storage.prometheus.size.clone());
+    let retention_size = pod::retention_size(stack, &claims);
     let containers = vec![
-        pod::prometheus(stack, sources),
+        pod::prometheus(stack, sources, retention_size.as_deref()),
         pod::sidecar(stack, sources),
     ];
     let template = pod::template(
@@ -60,12 +67,12 @@ pub fn prometheus(stack: &Stack, sources: &Sources) -> StatefulSet {
         Component::Prometheus,
         names.peers(),
         template,
-        &stack.storage.prometheus,
+        &volume(&stack.storage.prometheus, observed_spec),
     )
 }
 
 /// `<name>-thanos-store`: the store gateway.
-pub fn store(stack: &Stack, sources: &Sources) -> StatefulSet {
+pub fn store(stack: &Stack, sources: &Sources, observed_spec: Option<&Value>) -> StatefulSet {
     let names = Names::new(stack);
     tracing::debug!(
         "StatefulSet: Using bucket parameters from Secret {} for the store gateway",
@@ -83,12 +90,17 @@ pub fn store(stack: &Stack, sources: &Sources) -> StatefulSet {
         Component::Store,
         names.workload(Component::Store),
         template,
-        &stack.storage.store,
+        &volume(&stack.storage.store, observed_spec),
     )
 }
 
 /// `<name>-thanos-compact`: always exactly one replica, because two compactors corrupt a bucket.
-pub fn compact(stack: &Stack, sources: &Sources, compact: &spec::Compact) -> StatefulSet {
+pub fn compact(
+    stack: &Stack,
+    sources: &Sources,
+    compact: &spec::Compact,
+    observed_spec: Option<&Value>,
+) -> StatefulSet {
     let names = Names::new(stack);
     tracing::debug!(
         "StatefulSet: Using bucket parameters from Secret {} for the compactor",
@@ -106,8 +118,36 @@ pub fn compact(stack: &Stack, sources: &Sources, compact: &spec::Compact) -> Sta
         Component::Compact,
         names.workload(Component::Compact),
         template,
-        &stack.storage.compact,
+        &volume(&stack.storage.compact, observed_spec),
     )
+}
+
+/// The storage request of the observed StatefulSet's data claim template: the size its claims were made with.
+pub fn observed_size(observed_spec: Option<&Value>) -> Option<Quantity> {
+    observed_spec?
+        .get("volumeClaimTemplates")?
+        .as_array()?
+        .iter()
+        .find(|t| t.pointer("/metadata/name").and_then(Value::as_str) == Some(pod::DATA_VOLUME))?
+        .pointer("/spec/resources/requests/storage")?
+        .as_str()
+        .filter(|size| crate::spec::quantity_value(size).is_some())
+        .map(|size| Quantity(size.into()))
+}
+
+/// The volume of a claim template: the spec's, except that a default size gives way to the observed one. A
+/// release that changes a default size (the compactor's, 20Gi before, now 100Gi per `compact.concurrency`)
+/// then changes only new StatefulSets: a claim template cannot change in place, and a pending change would
+/// leave every running stack `Degraded` for a size it never asked for. An explicit `size` is compared as usual
+/// (see [`keep_immutable`]).
+fn volume(volume: &spec::Volume, observed_spec: Option<&Value>) -> spec::Volume {
+    match observed_size(observed_spec) {
+        Some(size) if volume.size_defaulted => spec::Volume {
+            size,
+            ..volume.clone()
+        },
+        _ => volume.clone(),
+    }
 }
 
 fn statefulset(
@@ -401,7 +441,7 @@ mod tests {
 
     #[test]
     fn what_the_api_server_adds_is_no_difference_and_goes_back_as_stored() {
-        let desired = prometheus(&stack(json!({})), &sources());
+        let desired = prometheus(&stack(json!({})), &sources(), None);
         let observed = observed_spec(&desired);
         let mut again = desired.clone();
         let mut warnings = Vec::new();
@@ -418,9 +458,9 @@ mod tests {
     fn claim_templates_render_as_the_api_server_stores_them_so_observing_changes_no_answer() {
         let stack = stack(json!({"storage": {"store": {"storageClassName": "fast"}}}));
         for first in [
-            prometheus(&stack, &sources()),
-            store(&stack, &sources()),
-            compact(&stack, &sources(), stack.compact.as_ref().unwrap()),
+            prometheus(&stack, &sources(), None),
+            store(&stack, &sources(), None),
+            compact(&stack, &sources(), stack.compact.as_ref().unwrap(), None),
         ] {
             let template = &sent_templates(&first)[0];
             assert_eq!(template["spec"]["volumeMode"], "Filesystem");
@@ -443,6 +483,7 @@ mod tests {
         let desired = prometheus(
             &stack(json!({"storage": {"prometheus": {"size": "1024Mi"}}})),
             &sources(),
+            None,
         );
         let mut observed = observed_spec(&desired);
         observed["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] =
@@ -456,13 +497,14 @@ mod tests {
 
     #[test]
     fn changed_immutable_fields_are_kept_as_observed_and_reported() {
-        let before = prometheus(&stack(json!({})), &sources());
+        let before = prometheus(&stack(json!({})), &sources(), None);
         let mut observed = observed_spec(&before);
         observed["serviceName"] = json!("old-peers");
         observed["selector"] = json!({"matchLabels": {"app": "prometheus"}});
         let mut desired = prometheus(
             &stack(json!({"storage": {"prometheus": {"size": "50Gi"}}})),
             &sources(),
+            None,
         );
         let mut warnings = Vec::new();
         keep_immutable(&mut desired, Some(&observed), &mut warnings).unwrap();
@@ -497,11 +539,11 @@ mod tests {
     #[test]
     fn the_compactor_has_one_replica_and_every_statefulset_retains_its_volumes() {
         let stack = stack(json!({"highlyAvailable": true}));
-        let compact = compact(&stack, &sources(), stack.compact.as_ref().unwrap());
+        let compact = compact(&stack, &sources(), stack.compact.as_ref().unwrap(), None);
         assert_eq!(compact.spec.as_ref().unwrap().replicas, Some(1));
         for set in [
-            prometheus(&stack, &sources()),
-            store(&stack, &sources()),
+            prometheus(&stack, &sources(), None),
+            store(&stack, &sources(), None),
             compact,
         ] {
             let policy = set
@@ -512,5 +554,117 @@ mod tests {
             assert_eq!(policy.when_deleted.as_deref(), Some("Retain"));
             assert_eq!(policy.when_scaled.as_deref(), Some("Retain"));
         }
+    }
+
+    fn claim_size(set: &StatefulSet) -> String {
+        set.spec
+            .as_ref()
+            .unwrap()
+            .volume_claim_templates
+            .as_ref()
+            .unwrap()[0]
+            .spec
+            .as_ref()
+            .unwrap()
+            .resources
+            .as_ref()
+            .unwrap()
+            .requests
+            .as_ref()
+            .unwrap()["storage"]
+            .0
+            .clone()
+    }
+
+    fn args(set: &StatefulSet) -> Vec<String> {
+        set.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0]
+            .args
+            .clone()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_new_compactor_gets_100gi_per_concurrency_and_a_running_one_keeps_its_claims_without_warning()
+     {
+        let stack = stack(json!({}));
+        let compact_spec = stack.compact.as_ref().unwrap();
+        let new = compact(&stack, &sources(), compact_spec, None);
+        assert_eq!(claim_size(&new), "100Gi");
+        let wide = self::stack(json!({"compact": {"concurrency": 2}}));
+        assert_eq!(
+            claim_size(&compact(
+                &wide,
+                &sources(),
+                wide.compact.as_ref().unwrap(),
+                None
+            )),
+            "200Gi"
+        );
+
+        // A compactor made by an earlier release, with the former default of 20Gi.
+        let mut observed = observed_spec(&new);
+        observed["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] =
+            json!("20Gi");
+        let mut desired = compact(&stack, &sources(), compact_spec, Some(&observed));
+        assert_eq!(claim_size(&desired), "20Gi");
+        let mut warnings = Vec::new();
+        keep_immutable(&mut desired, Some(&observed), &mut warnings).unwrap();
+        assert!(
+            warnings.is_empty(),
+            "a moved default is no pending change: {warnings:?}"
+        );
+        assert_eq!(claim_size(&desired), "20Gi");
+
+        // A size the spec names is compared as before: pending, and said.
+        let explicit = self::stack(json!({"storage": {"compact": {"size": "100Gi"}}}));
+        let mut desired = compact(
+            &explicit,
+            &sources(),
+            explicit.compact.as_ref().unwrap(),
+            Some(&observed),
+        );
+        assert_eq!(claim_size(&desired), "100Gi");
+        keep_immutable(&mut desired, Some(&observed), &mut warnings).unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("volumeClaimTemplates"), "{warnings:?}");
+    }
+
+    #[test]
+    fn the_tsdb_size_limit_follows_the_claims_prometheus_has() {
+        let flag = |set: &StatefulSet| {
+            args(set).into_iter().find_map(|a| {
+                a.strip_prefix("--storage.tsdb.retention.size=")
+                    .map(String::from)
+            })
+        };
+        // 80% of the default 10Gi.
+        let new = prometheus(&stack(json!({})), &sources(), None);
+        assert_eq!(flag(&new).as_deref(), Some("8192MB"));
+        // A larger size in the spec while the running claims keep theirs: the claims decide.
+        let grown = stack(json!({"storage": {"prometheus": {"size": "100Gi"}}}));
+        let observed = observed_spec(&new);
+        assert_eq!(
+            flag(&prometheus(&grown, &sources(), Some(&observed))).as_deref(),
+            Some("8192MB")
+        );
+        assert_eq!(
+            flag(&prometheus(&grown, &sources(), None)).as_deref(),
+            Some("81920MB")
+        );
+        // The spec's own limit wins; a zero turns it off.
+        let explicit = stack(json!({"metrics": {"retentionSize": "5GB"}}));
+        assert_eq!(
+            flag(&prometheus(&explicit, &sources(), Some(&observed))).as_deref(),
+            Some("5GB")
+        );
+        let off = stack(json!({"metrics": {"retentionSize": "0GB"}}));
+        assert_eq!(flag(&prometheus(&off, &sources(), None)), None);
     }
 }

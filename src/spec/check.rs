@@ -206,6 +206,7 @@ pub(super) fn volume(
     default_size: &str,
 ) -> Result<Volume> {
     let spec = spec.unwrap_or_default();
+    let size_defaulted = spec.size.is_none();
     let size = spec.size.unwrap_or_else(|| Quantity(default_size.into()));
     if check_quantity(&format!("{field}.size"), &size)? == 0.0 {
         return Err(Error::invalid(
@@ -219,6 +220,7 @@ pub(super) fn volume(
     }
     Ok(Volume {
         size,
+        size_defaulted,
         storage_class_name: spec.storage_class_name,
     })
 }

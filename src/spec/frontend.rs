@@ -12,6 +12,10 @@ pub struct QueryFrontend {
     pub split_interval: String,
     /// `max_size` of the in-memory response cache, such as `256MB`.
     pub cache_max_size: String,
+    /// `cache_max_size` in bytes (`MB` is 10^6 bytes to the frontend's parser, `go-humanize`).
+    pub cache_bytes: u128,
+    /// How long a cached response is served, a duration Go's `time.ParseDuration` reads.
+    pub cache_validity: String,
 }
 
 /// The query frontend of `spec`, or `None` when `queryFrontend.enabled` is false. `query_replicas` is its
@@ -31,35 +35,17 @@ pub fn query_frontend(
         .unwrap_or(query_replicas);
     check_range("spec.replicas.queryFrontend", replicas, 1, 100)?;
 
-    let field = "spec.queryFrontend.splitInterval";
     let split_interval = frontend.split_interval.unwrap_or_else(|| "24h".into());
-    // Thanos reads this flag with Go's time.ParseDuration: hours, minutes and seconds only. With a response
-    // cache, 0 (no splitting) makes the frontend refuse to start.
-    let go_units = !split_interval.is_empty()
-        && split_interval.len() <= 32
-        && split_interval
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, 'h' | 'm' | 's'))
-        && !split_interval.contains("ms");
-    match parse_duration(&split_interval).filter(|_| go_units) {
-        None => {
-            return Err(Error::invalid(
-                field,
-                format!(
-                    "{:?} is not a duration in hours, minutes and seconds, such as 24h or 1h30m",
-                    short(&split_interval)
-                ),
-            ));
-        }
-        Some(0) => return Err(Error::invalid(field, "must be longer than 0")),
-        Some(_) => {}
-    }
+    // With a response cache, 0 (no splitting) makes the frontend refuse to start.
+    go_duration("spec.queryFrontend.splitInterval", &split_interval)?;
+    let cache = frontend.cache.unwrap_or_default();
+    // kube-thanos's default for the in-memory cache: long enough to serve a day's dashboards from the cache,
+    // short enough that an answer computed while a store gateway was unreachable does not linger for a day.
+    let cache_validity = cache.validity.unwrap_or_else(|| "6h".into());
+    go_duration("spec.queryFrontend.cache.validity", &cache_validity)?;
 
     let field = "spec.queryFrontend.cache.maxSize";
-    let cache_max_size = frontend
-        .cache
-        .and_then(|c| c.max_size)
-        .unwrap_or_else(|| "256MB".into());
+    let cache_max_size = cache.max_size.unwrap_or_else(|| "256MB".into());
     let (digits, unit) = cache_max_size.split_at(
         cache_max_size
             .find(|c: char| !c.is_ascii_digit())
@@ -77,11 +63,41 @@ pub fn query_frontend(
             ),
         ));
     }
+    let power = match unit {
+        "KB" => 3,
+        "MB" => 6,
+        _ => 9,
+    };
+    let cache_bytes = digits.parse::<u128>().expect("at most six digits") * 10u128.pow(power);
     Ok(Some(QueryFrontend {
         replicas,
         split_interval,
         cache_max_size,
+        cache_bytes,
+        cache_validity,
     }))
+}
+
+/// Check a duration that Thanos reads with Go's `time.ParseDuration` (hours, minutes and seconds only) and
+/// that must be longer than 0.
+fn go_duration(field: &str, value: &str) -> Result<()> {
+    let go_units = !value.is_empty()
+        && value.len() <= 32
+        && value
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, 'h' | 'm' | 's'))
+        && !value.contains("ms");
+    match parse_duration(value).filter(|_| go_units) {
+        None => Err(Error::invalid(
+            field,
+            format!(
+                "{:?} is not a duration in hours, minutes and seconds, such as 24h or 1h30m",
+                short(value)
+            ),
+        )),
+        Some(0) => Err(Error::invalid(field, "must be longer than 0")),
+        Some(_) => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -104,6 +120,8 @@ mod tests {
         assert_eq!(frontend.replicas, 2);
         assert_eq!(frontend.split_interval, "24h");
         assert_eq!(frontend.cache_max_size, "256MB");
+        assert_eq!(frontend.cache_bytes, 256_000_000);
+        assert_eq!(frontend.cache_validity, "6h");
         let off = self::frontend(json!({"queryFrontend": {"enabled": false}})).unwrap();
         assert!(off.is_none());
         let three = self::frontend(json!({"replicas": {"queryFrontend": 3}})).unwrap();
@@ -132,6 +150,14 @@ mod tests {
             (
                 json!({"replicas": {"queryFrontend": 0}}),
                 "spec.replicas.queryFrontend",
+            ),
+            (
+                json!({"queryFrontend": {"cache": {"validity": "1d"}}}),
+                "spec.queryFrontend.cache.validity",
+            ),
+            (
+                json!({"queryFrontend": {"cache": {"validity": "0s"}}}),
+                "spec.queryFrontend.cache.validity",
             ),
         ] {
             match frontend(spec.clone()) {

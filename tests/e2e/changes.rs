@@ -184,9 +184,12 @@ async fn a_changed_volume_size_is_pending_until_an_orphaning_delete_then_recreat
     );
     assert_eq!((pods_before.len(), claims_before.len()), (2, 2));
 
-    // The API server would refuse the new claim template: the hook keeps the stored one and says so.
+    // The API server would refuse the new claim template: the hook keeps the stored one and says so. The TSDB
+    // size limit is pinned at what the 10Gi claims had (80%): by default it follows the claim template, and
+    // the recreated StatefulSet's new one would roll the pods, which this test is not about.
     stack
-        .edit_spec(json!({"storage": {"prometheus": {"size": "20Gi"}}}))
+        .edit_spec(json!({"storage": {"prometheus": {"size": "20Gi"}},
+            "metrics": {"retentionSize": "8192MB"}}))
         .await;
     let parent = stack
         .converge("Degraded with ImmutableFieldChangePending", |p| {
@@ -238,6 +241,65 @@ async fn a_changed_volume_size_is_pending_until_an_orphaning_delete_then_recreat
         ),
         claims_before
     );
+}
+
+/// A release that moves a default claim size (the compactor's, 20Gi before, 100Gi now) must not leave every
+/// running stack `Degraded` with a pending template change: the running StatefulSet keeps its claims' size,
+/// with no warning and no write, while a size the spec names is still compared (the test above).
+#[tokio::test]
+async fn a_compactor_made_with_the_former_default_size_keeps_it_with_no_warning_and_no_write() {
+    let Some(mut stack) = Stack::new("e2e-compact-default").await else {
+        return;
+    };
+    stack.apply_examples().await;
+    // As an earlier release made it: a 20Gi claim template.
+    stack
+        .edit_spec(json!({"storage": {"compact": {"size": "20Gi"}}}))
+        .await;
+    stack.converge_running().await;
+    let size = |set: &Value| {
+        set["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"].clone()
+    };
+    let before = stack
+        .get("StatefulSet", "example-thanos-compact")
+        .await
+        .expect("created");
+    assert_eq!(size(&before), "20Gi");
+
+    // The spec leaves the size to the default, now 100Gi.
+    stack.edit_spec(json!({"storage": null})).await;
+    let round = stack.round().await;
+    assert!(
+        !round
+            .updated
+            .contains(&"StatefulSet/example-thanos-compact".to_owned()),
+        "{round:#?}"
+    );
+    assert_eq!(
+        round.status["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Degraded")
+            .map(|c| c["status"].clone()),
+        Some(json!("False")),
+        "{:#?}",
+        round.status
+    );
+    assert!(
+        !round.status["warnings"]
+            .to_string()
+            .contains("volumeClaimTemplates"),
+        "{:#?}",
+        round.status
+    );
+    crate::converge::assert_steady(&mut stack).await;
+    let after = stack
+        .get("StatefulSet", "example-thanos-compact")
+        .await
+        .expect("kept");
+    assert_eq!(after["metadata"]["uid"], before["metadata"]["uid"]);
+    assert_eq!(size(&after), "20Gi");
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 use k8s_openapi::api::core::v1::{Container, ResourceRequirements, VolumeMount};
 
 use super::bucket::{objstore_args, objstore_env, objstore_mount};
+use super::memcached::client_config;
 use super::{DATA_VOLUME, GRPC_PORT, HTTP_PORT, mount, port, probe, secure_container};
 use crate::render::Sources;
 use crate::render::meta::{Component, Names};
@@ -22,6 +23,14 @@ pub fn store(stack: &Stack, sources: &Sources) -> Container {
         "--store.enable-index-header-lazy-reader".into(),
     ];
     args.extend(block_selector(stack, sources));
+    if stack.memcached.is_some() {
+        // Index entries (postings, series) and bucket objects (chunks, meta files) in the shared memcached:
+        // every store gateway replica reads what another fetched, and a restarted one starts warm. The caching
+        // bucket's TTLs keep the Thanos defaults.
+        let config = client_config(stack, None);
+        args.push(format!("--index-cache.config={config}"));
+        args.push(format!("--store.caching-bucket.config={config}"));
+    }
     let mounts = vec![mount(DATA_VOLUME, data, false)];
     let resources = stack.resources.store.clone();
     thanos(
@@ -76,23 +85,47 @@ pub fn query(stack: &Stack, replica_labels: &[String]) -> Container {
     )
 }
 
-/// The query frontend: splits range queries by `splitInterval`, runs the parts in parallel on the querier's
-/// Service and keeps their results in an in-memory cache.
+/// How many idle connections the frontend keeps to the querier's Service. Its one downstream is a single host
+/// to the HTTP client (a Service's virtual IP), and Go keeps two per host by default: the Thanos docs
+/// (query-frontend, "Recommended Downstream Tripper Configuration") ask for at least 100, or every split part
+/// opens a new connection and latency is 10-20% higher.
+pub const DOWNSTREAM_IDLE_CONNS: u32 = 100;
+
+/// The query frontend: splits range and label queries by `splitInterval`, runs the parts in parallel on the
+/// querier's Service over kept-alive connections, caches the results (in memory, or in memcached with
+/// `memcached.enabled`) for `cache.validity`, and compresses what it answers.
 pub fn query_frontend(stack: &Stack, frontend: &crate::spec::QueryFrontend) -> Container {
     let querier = Names::new(stack).workload(Component::Query);
-    let args = vec![
+    let mut args = vec![
         "query-frontend".into(),
         format!("--http-address=0.0.0.0:{HTTP_PORT}"),
         format!(
             "--query-frontend.downstream-url=http://{querier}.{}.svc:{HTTP_PORT}",
             stack.namespace
         ),
-        format!("--query-range.split-interval={}", frontend.split_interval),
         format!(
-            "--query-range.response-cache-config=type: IN-MEMORY\nconfig:\n  max_size: {}\n",
-            frontend.cache_max_size
+            "--query-frontend.downstream-tripper-config=max_idle_conns_per_host: {DOWNSTREAM_IDLE_CONNS}\n"
         ),
+        // gzip when the client accepts it: a range query's JSON shrinks several times.
+        "--query-frontend.compress-responses".into(),
+        format!("--query-range.split-interval={}", frontend.split_interval),
+        // Label names and values over a long range are split too (Grafana's variables ask for them).
+        format!("--labels.split-interval={}", frontend.split_interval),
     ];
+    if stack.memcached.is_some() {
+        // memcached is shared by every frontend replica and survives their rolls; label queries are cached
+        // there too, at no cost to the frontend's memory.
+        let config = client_config(stack, Some(&frontend.cache_validity));
+        args.push(format!("--query-range.response-cache-config={config}"));
+        args.push(format!("--labels.response-cache-config={config}"));
+    } else {
+        // Each in-memory cache is a cache of its own of `max_size`: only range queries get one, so that the
+        // frontend's memory is the one cache the docs size it for.
+        args.push(format!(
+            "--query-range.response-cache-config=type: IN-MEMORY\nconfig:\n  max_size: {}\n  validity: {}\n",
+            frontend.cache_max_size, frontend.cache_validity
+        ));
+    }
     let resources = stack.resources.query_frontend.clone();
     // The frontend serves HTTP only: no gRPC port.
     thanos(
@@ -117,7 +150,18 @@ pub fn compact(stack: &Stack, sources: &Sources, compact: &crate::spec::Compact)
         format!("--retention.resolution-raw={}", compact.retention_raw),
         format!("--retention.resolution-5m={}", compact.retention_5m),
         format!("--retention.resolution-1h={}", compact.retention_1h),
+        format!("--compact.concurrency={}", compact.concurrency),
     ];
+    if compact.deduplication {
+        // Offline deduplication (Thanos docs/components/compact.md, "Vertical Compaction"): blocks that differ
+        // only by the replica label are one stream, and `penalty` merges the samples of replicas that scraped
+        // the same targets at different moments, as the querier does. It turns on vertical compaction itself.
+        args.push(format!(
+            "--deduplication.replica-label={}",
+            stack.replica_label
+        ));
+        args.push("--deduplication.func=penalty".into());
+    }
     args.extend(block_selector(stack, sources));
     let mounts = vec![mount(DATA_VOLUME, data, false)];
     let resources = stack.resources.compact.clone();
@@ -480,5 +524,92 @@ mod tests {
         let ports = frontend.ports.unwrap();
         assert_eq!(ports.len(), 1, "HTTP only");
         assert_eq!(ports[0].name.as_deref(), Some("http"));
+    }
+
+    fn flag(container: &Container, name: &str) -> Option<String> {
+        args(container)
+            .into_iter()
+            .find_map(|a| a.strip_prefix(&format!("{name}=")).map(String::from))
+    }
+
+    #[test]
+    fn the_frontend_keeps_connections_to_the_querier_compresses_and_splits_label_queries() {
+        let stack = stack(json!({"queryFrontend": {"splitInterval": "12h"}}));
+        let frontend = query_frontend(&stack, stack.query_frontend.as_ref().unwrap());
+        let tripper: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+            &flag(&frontend, "--query-frontend.downstream-tripper-config").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(tripper["max_idle_conns_per_host"], 100);
+        assert!(args(&frontend).contains(&"--query-frontend.compress-responses".into()));
+        assert_eq!(
+            flag(&frontend, "--labels.split-interval").as_deref(),
+            Some("12h")
+        );
+        let cache: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+            &flag(&frontend, "--query-range.response-cache-config").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(cache["config"]["validity"], "6h");
+        // In memory, only range queries have a cache: the frontend's memory is sized for one.
+        assert_eq!(flag(&frontend, "--labels.response-cache-config"), None);
+    }
+
+    #[test]
+    fn with_memcached_the_frontend_and_the_store_gateway_cache_there() {
+        let stack = stack(json!({"memcached": {"enabled": true},
+            "queryFrontend": {"cache": {"validity": "2h"}}}));
+        let frontend = query_frontend(&stack, stack.query_frontend.as_ref().unwrap());
+        for name in [
+            "--query-range.response-cache-config",
+            "--labels.response-cache-config",
+        ] {
+            let config: serde_yaml_ng::Value =
+                serde_yaml_ng::from_str(&flag(&frontend, name).unwrap()).unwrap();
+            assert_eq!(config["type"], "MEMCACHED", "{name}");
+            assert_eq!(config["config"]["expiration"], "2h", "{name}");
+        }
+        let store = store(&stack, &sources());
+        for name in ["--index-cache.config", "--store.caching-bucket.config"] {
+            let config: serde_yaml_ng::Value =
+                serde_yaml_ng::from_str(&flag(&store, name).unwrap()).unwrap();
+            assert_eq!(config["type"], "MEMCACHED", "{name}");
+            assert_eq!(
+                config["config"]["addresses"][0],
+                "dnssrv+_client._tcp.example-memcached.default.svc"
+            );
+        }
+        // Off by default: the store gateway keeps its in-memory index cache.
+        let plain = self::stack(json!({}));
+        assert_eq!(
+            flag(&super::store(&plain, &sources()), "--index-cache.config"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_compactor_takes_its_concurrency_and_deduplicates_replicas_only_on_request() {
+        let stack = stack(json!({"highlyAvailable": true, "compact": {"concurrency": 3}}));
+        let container = compact(&stack, &sources(), stack.compact.as_ref().unwrap());
+        assert_eq!(
+            flag(&container, "--compact.concurrency").as_deref(),
+            Some("3")
+        );
+        assert_eq!(flag(&container, "--deduplication.replica-label"), None);
+        assert_eq!(flag(&container, "--deduplication.func"), None);
+
+        let stack = self::stack(json!({"highlyAvailable": true, "replicaLabel": "replica",
+            "compact": {"deduplication": true}}));
+        let container = compact(&stack, &sources(), stack.compact.as_ref().unwrap());
+        assert_eq!(
+            flag(&container, "--deduplication.replica-label").as_deref(),
+            Some("replica")
+        );
+        assert_eq!(
+            flag(&container, "--deduplication.func").as_deref(),
+            Some("penalty")
+        );
+        // The block selector keeps the stack's own blocks, which the replica label does not decide.
+        assert!(selector(&container).is_some());
     }
 }
