@@ -761,6 +761,40 @@ def store_restart_no_gap(stack):
     return f"{answers} answers during {old.name}'s restart, each with all {want} samples"
 
 
+def frontend_cache(stack):
+    """A range query answered twice through the frontend: the second answer comes from its results
+    cache (its hit counter rises, the answer is the same), and how much faster it is."""
+    world = stack.world
+    frontend = stack.url("thanos-query-frontend", 10902)
+    pod = stack.pods("query-frontend")[0]
+
+    def hits():
+        # Every frontend replica's counter: the Service may send either query to either pod.
+        total = 0.0
+        for p in stack.pods("query-frontend"):
+            status, body = world.runner.http(f"http://{p.ip}:10902/metrics")
+            assert status == 200, f"{p.name} /metrics: HTTP {status}"
+            total += sum(float(v) for v in re.findall(r"^cortex_cache_hits_total\{[^}]*\} (\S+)$", body.decode(), re.M))
+        return total
+
+    end = int(time.time()) // 60 * 60 - 600  # older than the frontend's freshness window: cacheable
+    params = dict(path="/api/v1/query_range", start=end - 3600, end=end, step=60)
+    promql = f"count by (job) (up) + 0 * {int(time.time())}"  # a query no one asked before
+    before = hits()
+    t0 = time.monotonic()
+    first = world.query(frontend, promql, **params)
+    t1 = time.monotonic()
+    second = world.query(frontend, promql, **params)
+    t2 = time.monotonic()
+    after = hits()
+    assert first and second == first, f"the answers differ: {first[:1]} / {second[:1]}"
+    assert after > before, f"cortex_cache_hits_total stayed at {before} on {pod.name} and its peers"
+    ratio = (t2 - t1) / (t1 - t0)
+    findings.append(f"frontend cache: the cached answer took {ratio:.2f} of the first's time "
+                    f"({(t2 - t1) * 1000:.0f} ms against {(t1 - t0) * 1000:.0f} ms)")
+    return f"hits {before:.0f} -> {after:.0f}; the second answer took {ratio:.2f} of the first's time"
+
+
 def shared_bucket_own_blocks(stacks):
     """Both stacks write one bucket: each store gateway serves the blocks of its own stack alone
     (its --selector.relabel-config), though the bucket holds both stacks' blocks."""
@@ -996,6 +1030,7 @@ def scenario(world):
     check("example: no error logged in steady state", steady_errors, world, [example], ready_at + 20, steady_end)
     check("example: no container restarted", restarts, world, [example])
     check("example: the dashboard's queries return data", dashboard_queries, example)
+    check("example: a range query asked twice is answered from the frontend's cache", frontend_cache, example)
     check("example: object store outage raises the bucket alert, nothing lost", object_store_down, world, example)
     check("example: the store gateway serves uploaded blocks alone", store_serves_history, example)
     check("example: one of two store gateways restarts, the history has no gap", store_restart_no_gap, example)
