@@ -18,6 +18,7 @@ async fn highly_available_off_and_on_scales_and_removes_then_restores_the_budget
     };
     let budgets = [
         "example-prometheus",
+        "example-thanos-store",
         "example-thanos-query",
         "example-thanos-query-frontend",
     ];
@@ -28,6 +29,7 @@ async fn highly_available_off_and_on_scales_and_removes_then_restores_the_budget
         set(&round.deleted),
         BTreeSet::from([
             "PodDisruptionBudget/example-prometheus",
+            "PodDisruptionBudget/example-thanos-store",
             "PodDisruptionBudget/example-thanos-query",
             "PodDisruptionBudget/example-thanos-query-frontend"
         ]),

@@ -75,8 +75,8 @@ async fn the_2018_example_converges_and_then_makes_no_write() {
         .await;
     assert_eq!(
         pods.len(),
-        2 + 1 + 1 + 2 + 2,
-        "two Prometheus, a store, a compactor, two queriers, two query frontends"
+        2 + 2 + 1 + 2 + 2,
+        "two Prometheus, two store gateways, a compactor, two queriers, two query frontends"
     );
     for pod in &pods {
         assert_eq!(

@@ -81,7 +81,11 @@ async fn deleting_the_parent_lets_the_garbage_collector_remove_every_child_and_k
         .cluster()
         .list(&kind("PersistentVolumeClaim"), &stack.namespace)
         .await;
-    assert_eq!(claims.len(), 4, "two Prometheus, a store, a compactor");
+    assert_eq!(
+        claims.len(),
+        5,
+        "two Prometheus, two store gateways, a compactor"
+    );
 
     stack.cluster().kubectl_ok(&[
         "delete",
