@@ -52,7 +52,9 @@ venv="$target/stack/venv"
 PATH="$(realpath "$venv")/bin:$PATH"
 export PATH
 cargo build --locked -q --bin prometheus-replica-operator
-hook="$target/debug/prometheus-replica-operator"
+# A copy: the run renders with one hook throughout, whatever is built meanwhile.
+hook="$target/stack/hook"
+cp "$target/debug/prometheus-replica-operator" "$hook"
 
 state="$target/stack/run"
 export PRO_CONTROL_PLANE_DIR="$target/stack/cluster"
