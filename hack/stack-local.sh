@@ -92,6 +92,8 @@ trap 'exit 143' TERM INT
 rm -rf "$state" "$state.out"
 eval "$(hack/control-plane.sh up)"
 export KUBECONFIG
+# The file exists before tail opens it: the background job's redirection may come later.
+: > "$state.out"
 "$venv/bin/python" "$modules/stack.py" "$hook" "$bins" "$state" > "$state.out" 2>&1 &
 stack_pid=$!
 tail -n +1 -f --pid="$stack_pid" "$state.out"

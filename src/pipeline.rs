@@ -20,9 +20,10 @@ pub fn sync(request: &SyncRequest) -> Result<SyncResponse> {
     let related = related::resolve(&stack, request)?;
     let mut warnings = stack.warnings.clone();
     warnings.extend(related.warnings.iter().cloned());
-    let before = warnings.len();
-    let children = render::children(&stack, &related, request, &mut warnings)?;
-    let pending_immutable = warnings.len() > before;
+    let render::Rendered {
+        children,
+        pending_immutable,
+    } = render::children(&stack, &related, request, &mut warnings)?;
     let mut problems = related.problems.clone();
     problems.extend(conflicts::problems(&stack, request, &children));
     let status = status::status(&stack, request, &problems, pending_immutable, warnings)?;
@@ -52,7 +53,8 @@ pub fn customize(request: &CustomizeRequest) -> Result<CustomizeResponse> {
         &related::resolve(&stack, &plain)?,
         &plain,
         &mut Vec::new(),
-    )?;
+    )?
+    .children;
     let mut related_resources = related::rules(&stack);
     related_resources.extend(conflicts::rules(&stack, &children));
     Ok(CustomizeResponse { related_resources })

@@ -134,14 +134,14 @@ fn strategy(stack: &Stack, component: Component) -> Option<DeploymentStrategy> {
 }
 
 /// Keep a Deployment's selector as the observed Deployment's `spec` has it (it cannot change) and say so when
-/// it differs.
+/// it differs; true when a change is pending.
 pub fn keep_selector(
     desired: &mut Deployment,
     observed_spec: Option<&serde_json::Value>,
     warnings: &mut Vec<String>,
-) -> crate::Result<()> {
+) -> crate::Result<bool> {
     let (Some(observed_spec), Some(spec)) = (observed_spec, desired.spec.as_mut()) else {
-        return Ok(());
+        return Ok(false);
     };
     let name = desired.metadata.name.clone().unwrap_or_default();
     if super::statefulset::keep_observed(
@@ -155,8 +155,9 @@ pub fn keep_selector(
             "Deployment {name}: spec.selector cannot change in place; the observed value is kept. To apply the \
              change, delete the Deployment: it is recreated at once"
         ));
+        return Ok(true);
     }
-    Ok(())
+    Ok(false)
 }
 
 #[cfg(test)]

@@ -29,6 +29,14 @@ use crate::spec::Stack;
 use crate::{Error, Result};
 use meta::{Component, Names};
 
+/// What rendering answers: the children, and whether a change to an immutable field waits (the observed value
+/// is kept until the workload is recreated, as `status.warnings` says).
+#[derive(Debug)]
+pub struct Rendered {
+    pub children: Vec<Child>,
+    pub pending_immutable: bool,
+}
+
 /// The desired children, in a fixed order. `warnings` gets what the status must say of them (a pending
 /// immutable change, a workload waiting for its Secret).
 pub fn children(
@@ -36,7 +44,8 @@ pub fn children(
     related: &related::Related,
     request: &SyncRequest,
     warnings: &mut Vec<String>,
-) -> Result<Vec<Child>> {
+) -> Result<Rendered> {
+    let mut pending_immutable = false;
     let sources = &related.sources;
     // A child is a whole object by value: room for all of them up front, not copies of every one at each growth.
     let mut children = Vec::with_capacity(32);
@@ -123,7 +132,8 @@ pub fn children(
         let name = desired.metadata.name.clone().unwrap_or_default();
         if let Some(spec) = observed {
             tracing::debug!("  Checking StatefulSet {name}");
-            statefulset::keep_immutable(&mut desired, spec.as_ref(), warnings)?;
+            pending_immutable |=
+                statefulset::keep_immutable(&mut desired, spec.as_ref(), warnings)?;
             if !related.bucket_known && statefulset::keep_template(&mut desired, spec.as_ref())? {
                 warnings.push(format!(
                     "StatefulSet {name}: the pod template is kept as observed until {secret} (spec.bucketSecret) \
@@ -165,7 +175,7 @@ pub fn children(
         let name = desired.metadata.name.clone().unwrap_or_default();
         if let Some(observed) = hook::find(&request.children, "Deployment", &name) {
             let spec = observed_spec("Deployment", observed)?;
-            deployment::keep_selector(&mut desired, spec.as_ref(), warnings)?;
+            pending_immutable |= deployment::keep_selector(&mut desired, spec.as_ref(), warnings)?;
         }
         children.push(Child::Deployment(desired));
     }
@@ -191,7 +201,10 @@ pub fn children(
             children.push(Child::Ingress(ingress::ingress(stack, component, domain)));
         }
     }
-    Ok(children)
+    Ok(Rendered {
+        children,
+        pending_immutable,
+    })
 }
 
 /// The `spec` of an observed workload, the only part of it that rendering reads; `Some(Value::Null)` for

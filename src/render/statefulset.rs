@@ -211,7 +211,7 @@ const FILESYSTEM: &str = "Filesystem";
 const PENDING: &str = "Pending";
 
 /// Keep the immutable fields of `desired` as the observed StatefulSet's `spec` has them, and say what would
-/// have changed.
+/// have changed; true when a change is pending (kept as observed until the StatefulSet is recreated).
 ///
 /// What the API server adds to claim templates (`apiVersion`/`kind`, `volumeMode: Filesystem`, `status`,
 /// empty metadata) is no difference; the observed templates are sent back as stored, so that an unchanged
@@ -220,11 +220,12 @@ pub fn keep_immutable(
     desired: &mut StatefulSet,
     observed_spec: Option<&Value>,
     warnings: &mut Vec<String>,
-) -> Result<()> {
+) -> Result<bool> {
     let name = desired.metadata.name.clone().unwrap_or_default();
     let Some(observed_spec) = observed_spec else {
-        return Ok(());
+        return Ok(false);
     };
+    let before = warnings.len();
     let spec = desired
         .spec
         .as_mut()
@@ -289,7 +290,7 @@ pub fn keep_immutable(
             ))
         })?),
     };
-    Ok(())
+    Ok(warnings.len() > before)
 }
 
 /// Keep the observed pod template of `desired`; true when it differs from the rendered one.
@@ -490,8 +491,9 @@ mod tests {
             json!("1Gi");
         let mut again = desired.clone();
         let mut warnings = Vec::new();
-        keep_immutable(&mut again, Some(&observed), &mut warnings).unwrap();
+        let pending = keep_immutable(&mut again, Some(&observed), &mut warnings).unwrap();
         assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(!pending, "nothing waits");
         assert_eq!(sent_templates(&again), stored_templates(&observed));
     }
 
@@ -507,7 +509,11 @@ mod tests {
             None,
         );
         let mut warnings = Vec::new();
-        keep_immutable(&mut desired, Some(&observed), &mut warnings).unwrap();
+        let pending = keep_immutable(&mut desired, Some(&observed), &mut warnings).unwrap();
+        assert!(
+            pending,
+            "the changes wait for the StatefulSet to be recreated"
+        );
         let spec = desired.spec.unwrap();
         assert_eq!(spec.service_name.as_deref(), Some("old-peers"));
         assert_eq!(spec.selector.match_labels.unwrap()["app"], "prometheus");
