@@ -77,6 +77,61 @@ fn every_alert_fires_in_one_promtool_test_and_stays_silent_in_another() {
     );
 }
 
+/// `(job, threshold)` of every `PrometheusReplicaComponentDown` rule: `... < N` with `job="promrep-..."`.
+fn down_thresholds(answer: &Value) -> Vec<(String, usize)> {
+    let rules: Yaml =
+        serde_yaml_ng::from_str(derived(answer)["data"][RULES_KEY].as_str().unwrap()).unwrap();
+    rules["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().unwrap())
+        .filter(|r| r["alert"] == "PrometheusReplicaComponentDown")
+        .map(|r| {
+            let job = r["labels"]["job"].as_str().unwrap().to_string();
+            let expr = r["expr"].as_str().unwrap();
+            let want = expr.rsplit('<').next().unwrap().trim().parse().unwrap();
+            (job, want)
+        })
+        .collect()
+}
+
+#[test]
+fn the_healthy_promtool_case_has_every_pod_the_rendered_stack_runs() {
+    // The healthy case is the test in which every alert but the Watchdog is silent; each component must have
+    // as many `up` series as the rendered ComponentDown rule expects, or the case tests another stack.
+    let tests: Yaml = serde_yaml_ng::from_str(RULES_TEST).unwrap();
+    let healthy = tests["tests"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|t| {
+            t["alert_rule_test"].as_sequence().unwrap().iter().any(|c| {
+                c["alertname"] == "PrometheusReplicaComponentDown"
+                    && c["exp_alerts"].as_sequence().unwrap().is_empty()
+            })
+        })
+        .expect("a healthy case");
+    let series: Vec<&str> = healthy["input_series"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["series"].as_str())
+        .collect();
+    let thresholds = down_thresholds(&answer());
+    assert!(!thresholds.is_empty());
+    for (job, want) in thresholds {
+        let up = series
+            .iter()
+            .filter(|s| s.starts_with(&format!("up{{job=\"{job}\"")))
+            .count();
+        assert_eq!(
+            up, want,
+            "the healthy case has {up} up series of {job}, the stack runs {want}"
+        );
+    }
+}
+
 #[test]
 fn runbook_links_use_the_runbook_url_setting() {
     let rules: Yaml =
