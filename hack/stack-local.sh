@@ -73,12 +73,15 @@ cleanup() {
   done < "$state/started"
 }
 stack_pid=""
+tail_pid=""
 finish() {
   local rc=$?
   if [[ -n "$stack_pid" ]]; then
     kill -TERM "$stack_pid" 2> /dev/null || true
     wait "$stack_pid" 2> /dev/null || true
   fi
+  # tail ends within a second of the run (--pid), having printed its last lines.
+  if [[ -n "$tail_pid" ]]; then wait "$tail_pid" 2> /dev/null || true; fi
   cleanup
   hack/control-plane.sh down > /dev/null 2>&1 || true
   if ! grep -q '^stack: [0-9]* passed, [0-9]* failed$' "$state.out" 2> /dev/null; then
@@ -96,6 +99,9 @@ export KUBECONFIG
 : > "$state.out"
 "$venv/bin/python" "$modules/stack.py" "$hook" "$bins" "$state" > "$state.out" 2>&1 &
 stack_pid=$!
-tail -n +1 -f --pid="$stack_pid" "$state.out"
+# tail in the background: bash runs a trap (a TERM from .ci/run giving up) only between commands, so a
+# foreground tail would keep the run going to its end; `wait` returns at once.
+tail -n +1 -f --pid="$stack_pid" "$state.out" &
+tail_pid=$!
 wait "$stack_pid"
 stack_pid=""
