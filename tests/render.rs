@@ -591,6 +591,12 @@ fn changed_storage_keeps_the_observed_claim_templates_and_warns() {
         warnings.contains("StatefulSet example-prometheus: spec.volumeClaimTemplates"),
         "{warnings}"
     );
+    // Recreating the StatefulSet does not grow the claims it made: the advice says how.
+    assert!(
+        warnings.contains("kubectl patch pvc data-example-prometheus-<ordinal>")
+            && warnings.contains("allowVolumeExpansion"),
+        "{warnings}"
+    );
     assert_eq!(
         response["status"]["conditions"][2]["reason"],
         "ImmutableFieldChangePending"

@@ -275,7 +275,13 @@ pub fn keep_immutable(
         .map(normalize_claim_template)
         .collect();
     if comparable(&normalized) != comparable(&desired_templates) {
-        warnings.push(pending(&name, "volumeClaimTemplates"));
+        warnings.push(format!(
+            "{}. The claims it made keep their size: grow each with `kubectl patch pvc {}-{name}-<ordinal> -p \
+             '{{\"spec\":{{\"resources\":{{\"requests\":{{\"storage\":\"<new size>\"}}}}}}}}'` where its StorageClass \
+             has allowVolumeExpansion: true (a claim cannot shrink)",
+            pending(&name, "volumeClaimTemplates"),
+            pod::DATA_VOLUME
+        ));
     }
     // Whether they differ or not, the observed templates go back as stored, with what the API server added
     // (`volumeMode`, each claim's `status`): Metacontroller's default apply replaces a list without merge keys
