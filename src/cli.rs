@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::{render, server, tls};
+use crate::hook::{Child, SyncResponse};
+use crate::{Error, Result, api, server, tls};
+
+mod input;
 
 /// A stateless Metacontroller sync hook that runs Prometheus with Thanos from one PrometheusReplica object.
 #[derive(Parser, Debug)]
@@ -54,7 +57,7 @@ impl Cli {
             Command::Serve(args) => server::run(*args),
             Command::Render(args) => render_command(&args),
             Command::Crd => {
-                print!("{}", render::crd_yaml());
+                print!("{}", api::crd_yaml());
                 Ok(())
             }
             Command::Certs(args) => tls::write_certs(&args),
@@ -81,16 +84,16 @@ fn render_command(args: &RenderArgs) -> Result<(), String> {
         };
         inputs.push((file.display().to_string(), text));
     }
-    let request = render::request_from_files(&inputs).map_err(|e| e.to_string())?;
+    let request = input::request_from_files(&inputs).map_err(|e| e.to_string())?;
     let response = crate::sync(&request).map_err(|e| e.to_string())?;
     let out = match args.output {
-        Output::Json => render::to_json_pretty(&response).map_err(|e| e.to_string())?,
+        Output::Json => to_json_pretty(&response).map_err(|e| e.to_string())?,
         Output::Yaml => {
             // The YAML stream has the children only: what the status says goes to standard error.
             for line in attention(&response.status) {
                 eprintln!("{line}");
             }
-            render::to_yaml_stream(&response.children).map_err(|e| e.to_string())?
+            to_yaml_stream(&response.children).map_err(|e| e.to_string())?
         }
     };
     print!("{out}");
@@ -112,4 +115,24 @@ fn attention(status: &crate::api::PrometheusReplicaStatus) -> Vec<String> {
             .map(|c| format!("degraded: {}: {}", c.reason, c.message)),
     );
     lines
+}
+
+/// The whole sync response as indented JSON.
+pub fn to_json_pretty(response: &SyncResponse) -> Result<String> {
+    serde_json::to_string_pretty(response)
+        .map(|s| s + "\n")
+        .map_err(|e| Error::Internal(format!("encoding the answer: {e}")))
+}
+
+/// The children as a multi-document YAML stream.
+pub fn to_yaml_stream(children: &[Child]) -> Result<String> {
+    let mut out = String::new();
+    for child in children {
+        out.push_str("---\n");
+        out.push_str(
+            &serde_yaml_ng::to_string(child)
+                .map_err(|e| Error::Internal(format!("encoding a child: {e}")))?,
+        );
+    }
+    Ok(out)
 }

@@ -3,15 +3,14 @@
 use serde_json::Value;
 
 fn crd() -> Value {
-    serde_yaml_ng::from_str(&prometheus_replica_operator::render::crd_yaml())
-        .expect("the CRD is YAML")
+    serde_yaml_ng::from_str(&prometheus_replica_operator::api::crd_yaml()).expect("the CRD is YAML")
 }
 
 #[test]
 fn deploy_crd_yaml_is_the_output_of_the_crd_command() {
     let committed = include_str!("../deploy/crd.yaml");
     assert!(
-        committed == prometheus_replica_operator::render::crd_yaml(),
+        committed == prometheus_replica_operator::api::crd_yaml(),
         "deploy/crd.yaml is stale: run `cargo run -- crd > deploy/crd.yaml`"
     );
 }
@@ -25,7 +24,7 @@ fn the_crd_command_prints_the_same_as_the_library() {
     assert!(output.status.success());
     assert_eq!(
         String::from_utf8(output.stdout).unwrap(),
-        prometheus_replica_operator::render::crd_yaml()
+        prometheus_replica_operator::api::crd_yaml()
     );
 }
 

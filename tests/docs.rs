@@ -30,7 +30,7 @@ const EMBEDDED_LISTED: &[(&str, &str)] = &[(
 )];
 
 fn api_reference() -> String {
-    let crd: Value = serde_yaml_ng::from_str(&prometheus_replica_operator::render::crd_yaml())
+    let crd: Value = serde_yaml_ng::from_str(&prometheus_replica_operator::api::crd_yaml())
         .expect("the CRD is YAML");
     let version = &crd["spec"]["versions"][0];
     let schema = &version["schema"]["openAPIV3Schema"];

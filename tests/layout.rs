@@ -58,8 +58,8 @@ fn dependencies(text: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
     found
 }
 
-#[test]
-fn no_two_modules_of_the_crate_depend_on_each_other() {
+/// Every top-level module of `src/` and the top-level modules it uses.
+fn graph() -> BTreeMap<String, BTreeSet<String>> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let files = sources(&src);
     let modules: BTreeSet<String> = files
@@ -80,6 +80,49 @@ fn no_two_modules_of_the_crate_depend_on_each_other() {
             .or_default()
             .extend(deps.into_iter().filter(|d| *d != module));
     }
+    graph
+}
+
+/// The pure core: the sync from request to answer, with no I/O.
+const CORE: [&str; 8] = [
+    "api",
+    "error",
+    "hook",
+    "spec",
+    "promconfig",
+    "render",
+    "status",
+    "pipeline",
+];
+/// The shell around it: serving, certificates, metrics, logs, the command line.
+const SHELL: [&str; 6] = ["server", "tls", "admin", "metrics", "logging", "cli"];
+
+#[test]
+fn the_core_never_imports_the_shell() {
+    let graph = graph();
+    for module in graph.keys() {
+        assert!(
+            CORE.contains(&module.as_str()) || SHELL.contains(&module.as_str()),
+            "src/{module} is neither core nor shell: place it in tests/layout.rs"
+        );
+    }
+    for module in CORE {
+        let shell: Vec<&String> = graph
+            .get(module)
+            .into_iter()
+            .flatten()
+            .filter(|d| SHELL.contains(&d.as_str()))
+            .collect();
+        assert!(
+            shell.is_empty(),
+            "the core's {module} uses the shell's {shell:?}"
+        );
+    }
+}
+
+#[test]
+fn no_two_modules_of_the_crate_depend_on_each_other() {
+    let graph = graph();
     assert!(graph["pipeline"].contains("render") && graph["pipeline"].contains("status"));
     // Depth-first search for a cycle, reporting the first one found.
     fn visit(
