@@ -2,8 +2,12 @@
 //!
 //! Most syncs are resyncs: Metacontroller sends the same parent, children and related objects every
 //! `resyncPeriodSeconds`, and the answer is a pure function of them (DESIGN section 1). So the server keeps the
-//! answers it gave, keyed by a SHA-256 digest of everything an answer depends on, and answers an identical request
+//! answers it gave, keyed by a BLAKE3 digest of everything an answer depends on, and answers an identical request
 //! from the memo. The pure core stays uncached ([`crate::sync_json`]).
+//!
+//! The digest is BLAKE3: a collision is as out of reach as with SHA-256, and it hashes with the SIMD units every
+//! x86-64 and aarch64 CPU has. SHA-256 is as fast only on CPUs with SHA extensions; without them (valgrind shows
+//! it), hashing the 2018 example's 2.6 KB took as many instructions as all the rest of a memoized request.
 //!
 //! Guarantees:
 //! - the key covers every input of an answer: the route (which pure call), the whole body byte for byte, the
@@ -17,7 +21,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Bytes;
 use lru::LruCache;
-use sha2::{Digest, Sha256};
 
 use crate::Summary;
 use crate::metrics::Metrics;
@@ -52,8 +55,8 @@ impl Answer {
 /// The memo of one server. Cheap to share; every method takes `&self`.
 #[derive(Debug)]
 pub struct Memo {
-    /// SHA-256 having absorbed the context (version and flags): each key starts from a copy.
-    seed: Sha256,
+    /// The hasher having absorbed the context (version and flags): each key starts from a copy.
+    seed: blake3::Hasher,
     budget: usize,
     metrics: Arc<Metrics>,
     entries: Mutex<Entries>,
@@ -69,8 +72,8 @@ impl Memo {
     /// An empty memo holding at most `budget` bytes (0: none, every request is computed). `context` is
     /// everything besides the route and the body that answers depend on: the server passes its version and flags.
     pub fn new(budget: usize, context: &[u8], metrics: Arc<Metrics>) -> Self {
-        let mut seed = Sha256::new();
-        seed.update((context.len() as u64).to_le_bytes());
+        let mut seed = blake3::Hasher::new();
+        seed.update(&(context.len() as u64).to_le_bytes());
         seed.update(context);
         Self {
             seed,
@@ -92,11 +95,11 @@ impl Memo {
     /// different inputs are the same byte stream.
     pub fn key(&self, route: &str, body: &[u8]) -> Key {
         let mut hash = self.seed.clone();
-        hash.update((route.len() as u64).to_le_bytes());
+        hash.update(&(route.len() as u64).to_le_bytes());
         hash.update(route.as_bytes());
-        hash.update((body.len() as u64).to_le_bytes());
+        hash.update(&(body.len() as u64).to_le_bytes());
         hash.update(body);
-        Key(hash.finalize().into())
+        Key(*hash.finalize().as_bytes())
     }
 
     /// The answer kept under `key`, now the most recently used; counted as a hit or a miss.
