@@ -55,8 +55,8 @@ impl Answer {
 /// The memo of one server. Cheap to share; every method takes `&self`.
 #[derive(Debug)]
 pub struct Memo {
-    /// The hasher having absorbed the context (version and flags): each key starts from a copy.
-    seed: blake3::Hasher,
+    /// The BLAKE3 key derived from the context (version and flags): every key is hashed with it.
+    context: [u8; 32],
     budget: usize,
     metrics: Arc<Metrics>,
     entries: Mutex<Entries>,
@@ -72,11 +72,8 @@ impl Memo {
     /// An empty memo holding at most `budget` bytes (0: none, every request is computed). `context` is
     /// everything besides the route and the body that answers depend on: the server passes its version and flags.
     pub fn new(budget: usize, context: &[u8], metrics: Arc<Metrics>) -> Self {
-        let mut seed = blake3::Hasher::new();
-        seed.update(&(context.len() as u64).to_le_bytes());
-        seed.update(context);
         Self {
-            seed,
+            context: blake3::derive_key("prometheus-replica-operator memo of answers", context),
             budget,
             metrics,
             entries: Mutex::new(Entries {
@@ -91,14 +88,16 @@ impl Memo {
         self.budget > 0
     }
 
-    /// The key of a request: the route and the body, after the context. Each part is length-prefixed, so no two
-    /// different inputs are the same byte stream.
+    /// The key of a request: the body and the route, hashed with the context's key. Each part is followed by its
+    /// length, so no two different inputs are the same byte stream (read from the end, it parses one way). The
+    /// body comes first, where it starts on a chunk boundary: hashing the example took 3.0 µs the other way
+    /// round, 2.0 µs this way (`cargo bench --bench sync -- memo-key`).
     pub fn key(&self, route: &str, body: &[u8]) -> Key {
-        let mut hash = self.seed.clone();
-        hash.update(&(route.len() as u64).to_le_bytes());
-        hash.update(route.as_bytes());
-        hash.update(&(body.len() as u64).to_le_bytes());
+        let mut hash = blake3::Hasher::new_keyed(&self.context);
         hash.update(body);
+        hash.update(&(body.len() as u64).to_le_bytes());
+        hash.update(route.as_bytes());
+        hash.update(&(route.len() as u64).to_le_bytes());
         Key(*hash.finalize().as_bytes())
     }
 
@@ -168,8 +167,8 @@ mod tests {
         assert_eq!(key, memo.key("/sync", b"{}"));
         assert_ne!(key, memo.key("/customize", b"{}"));
         assert_ne!(key, memo.key("/sync", b"{ }"));
-        // Length prefixes: moving a byte from the route to the body is another input.
-        assert_ne!(memo.key("/syncx", b"y"), memo.key("/sync", b"xy"));
+        // Lengths: moving a byte from the body to the route is another input.
+        assert_ne!(memo.key("/sync", b"{}x"), memo.key("x/sync", b"{}"));
         let other = Memo::new(1 << 20, b"v2", Arc::new(Metrics::new()));
         assert_ne!(key, other.key("/sync", b"{}"));
     }
