@@ -210,9 +210,7 @@ async fn errors_are_computed_every_time() {
 }
 
 /// An HTTP/2 connection to the server, to send many requests without a handshake each.
-async fn h2(
-    server: &Server,
-) -> hyper::client::conn::http2::SendRequest<http_body_util::Full<hyper::body::Bytes>> {
+async fn h2(server: &Server) -> Sender {
     let stream = connect(
         server.hook,
         client(Trust::Anything, &["h2"], None),
@@ -228,6 +226,23 @@ async fn h2(
     sender
 }
 
+type Sender = hyper::client::conn::http2::SendRequest<http_body_util::Full<hyper::body::Bytes>>;
+
+/// The answer to `POST /sync` with `body`, which must be a 200.
+async fn answer(sender: &mut Sender, body: impl Into<hyper::body::Bytes>) -> hyper::body::Bytes {
+    let response = sender
+        .send_request(post("/sync", body))
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), StatusCode::OK);
+    response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+}
+
 const HITS: &str = "prometheus_replica_operator_memo_hits_total";
 const MISSES: &str = "prometheus_replica_operator_memo_misses_total";
 const BYTES: &str = "prometheus_replica_operator_memo_bytes";
@@ -240,19 +255,7 @@ async fn a_resync_is_answered_from_the_memo_and_counted() {
     let mut sender = h2(&server).await;
     let mut answers = Vec::new();
     for _ in 0..3 {
-        let response = sender
-            .send_request(post("/sync", server_support::EXAMPLE))
-            .await
-            .expect("answered");
-        assert_eq!(response.status(), StatusCode::OK);
-        answers.push(
-            response
-                .into_body()
-                .collect()
-                .await
-                .expect("body")
-                .to_bytes(),
-        );
+        answers.push(answer(&mut sender, server_support::EXAMPLE).await);
     }
     assert_eq!(answers[0], answers[1]);
     assert_eq!(answers[0], answers[2]);
@@ -265,14 +268,22 @@ async fn a_resync_is_answered_from_the_memo_and_counted() {
         "{bytes} bytes held for one answer of {}",
         answers[0].len()
     );
-    // The log line of a hit names the parent and its children as that of the first answer.
-    let logs = server.logs();
-    let lines: Vec<serde_json::Value> = logs
-        .iter()
-        .filter(|l| l.contains("\"message\":\"request\""))
-        .map(|l| serde_json::from_str(l).expect("JSON log line"))
-        .collect();
-    assert_eq!(lines.len(), 3, "{logs:?}");
+    // The log line of a hit names the parent and its children as that of the first answer. The lines reach
+    // the test through a pipe and a thread: wait for them.
+    let deadline = std::time::Instant::now() + server_support::PATIENCE;
+    let lines = loop {
+        let lines: Vec<serde_json::Value> = server
+            .logs()
+            .iter()
+            .filter(|l| l.contains("\"message\":\"request\""))
+            .map(|l| serde_json::from_str(l).expect("JSON log line"))
+            .collect();
+        if lines.len() == 3 || std::time::Instant::now() > deadline {
+            break lines;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(lines.len(), 3, "{lines:?}");
     for line in &lines {
         assert_eq!(
             (&line["name"], &line["children"]),
@@ -286,11 +297,7 @@ async fn memo_bytes_zero_computes_every_answer() {
     let server = Server::start(&["--memo-bytes", "0"]);
     let mut sender = h2(&server).await;
     for _ in 0..2 {
-        let response = sender
-            .send_request(post("/sync", server_support::EXAMPLE))
-            .await
-            .expect("answered");
-        assert_eq!(response.status(), StatusCode::OK);
+        answer(&mut sender, server_support::EXAMPLE).await;
     }
     assert_eq!(server.metric(HITS).await, 0.0);
     assert_eq!(server.metric(MISSES).await, 0.0);
@@ -307,18 +314,7 @@ async fn many_distinct_requests_stay_within_the_budget_and_32_mib() {
     let budget = prometheus_replica_operator::server::memo::DEFAULT_BYTES as f64;
     let mut sender = h2(&server).await;
     // The baseline: the server after its first answer, which starts its threads and allocator pages.
-    let first = sender
-        .send_request(post("/sync", server_support::EXAMPLE))
-        .await
-        .expect("answered");
-    assert_eq!(first.status(), StatusCode::OK);
-    let mut answered = first
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes()
-        .len() as f64;
+    let mut answered = answer(&mut sender, server_support::EXAMPLE).await.len() as f64;
     let baseline = server.memory_kib("VmHWM");
     let mut i = 0;
     while answered < 2.0 * budget {
@@ -326,18 +322,7 @@ async fn many_distinct_requests_stay_within_the_budget_and_32_mib() {
             request["parent"]["metadata"]["name"] = format!("example-{i}").into();
         });
         i += 1;
-        let response = sender
-            .send_request(post("/sync", body))
-            .await
-            .expect("answered");
-        assert_eq!(response.status(), StatusCode::OK);
-        answered += response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes()
-            .len() as f64;
+        answered += answer(&mut sender, body).await.len() as f64;
     }
     let held = server.metric(BYTES).await;
     assert!(held <= budget, "{held} bytes held, over the budget");
