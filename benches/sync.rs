@@ -1,6 +1,9 @@
 //! The pure sync end to end (`sync_json`: decode, render, encode) over the 2018 example, with nothing and
 //! with everything observed, and over requests of 10 KiB to 10 MiB, so that the cost per byte shows.
 //!
+//! Beside them, `memo-key`: what the server's memo of answers adds to a request it has not answered before (the
+//! key, a digest of the body), over the example and the 10 MiB request.
+//!
 //! `cargo bench --bench sync`; one benchmark: `cargo bench --bench sync -- 'size/1MiB'`.
 
 #[path = "../tests/common/mod.rs"]
@@ -11,6 +14,8 @@ use std::time::Duration;
 
 use common::{Request, Rollout, as_stored};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use prometheus_replica_operator::metrics::Metrics;
+use prometheus_replica_operator::server::memo::{self, Memo};
 use prometheus_replica_operator::sync_json;
 use serde_json::{Value, json};
 
@@ -118,6 +123,7 @@ fn bench(c: &mut Criterion) {
     let mut size = c.benchmark_group("size");
     size.sample_size(20)
         .measurement_time(Duration::from_secs(5));
+    let mut largest = Vec::new();
     for (name, target) in [
         ("10KiB", 10 << 10),
         ("100KiB", 100 << 10),
@@ -130,8 +136,19 @@ fn bench(c: &mut Criterion) {
         size.bench_with_input(BenchmarkId::from_parameter(name), &body, |b, body| {
             b.iter(|| sync_json(black_box(body)))
         });
+        largest = body;
     }
     size.finish();
+
+    let mut key = c.benchmark_group("memo-key");
+    let memo = Memo::new(memo::DEFAULT_BYTES, b"bench", Metrics::new().into());
+    for (name, body) in [("nothing-observed", EXAMPLE.to_vec()), ("10MiB", largest)] {
+        key.throughput(Throughput::Bytes(body.len() as u64));
+        key.bench_with_input(BenchmarkId::from_parameter(name), &body, |b, body| {
+            b.iter(|| memo.key("/sync", black_box(body)))
+        });
+    }
+    key.finish();
 }
 
 criterion_group!(benches, bench);

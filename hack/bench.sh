@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # The hook against its floor (examples/floor.rs: same tokio + hyper + rustls stack, answers every POST with a
-# precomputed copy of the hook's answer), in turns, over TLS on loopback, driven by h2load with HTTP/1.1.
-# Prints for each: requests per second at full load (8 connections), server CPU time per request
-# (utime + stime from /proc/PID/stat), p50/p99 latency at full load and at a fixed rate; and for the hook its
-# peak RSS (VmHWM) and the time from spawn to the first `/readyz` 200.
+# precomputed copy of the hook's answer), over TLS on loopback, driven by h2load with HTTP/1.1. Three servers in
+# turns, ROUNDS times: `cold`, the hook computing every answer (`--memo-bytes 0`); `memo`, the hook as shipped,
+# whose memo answers the repeated request after its first; and the floor. Every request of a run is the same,
+# as Metacontroller's resyncs of an unchanged parent are.
+# Prints for each, per round: requests per second at full load (8 connections) and server CPU time per request
+# (utime + stime from /proc/PID/stat); then the median of the rounds with their range (the machine's noise), the
+# ratios to the floor of the same round, p50/p99 latency at full load and at a fixed rate (last round), and for
+# the hook its peak RSS (VmHWM) and the time from spawn to the first `/readyz` 200.
 #
 # Usage: hack/bench.sh [SYNC_REQUEST_JSON]          (default: hack/examples/sync-request.json)
-# Environment: REQUESTS (full-load requests per server, default 20000), RATE (requests per second of the paced
-# run, default 1000), PACED_SECONDS (default 5), HOOK_PORT/ADMIN_PORT/FLOOR_PORT (default 18443/18080/19443).
+# Environment: ROUNDS (default 3), REQUESTS (full-load requests per server, default 20000), RATE (requests per
+# second of the paced run, default 1000), PACED_SECONDS (default 5), HOOK_PORT/ADMIN_PORT/FLOOR_PORT (default
+# 18443/18080/19443).
 #
 # Needs cargo, h2load (Debian package nghttp2-client) and awk; installs nothing. For people, not for CI: the
 # figures depend on the machine and on whatever else runs on it.
@@ -25,6 +30,7 @@ if ((${#missing[@]})); then
 fi
 
 request=${1:-hack/examples/sync-request.json}
+rounds=${ROUNDS:-3}
 requests=${REQUESTS:-20000}
 rate=${RATE:-1000}
 paced_seconds=${PACED_SECONDS:-5}
@@ -130,40 +136,79 @@ measure() {
   percentiles "$work/$name.paced.log" >"$work/$name.paced.lat"
 }
 
+# Starts server NAME (cold, memo or floor) and measures it; appends its figures to $work/NAME.rounds.
+run() {
+  local name=$1 start_ns cold_ms=- rss_kib=-
+  start_ns=$(date +%s%N)
+  case $name in
+    floor)
+      "$floor_bin" "127.0.0.1:$floor_port" "$request" >"$work/floor.log" 2>&1 &
+      pid=$!
+      wait_ready "$start_ns" "$floor_port" >/dev/null
+      measure floor "$floor_port"
+      ;;
+    *)
+      local memo_bytes=()
+      [[ $name == cold ]] && memo_bytes=(--memo-bytes 0)
+      "$hook_bin" serve --addr "127.0.0.1:$hook_port" --admin-addr "127.0.0.1:$admin_port" --log-format json \
+        "${memo_bytes[@]}" >"$work/$name.log" 2>&1 &
+      pid=$!
+      cold_ms=$(wait_ready "$start_ns" "$admin_port" /readyz)
+      measure "$name" "$hook_port"
+      rss_kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
+      ;;
+  esac
+  stop
+  echo "$(<"$work/$name.rps") $(<"$work/$name.cpu") $rss_kib $cold_ms" >>"$work/$name.rounds"
+}
+
 echo "hook: $hook_bin" >&2
-start_ns=$(date +%s%N)
-"$hook_bin" serve --addr "127.0.0.1:$hook_port" --admin-addr "127.0.0.1:$admin_port" --log-format json \
-  >"$work/hook.log" 2>&1 &
-pid=$!
-cold_ms=$(wait_ready "$start_ns" "$admin_port" /readyz)
-measure hook "$hook_port"
-rss_kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
-stop
-
 echo "floor: $floor_bin" >&2
-"$floor_bin" "127.0.0.1:$floor_port" "$request" >"$work/floor.log" 2>&1 &
-pid=$!
-wait_ready "$(date +%s%N)" "$floor_port" >/dev/null
-measure floor "$floor_port"
-stop
+names=(cold memo floor)
+for ((round = 1; round <= rounds; round++)); do
+  for name in "${names[@]}"; do
+    echo "round $round/$rounds: $name" >&2
+    run "$name"
+  done
+done
 
-read -r hook_rps <"$work/hook.rps"
-read -r floor_rps <"$work/floor.rps"
-read -r hook_cpu <"$work/hook.cpu"
-read -r floor_cpu <"$work/floor.cpu"
-read -r hook_p50 hook_p99 <"$work/hook.full.lat"
-read -r floor_p50 floor_p99 <"$work/floor.full.lat"
-read -r hook_paced_p50 hook_paced_p99 <"$work/hook.paced.lat"
-read -r floor_paced_p50 floor_paced_p99 <"$work/floor.paced.lat"
+# median FILE COLUMN: the median and the range of a column of NAME.rounds, as `median (min-max)`.
+median() {
+  awk -v c="$2" '{ print $c }' "$1" | sort -g | awk -v fmt="$3" '{ v[NR] = $1 } END {
+    m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+    printf fmt " (" fmt "-" fmt ")\n", m, v[1], v[NR] }'
+}
+
+# ratio NAME: the median over the rounds of NAME's requests/s over the floor's in the same round.
+ratio() {
+  paste -d ' ' "$work/$1.rounds" "$work/floor.rounds" | awk '{ print $1 / $5 }' >"$work/$1.ratio"
+  median "$work/$1.ratio" 1 "%.2f"
+}
 
 echo
 echo "request: $request ($(wc -c <"$request") bytes); h2load --h1 -c $clients -t 1, TLS, loopback; $(nproc) cores"
-printf '%-34s %12s %12s\n' "" hook floor
-printf '%-34s %12s %12s\n' "requests/s ($requests at full load)" "$hook_rps" "$floor_rps"
-printf '%-34s %12s %12s\n' "server CPU us/request" "$hook_cpu" "$floor_cpu"
-printf '%-34s %12s %12s\n' "p50 / p99 ms at full load" "$hook_p50 / $hook_p99" "$floor_p50 / $floor_p99"
-printf '%-34s %12s %12s\n' "p50 / p99 ms at $rate req/s" "$hook_paced_p50 / $hook_paced_p99" \
-  "$floor_paced_p50 / $floor_paced_p99"
-awk -v h="$hook_rps" -v f="$floor_rps" 'BEGIN { printf "ratio hook/floor requests/s: %.2f\n", h / f }'
-awk -v k="$rss_kib" 'BEGIN { printf "hook peak RSS (VmHWM): %.1f MiB\n", k / 1024 }'
-echo "hook cold start to /readyz 200: $cold_ms ms"
+echo "$rounds rounds of cold, memo, floor in turns; median (range) over the rounds"
+printf '%-28s %-24s %-24s %-24s\n' "" "cold (--memo-bytes 0)" "memo (as shipped)" floor
+printf '%-28s %-24s %-24s %-24s\n' "requests/s ($requests at full load)" \
+  "$(median "$work/cold.rounds" 1 %.0f)" "$(median "$work/memo.rounds" 1 %.0f)" "$(median "$work/floor.rounds" 1 %.0f)"
+printf '%-28s %-24s %-24s %-24s\n' "server CPU us/request" \
+  "$(median "$work/cold.rounds" 2 %.1f)" "$(median "$work/memo.rounds" 2 %.1f)" "$(median "$work/floor.rounds" 2 %.1f)"
+printf '%-28s %-24s %-24s\n' "requests/s over the floor's" "$(ratio cold)" "$(ratio memo)"
+for name in cold memo; do
+  paste -d ' ' "$work/$name.rounds" "$work/floor.rounds" | awk '{ print $2 / $6 }' >"$work/$name.cpu-ratio"
+done
+printf '%-28s %-24s %-24s\n' "CPU/request over the floor's" \
+  "$(median "$work/cold.cpu-ratio" 1 %.2f)" "$(median "$work/memo.cpu-ratio" 1 %.2f)"
+for name in "${names[@]}"; do
+  read -r p50 p99 <"$work/$name.full.lat"
+  read -r paced_p50 paced_p99 <"$work/$name.paced.lat"
+  echo "$p50 / $p99" >"$work/$name.full.show"
+  echo "$paced_p50 / $paced_p99" >"$work/$name.paced.show"
+done
+printf '%-28s %-24s %-24s %-24s\n' "p50 / p99 ms at full load" \
+  "$(<"$work/cold.full.show")" "$(<"$work/memo.full.show")" "$(<"$work/floor.full.show")"
+printf '%-28s %-24s %-24s %-24s\n' "p50 / p99 ms at $rate req/s" \
+  "$(<"$work/cold.paced.show")" "$(<"$work/memo.paced.show")" "$(<"$work/floor.paced.show")"
+awk '{ if ($3 > max) max = $3 } END { printf "hook peak RSS (VmHWM, largest of cold and memo): %.1f MiB\n", max / 1024 }' \
+  "$work/cold.rounds" "$work/memo.rounds"
+echo "hook cold start to /readyz 200: $(median "$work/memo.rounds" 4 %.0f) ms"

@@ -68,6 +68,16 @@ pub struct Metrics {
     pub connections: Gauge,
     /// Times `--max-connections` was reached and a new connection had to wait.
     pub connection_limit_reached: Counter,
+    /// Hook requests answered from the memo of answers (`server::memo`).
+    pub memo_hits: Counter,
+    /// Hook requests looked up in the memo and computed.
+    pub memo_misses: Counter,
+    /// Answers evicted from the memo to stay within `--memo-bytes`.
+    pub memo_evictions: Counter,
+    /// Bytes the memo holds, as counted against `--memo-bytes`.
+    pub memo_bytes: Gauge,
+    /// Answers the memo holds.
+    pub memo_entries: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -90,6 +100,11 @@ impl Metrics {
         let tls_handshake_failures = Counter::default();
         let connections = Gauge::default();
         let connection_limit_reached = Counter::default();
+        let memo_hits = Counter::default();
+        let memo_misses = Counter::default();
+        let memo_evictions = Counter::default();
+        let memo_bytes = Gauge::default();
+        let memo_entries = Gauge::default();
         let build = Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]);
 
         registry.register(
@@ -147,6 +162,31 @@ impl Metrics {
             "Times --max-connections was reached: idle connections were closed and a new one waited",
             connection_limit_reached.clone(),
         );
+        registry.register(
+            "memo_hits",
+            "Hook requests answered from the memo of earlier answers to the same request",
+            memo_hits.clone(),
+        );
+        registry.register(
+            "memo_misses",
+            "Hook requests not found in the memo of answers, and computed",
+            memo_misses.clone(),
+        );
+        registry.register(
+            "memo_evictions",
+            "Answers evicted from the memo, least recently used first, to stay within --memo-bytes",
+            memo_evictions.clone(),
+        );
+        registry.register(
+            "memo_bytes",
+            "Bytes held by the memo of answers, as counted against --memo-bytes",
+            memo_bytes.clone(),
+        );
+        registry.register(
+            "memo_entries",
+            "Answers held by the memo",
+            memo_entries.clone(),
+        );
         registry.register("build", "The running version", build);
 
         Self {
@@ -162,6 +202,11 @@ impl Metrics {
             tls_handshake_failures,
             connections,
             connection_limit_reached,
+            memo_hits,
+            memo_misses,
+            memo_evictions,
+            memo_bytes,
+            memo_entries,
         }
     }
 
@@ -221,6 +266,11 @@ mod tests {
             "prometheus_replica_operator_tls_handshake_failures_total 0",
             "prometheus_replica_operator_connections 0",
             "prometheus_replica_operator_connection_limit_reached_total 0",
+            "prometheus_replica_operator_memo_hits_total 0",
+            "prometheus_replica_operator_memo_misses_total 0",
+            "prometheus_replica_operator_memo_evictions_total 0",
+            "prometheus_replica_operator_memo_bytes 0",
+            "prometheus_replica_operator_memo_entries 0",
             "prometheus_replica_operator_build_info{version=",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");

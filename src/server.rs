@@ -28,9 +28,11 @@ use tracing::{error, info};
 use crate::admin::{self, AdminState, Readiness};
 use crate::logging::{self, LogFormat};
 use crate::metrics::Metrics;
+use crate::server::memo::Memo;
 use crate::tls::{self, PairFiles, Reloading};
 
 mod listener;
+pub mod memo;
 mod routes;
 
 use listener::{HookServer, serve};
@@ -100,6 +102,10 @@ pub struct ServeArgs {
     /// HTTP/1 connection is closed sooner, after `--header-read-timeout`.
     #[arg(long, env = "PRO_IDLE_TIMEOUT", value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
+    /// Bytes of successful answers kept to answer identical requests again (Metacontroller's resyncs) without
+    /// computing them; least recently used first out. 0 computes every answer.
+    #[arg(long, env = "PRO_MEMO_BYTES", value_name = "BYTES", default_value_t = memo::DEFAULT_BYTES)]
+    pub memo_bytes: usize,
 }
 
 /// A duration as `500ms`, `8s`, `2m`, or a plain number of seconds.
@@ -121,6 +127,9 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// `serve`: check the files, bind the admin port, then the hook port, serve until SIGTERM or SIGINT, drain.
 pub fn run(args: ServeArgs) -> Result<(), String> {
+    // The memo's context: everything but the route and the body that an answer could depend on. Every flag is
+    // in it, so that none that changes answers can be left out; they are fixed for the life of the process.
+    let memo_context = format!("{} {args:?}", env!("CARGO_PKG_VERSION"));
     // Destructured so that a flag nobody reads fails to compile.
     let ServeArgs {
         addr,
@@ -138,6 +147,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         shutdown_timeout,
         max_connections,
         idle_timeout,
+        memo_bytes,
     } = args;
     logging::init_server(log_format.unwrap_or_else(LogFormat::detect), &log_level)?;
     log_panics();
@@ -168,6 +178,11 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         request_timeout,
     );
     state.token = token;
+    state.memo = Arc::new(Memo::new(
+        memo_bytes,
+        memo_context.as_bytes(),
+        metrics.clone(),
+    ));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -217,6 +232,7 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
             max_body_bytes,
             request_timeout_ms = request_timeout.as_millis() as u64,
             max_connections = max_connections.get(),
+            memo_bytes,
             "hook port listening (https): POST /sync, POST /customize"
         );
 

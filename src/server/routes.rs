@@ -18,6 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::{debug, error, info};
 
+use super::memo::{self, Memo};
 use crate::metrics::{KindLabels, Metrics, ReasonLabels, RequestLabels, RouteLabels};
 
 mod failure;
@@ -77,6 +78,9 @@ pub struct AppState {
     /// Bodies up to this size are answered on the connection's own task; larger ones in the blocking pool,
     /// where `request_timeout` can give up on them. See [`INLINE_BODY_BYTES`].
     pub inline_body_bytes: usize,
+    /// Successful answers to earlier requests, for `hooks`. Whoever changes `hooks` after answering a request
+    /// needs a new memo.
+    pub memo: Arc<Memo>,
     slots: Arc<Semaphore>,
 }
 
@@ -87,13 +91,19 @@ pub struct AppState {
 pub const INLINE_BODY_BYTES: usize = 256 * 1024;
 
 impl AppState {
-    /// State with the real hooks, no token, and the given limits.
+    /// State with the real hooks, no token, the given limits, and a memo of [`memo::DEFAULT_BYTES`] whose
+    /// context is the binary's version.
     pub fn new(
         metrics: Arc<Metrics>,
         max_in_flight: NonZeroUsize,
         max_body_bytes: usize,
         request_timeout: Duration,
     ) -> Self {
+        let memo = Memo::new(
+            memo::DEFAULT_BYTES,
+            env!("CARGO_PKG_VERSION").as_bytes(),
+            metrics.clone(),
+        );
         Self {
             hooks: Hooks::default(),
             metrics,
@@ -101,6 +111,7 @@ impl AppState {
             max_body_bytes,
             request_timeout,
             inline_body_bytes: INLINE_BODY_BYTES,
+            memo: Arc::new(memo),
             slots: Arc::new(Semaphore::new(max_in_flight.get())),
         }
     }
@@ -112,10 +123,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sync", post(sync))
         .route("/customize", post(customize))
         .method_not_allowed_fallback(|| async { Failure::MethodNotAllowed })
-        // Outermost first: a request without the token or of another media type never takes an in-flight slot.
-        .route_layer(middleware::from_fn_with_state(state.clone(), limit))
-        .route_layer(middleware::from_fn(require_json))
-        .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
+        .route_layer(middleware::from_fn_with_state(state.clone(), admit));
     let metrics = state.metrics.clone();
     hooks
         .fallback(|| async { Failure::NotFound })
@@ -188,8 +196,19 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     response
 }
 
+/// Admits a hook request, in this order: the bearer token ([`authorize`]), the media type ([`require_json`]),
+/// an in-flight slot ([`limit`]); so a request without the token or of another media type never takes a slot.
+/// One middleware rather than three: each layer cloned the state and the services below it for every request
+/// (callgrind: 182,500 instructions per memoized request instead of 185,700).
+async fn admit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(refusal) = authorize(&state, &request).or_else(|| require_json(&request)) {
+        return refusal;
+    }
+    limit(state, request, next).await
+}
+
 /// Refuses a request without the right bearer token (when one is configured), counting it.
-async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
+fn authorize(state: &AppState, request: &Request) -> Option<Response> {
     if let Some(token) = &state.token {
         let given = request
             .headers()
@@ -211,16 +230,16 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
                 .auth_refusals
                 .get_or_create(&ReasonLabels { reason })
                 .inc();
-            return failure.into_response();
+            return Some(failure.into_response());
         }
     }
-    next.run(request).await
+    None
 }
 
 /// Answers 415 to a `POST` whose `Content-Type` is not `application/json` (parameters such as `charset` allowed).
 /// Metacontroller always sends that type; anything else is another client, and reading its body as a hook
 /// request would only produce a confusing 400.
-async fn require_json(request: Request, next: Next) -> Response {
+fn require_json(request: &Request) -> Option<Response> {
     let json = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -228,10 +247,8 @@ async fn require_json(request: Request, next: Next) -> Response {
         .and_then(|value| value.split(';').next())
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
     // Other methods go on to their 405.
-    if !json && request.method() == axum::http::Method::POST {
-        return Failure::NotJson.into_response();
-    }
-    next.run(request).await
+    (!json && request.method() == axum::http::Method::POST)
+        .then(|| Failure::NotJson.into_response())
 }
 
 /// One of `--max-in-flight` slots. Held until the answer is computed, even when the client has gone or the
@@ -260,7 +277,7 @@ impl Drop for Slot {
 
 /// Takes an in-flight slot for the request, or answers 429 at once: queueing would only make Metacontroller's
 /// 10 s timeout expire while its retries pile up.
-async fn limit(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+async fn limit(state: AppState, mut request: Request, next: Next) -> Response {
     let Ok(permit) = state.slots.clone().try_acquire_owned() else {
         state.metrics.throttled.inc();
         return Failure::Throttled.into_response();
@@ -274,20 +291,20 @@ async fn limit(State(state): State<AppState>, mut request: Request, next: Next) 
 
 async fn sync(State(state): State<AppState>, request: Request) -> Response {
     let hook = state.hooks.sync;
-    answer(state, request, hook).await
+    answer(state, request, "/sync", hook).await
 }
 
 async fn customize(State(state): State<AppState>, request: Request) -> Response {
     let hook = state.hooks.customize;
-    answer(state, request, hook).await
+    answer(state, request, "/customize", hook).await
 }
 
-/// Reads the body (bounded in size and time) and runs `hook` on it.
+/// Reads the body (bounded in size and time) and answers it from the memo, or runs `hook` on it.
 ///
 /// The pure call is CPU-bound (a 64 MiB request takes a while to parse) so it runs on the blocking pool, where
 /// it cannot stall the TLS handshakes, the other requests or the admin port; the in-flight limit bounds how
 /// many such threads there are. A panic in it comes back as a join error and becomes a 500.
-async fn answer(state: AppState, request: Request, hook: Hook) -> Response {
+async fn answer(state: AppState, request: Request, route: &'static str, hook: Hook) -> Response {
     let deadline = tokio::time::Instant::now() + state.request_timeout;
     let slot = request.extensions().get::<Arc<Slot>>().cloned();
     let body = match read_body(request, state.max_body_bytes, deadline).await {
@@ -296,15 +313,17 @@ async fn answer(state: AppState, request: Request, hook: Hook) -> Response {
     };
     if body.len() <= state.inline_body_bytes {
         // A panic here unwinds into the router's CatchPanicLayer, which answers 500 and counts it.
-        let (result, summary) = hook(&body);
+        let answered = compute(&state.memo, route, hook, &body);
         drop(slot);
-        return respond(&state, result, summary);
+        return respond(&state, answered);
     }
+    let memo = state.memo.clone();
     let work = tokio::task::spawn_blocking(move || {
         let _slot = slot;
-        hook(&body)
+        // Hashing a large body takes a while too: it is done here, off the connection's task.
+        compute(&memo, route, hook, &body)
     });
-    let (result, summary) = match tokio::time::timeout_at(deadline, work).await {
+    let answered = match tokio::time::timeout_at(deadline, work).await {
         Ok(Ok(done)) => done,
         Ok(Err(join)) => {
             if join.is_panic() {
@@ -328,20 +347,61 @@ async fn answer(state: AppState, request: Request, hook: Hook) -> Response {
             return Failure::Timeout.into_response();
         }
     };
-    respond(&state, result, summary)
+    respond(&state, answered)
 }
 
-/// The response to a hook's answer, with the outcome the log line reports.
-fn respond(state: &AppState, result: crate::Result<Vec<u8>>, summary: crate::Summary) -> Response {
-    let mut outcome = Outcome {
-        namespace: summary.namespace,
-        name: summary.name,
-        children: summary.children,
-        error: None,
+/// The answer to `body` on `route`: the memo's when it holds one, else the hook's (kept in the memo when it is
+/// a success). The key is computed only when the memo is on.
+fn compute(memo: &Memo, route: &'static str, hook: Hook, body: &[u8]) -> Answered {
+    if !memo.enabled() {
+        let (result, summary) = hook(body);
+        return match result {
+            Ok(bytes) => Ok(Arc::new(memo::Answer {
+                bytes: bytes.into(),
+                summary,
+            })),
+            Err(e) => Err((e, summary)),
+        };
+    }
+    let key = memo.key(route, body);
+    if let Some(answer) = memo.get(&key) {
+        return Ok(answer);
+    }
+    let (result, summary) = hook(body);
+    let bytes = result.map_err(|e| (e, summary.clone()))?;
+    // The encoder reserves more than most answers need; a kept answer holds only its own bytes.
+    let bytes = if bytes.capacity() - bytes.len() > bytes.len() / 8 {
+        axum::body::Bytes::copy_from_slice(&bytes)
+    } else {
+        bytes.into()
     };
-    let mut response = match result {
-        Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
-        Err(e) => {
+    let answer = Arc::new(memo::Answer { bytes, summary });
+    memo.put(key, answer.clone());
+    Ok(answer)
+}
+
+/// A hook's answer, or its error with what the log line says of the request.
+type Answered = Result<Arc<memo::Answer>, (crate::Error, crate::Summary)>;
+
+/// The response to a hook's answer, with the outcome the log line reports.
+fn respond(state: &AppState, answered: Answered) -> Response {
+    match answered {
+        Ok(answer) => {
+            let mut response = (
+                [(header::CONTENT_TYPE, "application/json")],
+                answer.bytes.clone(),
+            )
+                .into_response();
+            let summary = &answer.summary;
+            response.extensions_mut().insert(Outcome {
+                namespace: summary.namespace.clone(),
+                name: summary.name.clone(),
+                children: summary.children,
+                error: None,
+            });
+            response
+        }
+        Err((e, summary)) => {
             state
                 .metrics
                 .errors
@@ -350,12 +410,17 @@ fn respond(state: &AppState, result: crate::Result<Vec<u8>>, summary: crate::Sum
             if let crate::Error::Internal(message) = &e {
                 error!(error = %message, "internal error; answered 500");
             }
-            outcome.error = Some(e.to_string());
-            Failure::Hook(e).into_response()
+            let outcome = Outcome {
+                namespace: summary.namespace,
+                name: summary.name,
+                children: summary.children,
+                error: Some(e.to_string()),
+            };
+            let mut response = Failure::Hook(e).into_response();
+            response.extensions_mut().insert(outcome);
+            response
         }
-    };
-    response.extensions_mut().insert(outcome);
-    response
+    }
 }
 
 async fn read_body(
