@@ -146,31 +146,36 @@ pub fn children(
     }
 
     tracing::debug!("Creating Thanos query Deployment for {}", stack.name);
-    let query = Names::new(stack).workload(Component::Query);
-    let observed_query = match hook::find(&request.children, "Deployment", &query) {
-        Some(observed) => observed_spec("Deployment", observed)?,
-        None => None,
+    // Each observed Deployment's spec, read once, as the StatefulSets' above: the querier keeps the replica
+    // labels it deduplicates on, and every Deployment its selector.
+    let observed_deployment = |component: Component| -> Result<Option<Option<Value>>> {
+        hook::find(&request.children, "Deployment", &names.workload(component))
+            .map(|observed| observed_spec("Deployment", observed))
+            .transpose()
     };
-    let mut deployments = vec![deployment::query(stack, sources, observed_query.as_ref())];
+    let observed = observed_deployment(Component::Query)?;
+    let desired = deployment::query(stack, sources, observed.as_ref().and_then(Option::as_ref));
+    let mut deployments = vec![(desired, observed)];
     if let Some(frontend) = &stack.query_frontend {
         tracing::debug!(
             "Creating Thanos query frontend Deployment for {}",
             stack.name
         );
-        deployments.push(deployment::query_frontend(stack, sources, frontend));
+        let desired = deployment::query_frontend(stack, sources, frontend);
+        deployments.push((desired, observed_deployment(Component::QueryFrontend)?));
     }
     if let Some(grafana) = &stack.grafana {
         tracing::debug!("Creating Grafana Deployment for {}", stack.name);
-        deployments.push(deployment::grafana(stack, sources, grafana));
+        let desired = deployment::grafana(stack, sources, grafana);
+        deployments.push((desired, observed_deployment(Component::Grafana)?));
     }
     if let Some(memcached) = &stack.memcached {
         tracing::debug!("Creating memcached Deployment for {}", stack.name);
-        deployments.push(deployment::memcached(stack, sources, memcached));
+        let desired = deployment::memcached(stack, sources, memcached);
+        deployments.push((desired, observed_deployment(Component::Memcached)?));
     }
-    for mut desired in deployments {
-        let name = desired.metadata.name.clone().unwrap_or_default();
-        if let Some(observed) = hook::find(&request.children, "Deployment", &name) {
-            let spec = observed_spec("Deployment", observed)?;
+    for (mut desired, observed) in deployments {
+        if let Some(spec) = observed {
             pending_immutable |= deployment::keep_selector(&mut desired, spec.as_ref(), warnings)?;
         }
         children.push(Child::Deployment(desired));
