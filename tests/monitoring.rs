@@ -25,14 +25,21 @@ fn derived(answer: &Value) -> &Value {
         .expect("the derived configuration is rendered")
 }
 
-fn alert_names(answer: &Value) -> BTreeSet<String> {
-    let rules: Yaml =
+/// Every rule of the rendered self-monitoring rules file.
+fn rules(answer: &Value) -> Vec<Yaml> {
+    let file: Yaml =
         serde_yaml_ng::from_str(derived(answer)["data"][RULES_KEY].as_str().unwrap()).unwrap();
-    rules["groups"]
+    file["groups"]
         .as_sequence()
         .unwrap()
         .iter()
-        .flat_map(|g| g["rules"].as_sequence().unwrap())
+        .flat_map(|g| g["rules"].as_sequence().unwrap().clone())
+        .collect()
+}
+
+fn alert_names(answer: &Value) -> BTreeSet<String> {
+    rules(answer)
+        .iter()
         .map(|r| r["alert"].as_str().unwrap().to_string())
         .collect()
 }
@@ -79,13 +86,8 @@ fn every_alert_fires_in_one_promtool_test_and_stays_silent_in_another() {
 
 /// `(job, threshold)` of every `PrometheusReplicaComponentDown` rule: `... < N` with `job="promrep-..."`.
 fn down_thresholds(answer: &Value) -> Vec<(String, usize)> {
-    let rules: Yaml =
-        serde_yaml_ng::from_str(derived(answer)["data"][RULES_KEY].as_str().unwrap()).unwrap();
-    rules["groups"]
-        .as_sequence()
-        .unwrap()
+    rules(answer)
         .iter()
-        .flat_map(|g| g["rules"].as_sequence().unwrap())
         .filter(|r| r["alert"] == "PrometheusReplicaComponentDown")
         .map(|r| {
             let job = r["labels"]["job"].as_str().unwrap().to_string();
