@@ -37,6 +37,8 @@ pub type Objects = BTreeMap<String, BTreeMap<String, Value>>;
 pub struct Object {
     /// `metadata.name`, read once: every lookup needs it.
     name: Option<String>,
+    /// `metadata.namespace`, read with the name: related objects may come from every namespace.
+    namespace: Option<String>,
     /// [`newest_time`] of the object, read in the same pass as the name: the status needs it of every child.
     newest: Option<Timestamp>,
     json: Box<RawValue>,
@@ -46,6 +48,11 @@ impl Object {
     /// `metadata.name`, when it is a string.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// `metadata.namespace`, when it is a string (cluster-scoped objects have none).
+    pub fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
     }
 
     /// The newest of the object's times (see [`newest_time`]).
@@ -62,26 +69,37 @@ impl Object {
 impl<'de> Deserialize<'de> for Object {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let json = Box::<RawValue>::deserialize(deserializer)?;
-        let (name, newest) = match serde_json::from_str::<Head>(json.get()) {
+        let (name, namespace, newest) = match serde_json::from_str::<Head>(json.get()) {
             Ok(head) => {
                 let newest = head.newest();
-                (head.metadata.name, newest)
+                (head.metadata.name, head.metadata.namespace, newest)
             }
             // Fields of other types or shapes (or a duplicate key) than Kubernetes writes: read the whole
             // object as the parent is read, where what does not fit is skipped. If even that fails, there is
             // no name, which `check_shape` refuses.
             Err(_) => match serde_json::from_str::<Value>(json.get()) {
-                Ok(value) => (
-                    value
-                        .pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                    newest_time(&value),
-                ),
-                Err(_) => (None, None),
+                Ok(value) => {
+                    let text = |pointer| {
+                        value
+                            .pointer(pointer)
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    };
+                    (
+                        text("/metadata/name"),
+                        text("/metadata/namespace"),
+                        newest_time(&value),
+                    )
+                }
+                Err(_) => (None, None, None),
             },
         };
-        Ok(Self { name, newest, json })
+        Ok(Self {
+            name,
+            namespace,
+            newest,
+            json,
+        })
     }
 }
 
@@ -123,6 +141,8 @@ struct Head<'a> {
 struct HeadMetadata<'a> {
     #[serde(default)]
     name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
     #[serde(default)]
     creation_timestamp: Option<&'a str>,
     #[serde(default, borrow)]
@@ -313,12 +333,16 @@ pub struct CustomizeResponse {
     pub related_resources: Vec<RelatedResourceRule>,
 }
 
-/// One rule of related objects, by name in the parent's namespace.
+/// One rule of related objects, by name. `namespace` is always the parent's for namespaced resources:
+/// Metacontroller's version-2 customize hook lists a rule without one in every namespace (v4.17.2,
+/// `customize/manager.go`), so a ConfigMap or Secret of the same name elsewhere would arrive too.
 #[derive(Serialize, Debug, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct RelatedResourceRule {
     pub api_version: String,
     pub resource: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     pub names: Vec<String>,
 }
 
@@ -330,9 +354,17 @@ pub fn of_kind<'a>(objects: &'a Observed, kind: &'a str) -> impl Iterator<Item =
         .flat_map(|(_, by_name)| by_name.values())
 }
 
-/// The object of `kind` named `name` in [`Observed`], read from its `metadata.name`, not from its key.
-pub fn find<'a>(objects: &'a Observed, kind: &'a str, name: &str) -> Option<&'a Object> {
-    of_kind(objects, kind).find(|o| o.name() == Some(name))
+/// The object of `kind` named `name` in `namespace` in [`Observed`], read from its `metadata`, not from its
+/// key. An object without a namespace matches any (cluster-scoped kinds, and requests that leave it out);
+/// one in another namespace never does, whatever a customize rule let through.
+pub fn find<'a>(
+    objects: &'a Observed,
+    kind: &'a str,
+    namespace: &str,
+    name: &str,
+) -> Option<&'a Object> {
+    of_kind(objects, kind)
+        .find(|o| o.name() == Some(name) && o.namespace().is_none_or(|ns| ns == namespace))
 }
 
 fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>

@@ -45,7 +45,7 @@ impl Workload {
     fn observe(stack: &Stack, request: &SyncRequest, component: Component) -> Result<Self> {
         let (kind, desired) = (component.kind(), meta::replicas(stack, component));
         let name = Names::new(stack).workload(component);
-        let observed = hook::find(&request.children, kind, &name)
+        let observed = hook::find(&request.children, kind, &stack.namespace, &name)
             .map(|object| {
                 object
                     .read::<Rollout>()

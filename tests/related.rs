@@ -52,9 +52,14 @@ fn customize_asks_for_the_config_map_the_secret_and_whatever_bears_a_childs_name
     assert_eq!(
         rules[..2],
         [
-            json!({"apiVersion": "v1", "resource": "configmaps", "names": ["prometheus-config"]}),
-            json!({"apiVersion": "v1", "resource": "secrets", "names": ["s3-bucket"]}),
+            json!({"apiVersion": "v1", "resource": "configmaps", "namespace": "default", "names": ["prometheus-config"]}),
+            json!({"apiVersion": "v1", "resource": "secrets", "namespace": "default", "names": ["s3-bucket"]}),
         ]
+    );
+    // Metacontroller's version-2 customize hook lists a rule without a namespace in every namespace.
+    assert!(
+        rules.iter().all(|r| r["namespace"] == "default"),
+        "every rule names the parent's namespace: {rules:#?}"
     );
     // Every child of the answer, and the derived configuration, is asked for by kind and name.
     let children = healthy().sync_json();
@@ -105,6 +110,51 @@ fn an_object_of_a_childs_name_that_is_not_ours_is_reported_as_conflicting() {
             .unwrap()
             .iter()
             .any(|c| c["kind"] == "StatefulSet" && c["metadata"]["name"] == "example-prometheus")
+    );
+}
+
+/// What a rule without a namespace brings from elsewhere (Metacontroller v4.17.2's version-2 customize hook
+/// lists every namespace): a ConfigMap, a Secret and a workload of the same names in namespace `aaa`, keyed
+/// before the parent's own. None of them is read, and none is in the way.
+#[test]
+fn objects_of_the_same_names_in_other_namespaces_are_neither_read_nor_in_the_way() {
+    let elsewhere = |mut object: Value| {
+        object["metadata"]["namespace"] = json!("aaa");
+        object
+    };
+    let request = Request::example()
+        .v2()
+        .customize()
+        .related(elsewhere(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "prometheus-config"},
+            "data": {"prometheus.yml": "global:\n  scrape_interval: 17s\n"}})))
+        .related(elsewhere(
+            json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": "s3-bucket"}, "data": {"unrelated": "eA=="}}),
+        ))
+        .related(elsewhere(made_in_2018()))
+        .config_map("prometheus-config", &[("prometheus.yml", CONFIG)])
+        .secret("s3-bucket", &[("objstore.yml", OBJSTORE)]);
+    let response = request.sync_json();
+    let derived = child(&response, "ConfigMap", "example-prometheus-config")
+        .expect("the derived configuration");
+    let text = derived["data"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap();
+    assert!(
+        text.as_str().unwrap().contains("scrape_interval: 30s"),
+        "derived from the parent's namespace: {text}"
+    );
+    assert_eq!(
+        degraded(&response),
+        (
+            "False",
+            "AsExpected",
+            "the referenced ConfigMap and Secret are usable"
+        )
     );
 }
 

@@ -35,6 +35,7 @@ pub fn rules(stack: &Stack, children: &[Child]) -> Vec<RelatedResourceRule> {
             RelatedResourceRule {
                 api_version: api_version.into(),
                 resource: resource.into(),
+                namespace: Some(stack.namespace.clone()),
                 names,
             }
         })
@@ -66,7 +67,12 @@ pub fn problems(stack: &Stack, request: &SyncRequest, children: &[Child]) -> Vec
         .unwrap_or_default();
     let mut problems = Vec::new();
     for child in children {
-        let Some(object) = hook::find(&request.related, child.kind(), child.name()) else {
+        let Some(object) = hook::find(
+            &request.related,
+            child.kind(),
+            &stack.namespace,
+            child.name(),
+        ) else {
             continue;
         };
         // An object that does not decode as metadata is no object of ours either.

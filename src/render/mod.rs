@@ -95,9 +95,14 @@ pub fn children(
     // to a default, and its immutable fields below.
     let names = Names::new(stack);
     let observed_set = |component: Component| -> Result<Option<Option<Value>>> {
-        hook::find(&request.children, "StatefulSet", &names.workload(component))
-            .map(|observed| observed_spec("StatefulSet", observed))
-            .transpose()
+        hook::find(
+            &request.children,
+            "StatefulSet",
+            &stack.namespace,
+            &names.workload(component),
+        )
+        .map(|observed| observed_spec("StatefulSet", observed))
+        .transpose()
     };
     tracing::debug!("Creating Prometheus StatefulSet for {}", stack.name);
     let observed = observed_set(Component::Prometheus)?;
@@ -149,9 +154,14 @@ pub fn children(
     // Each observed Deployment's spec, read once, as the StatefulSets' above: the querier keeps the replica
     // labels it deduplicates on, and every Deployment its selector.
     let observed_deployment = |component: Component| -> Result<Option<Option<Value>>> {
-        hook::find(&request.children, "Deployment", &names.workload(component))
-            .map(|observed| observed_spec("Deployment", observed))
-            .transpose()
+        hook::find(
+            &request.children,
+            "Deployment",
+            &stack.namespace,
+            &names.workload(component),
+        )
+        .map(|observed| observed_spec("Deployment", observed))
+        .transpose()
     };
     let observed = observed_deployment(Component::Query)?;
     let desired = deployment::query(stack, sources, observed.as_ref().and_then(Option::as_ref));

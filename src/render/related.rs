@@ -91,11 +91,13 @@ pub fn rules(stack: &Stack) -> Vec<RelatedResourceRule> {
         RelatedResourceRule {
             api_version: "v1".into(),
             resource: "configmaps".into(),
+            namespace: Some(stack.namespace.clone()),
             names: vec![stack.config_map.clone()],
         },
         RelatedResourceRule {
             api_version: "v1".into(),
             resource: "secrets".into(),
+            namespace: Some(stack.namespace.clone()),
             names: vec![stack.bucket_secret.clone()],
         },
     ]
@@ -126,7 +128,7 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
     let mut warnings = Vec::new();
     let names = Names::new(stack);
 
-    let derived = match related(request, "ConfigMap", &stack.config_map)? {
+    let derived = match related(stack, request, "ConfigMap", &stack.config_map)? {
         None => Err(Problem {
             reason: "ConfigMapNotFound",
             message: format!(
@@ -140,13 +142,18 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
         Ok(config) => Some(config),
         Err(problem) => {
             problems.push(problem);
-            hook::find(&request.children, "ConfigMap", &names.prometheus_config())
-                .map(kept_config)
-                .transpose()?
+            hook::find(
+                &request.children,
+                "ConfigMap",
+                &stack.namespace,
+                &names.prometheus_config(),
+            )
+            .map(kept_config)
+            .transpose()?
         }
     };
 
-    let (bucket, bucket_hash) = match related(request, "Secret", &stack.bucket_secret)? {
+    let (bucket, bucket_hash) = match related(stack, request, "Secret", &stack.bucket_secret)? {
         None => {
             problems.push(Problem {
                 reason: "BucketSecretNotFound",
@@ -212,8 +219,13 @@ fn no_customize_hook(stack: &Stack) -> Vec<String> {
 }
 
 /// The related object of `kind` named `name`, whole: the hook reads its data.
-fn related(request: &SyncRequest, kind: &str, name: &str) -> crate::Result<Option<Value>> {
-    hook::find(&request.related, kind, name)
+fn related(
+    stack: &Stack,
+    request: &SyncRequest,
+    kind: &str,
+    name: &str,
+) -> crate::Result<Option<Value>> {
+    hook::find(&request.related, kind, &stack.namespace, name)
         .map(|object| {
             object
                 .read()

@@ -99,7 +99,7 @@ impl Request {
             data.iter().map(|(k, v)| ((*k).into(), json!(v))).collect();
         let object = json!({
             "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": "default", "resourceVersion": "100"},
+            "metadata": {"name": name, "namespace": self.namespace(), "resourceVersion": "100"},
             "data": data,
         });
         self.related_object("ConfigMap.v1", object)
@@ -111,10 +111,15 @@ impl Request {
             data.iter().map(|(k, v)| ((*k).into(), json!(v))).collect();
         let object = json!({
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": name, "namespace": "default", "resourceVersion": "101"},
+            "metadata": {"name": name, "namespace": self.namespace(), "resourceVersion": "101"},
             "data": data,
         });
         self.related_object("Secret.v1", object)
+    }
+
+    /// The parent's namespace: Metacontroller sends related objects from it (the customize rules name it).
+    fn namespace(&self) -> Value {
+        self.parent["metadata"]["namespace"].clone()
     }
 
     /// Any related object, grouped by its kind as Metacontroller groups them.

@@ -182,6 +182,19 @@ impl Cluster {
             .await
     }
 
+    /// Every object of one kind in `namespace`, or in every namespace (and cluster-scoped kinds) for `None`.
+    pub async fn list_in(&self, resource: &ApiResource, namespace: Option<&str>) -> Vec<Value> {
+        let list = self
+            .api(resource, namespace)
+            .list(&Default::default())
+            .await
+            .unwrap_or_else(|e| panic!("listing {} in {namespace:?}: {e}", resource.plural));
+        list.items
+            .into_iter()
+            .map(|o| with_kind(o, resource))
+            .collect()
+    }
+
     /// The objects of one kind in `namespace` that `params` select, each with its `apiVersion` and
     /// `kind` (the items of a list come without them; Metacontroller's informers add them).
     pub async fn list_with(
@@ -197,14 +210,17 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("listing {} in {namespace}: {e}", resource.plural));
         list.items
             .into_iter()
-            .map(|o| {
-                let mut object = serde_json::to_value(o).expect("objects are JSON");
-                object["apiVersion"] = json!(resource.api_version);
-                object["kind"] = json!(resource.kind);
-                object
-            })
+            .map(|o| with_kind(o, resource))
             .collect()
     }
+}
+
+/// An item of a list as JSON with its `apiVersion` and `kind`, as Metacontroller's informers give it.
+fn with_kind(object: DynamicObject, resource: &ApiResource) -> Value {
+    let mut object = serde_json::to_value(object).expect("objects are JSON");
+    object["apiVersion"] = json!(resource.api_version);
+    object["kind"] = json!(resource.kind);
+    object
 }
 
 /// Metacontroller's CompositeController CRD, vendored from its v4.17.2 release.

@@ -1,10 +1,10 @@
 //! Convergence and the steady state: the stack comes up on the real API server and controllers, and
 //! once it runs, syncing again stores nothing.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::apply::merge_diffs;
-use crate::{Stack, running};
+use crate::{Stack, cluster, running};
 
 /// How many rounds the steady state is watched for.
 const STEADY_ROUNDS: usize = 10;
@@ -160,6 +160,59 @@ async fn every_extension_with_rewritten_quantities_converges_and_then_makes_no_w
     let parent = stack.converge_running().await;
     assert_eq!(parent["status"]["prometheus"]["ready"], "3/3");
     assert_steady(&mut stack).await;
+}
+
+/// Two stacks of the same name in two namespaces, each with its own ConfigMap and Secret of the same names.
+/// Metacontroller's version-2 customize hook lists a related rule without a namespace in every namespace
+/// (the test double does the same): each stack must read its own ConfigMap, and see the other's children as
+/// nothing in its way.
+#[tokio::test]
+async fn stacks_of_the_same_name_in_two_namespaces_keep_to_their_own_objects() {
+    let Some(mut first) = Stack::new("e2e-same-name-a").await else {
+        return;
+    };
+    let Some(mut second) = Stack::new("e2e-same-name-b").await else {
+        return;
+    };
+    first.apply_examples().await;
+    second.apply_examples().await;
+    let mut config = cluster::documents(
+        &std::fs::read_to_string(cluster::repo("deploy/examples/prometheus-config.yaml"))
+            .expect("the example ConfigMap"),
+    )
+    .remove(0);
+    let own = config["data"]["prometheus.yml"]
+        .as_str()
+        .expect("the example's configuration")
+        .replace("scrape_interval: 30s", "scrape_interval: 17s");
+    config["data"]["prometheus.yml"] = json!(own);
+    second.apply(config).await;
+
+    for (stack, interval) in [(&mut first, "30s"), (&mut second, "17s")] {
+        let parent = stack.converge_running().await;
+        let derived = stack
+            .get("ConfigMap", "example-prometheus-config")
+            .await
+            .expect("the derived configuration exists");
+        let text = derived["data"]
+            .as_object()
+            .and_then(|data| data.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        assert!(
+            text.contains(&format!("scrape_interval: {interval}")),
+            "{}: the derived configuration comes from the namespace's own ConfigMap: {text}",
+            stack.namespace
+        );
+        assert!(
+            !parent["status"].to_string().contains("ConflictingObject"),
+            "{}: the other namespace's children are not in the way: {:#}",
+            stack.namespace,
+            parent["status"]
+        );
+    }
+    assert_steady(&mut first).await;
+    assert_steady(&mut second).await;
 }
 
 /// The first round creates every child; the next one, seeing them as the API server stored them, sends no

@@ -25,7 +25,7 @@
 //! - Every child rule is `InPlace` (the only strategy deploy/compositecontroller.yaml uses); no
 //!   finalize hook, no rolling strategies, no ControllerRevisions, no Events.
 //! - Related objects are read from the API server, not an informer cache, and the customize
-//!   answer is not cached.
+//!   answer is not cached. As in the real one, a rule without a namespace lists every namespace.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -282,19 +282,18 @@ impl Metacontroller {
         let request = json!({"controller": self.controller, "parent": parent});
         let answer: CustomizeAnswer =
             decode("/customize", self.hook.call("/customize", &request).await?)?;
-        let parent_namespace = parent["metadata"]["namespace"]
-            .as_str()
-            .expect("namespaced parent");
         let mut rules = Vec::new();
         let mut found = Vec::new();
         for rule in answer.related_resources.unwrap_or_default() {
             let resource = resource_named(&rule.api_version, &rule.resource);
-            let namespace = rule.namespace.as_deref().unwrap_or(parent_namespace);
+            // As the version-2 customize hook does (v4.17.2 `customize/manager.go`): a rule without a
+            // namespace lists every namespace, also for a namespaced parent.
+            let namespace = rule.namespace.as_deref();
             let selector = rule
                 .label_selector
                 .map(|s| s.match_labels)
                 .unwrap_or_default();
-            for object in self.cluster.list(&resource, namespace).await {
+            for object in self.cluster.list_in(&resource, namespace).await {
                 let name = object["metadata"]["name"].as_str().unwrap_or_default();
                 let labels = &object["metadata"]["labels"];
                 let named = rule.names.is_empty() || rule.names.iter().any(|n| n == name);
