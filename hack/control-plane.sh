@@ -22,9 +22,12 @@ source hack/lib.sh
 target="${CARGO_TARGET_DIR:-target}"
 state="${PRO_CONTROL_PLANE_DIR:-$target/control-plane/cluster}"
 modules=hack/control-plane
-# The PersistentVolumes made on `up`: no class, and the classes the test fixtures name.
+# The PersistentVolumes made on `up`: no class, and the classes the test fixtures name; fewer for the
+# two classes of the volume-growth test (tests/e2e/claims.rs makes their StorageClass objects).
 pv_classes=("" fast-ssd standard)
 pvs_per_class="${PRO_CONTROL_PLANE_PVS:-96}"
+small_pv_classes=(e2e-expandable e2e-fixed)
+pvs_per_small_class=8
 nodes="${PRO_CONTROL_PLANE_NODES:-3}"
 
 log() { printf 'control-plane: %s\n' "$*" >&2; }
@@ -144,8 +147,11 @@ status:
   capacity: {cpu: "64", memory: 256Gi, pods: "110"}
 YAML
   done
-  for class in "${pv_classes[@]}"; do
-    for ((i = 0; i < pvs_per_class; i++)); do
+  local count
+  for class in "${pv_classes[@]}" "${small_pv_classes[@]}"; do
+    count=$pvs_per_class
+    [[ " ${small_pv_classes[*]} " == *" $class "* ]] && count=$pvs_per_small_class
+    for ((i = 0; i < count; i++)); do
       cat <<YAML
 ---
 apiVersion: v1
@@ -250,7 +256,7 @@ YAML
   wait_for "ready Nodes" 60 kubectl wait --for=condition=Ready node --all --timeout=1s
   wait_for "the default ServiceAccount" 60 kubectl get serviceaccount default -n default
   trap - EXIT
-  log "up: $nodes Nodes, $((pvs_per_class * ${#pv_classes[@]})) PersistentVolumes, logs in $state/logs"
+  log "up: $nodes Nodes, $((pvs_per_class * ${#pv_classes[@]} + pvs_per_small_class * ${#small_pv_classes[@]})) PersistentVolumes, logs in $state/logs"
   env_lines
 }
 

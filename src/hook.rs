@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -265,6 +265,7 @@ pub enum Child {
     ServiceAccount(ServiceAccount),
     Role(Role),
     RoleBinding(RoleBinding),
+    PersistentVolumeClaim(PersistentVolumeClaim),
 }
 
 impl Child {
@@ -280,6 +281,7 @@ impl Child {
             Self::ServiceAccount(_) => "ServiceAccount",
             Self::Role(_) => "Role",
             Self::RoleBinding(_) => "RoleBinding",
+            Self::PersistentVolumeClaim(_) => "PersistentVolumeClaim",
         }
     }
 
@@ -295,6 +297,7 @@ impl Child {
             Self::ServiceAccount(_) => ("v1", "serviceaccounts"),
             Self::Role(_) => ("rbac.authorization.k8s.io/v1", "roles"),
             Self::RoleBinding(_) => ("rbac.authorization.k8s.io/v1", "rolebindings"),
+            Self::PersistentVolumeClaim(_) => ("v1", "persistentvolumeclaims"),
         }
     }
 
@@ -310,6 +313,7 @@ impl Child {
             Self::ServiceAccount(o) => &o.metadata,
             Self::Role(o) => &o.metadata,
             Self::RoleBinding(o) => &o.metadata,
+            Self::PersistentVolumeClaim(o) => &o.metadata,
         };
         meta.name.as_deref().unwrap_or_default()
     }
@@ -343,6 +347,7 @@ pub struct RelatedResourceRule {
     pub resource: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
 }
 

@@ -23,8 +23,10 @@ pub fn sync(request: &SyncRequest) -> Result<SyncResponse> {
     let render::Rendered {
         children,
         pending_immutable,
+        problems: claim_problems,
     } = render::children(&stack, &related, request, &mut warnings)?;
     let mut problems = related.problems.clone();
+    problems.extend(claim_problems);
     problems.extend(conflicts::problems(&stack, request, &children));
     let status = status::status(&stack, request, &problems, pending_immutable, warnings)?;
     tracing::debug!(
@@ -40,7 +42,8 @@ pub fn sync(request: &SyncRequest) -> Result<SyncResponse> {
 }
 
 /// The customize hook: the objects every sync of this parent needs in `related`: the ConfigMap and the
-/// Secret of the spec, and whatever already bears the name of a child (see [`conflicts`]). The children's
+/// Secret of the spec, whatever already bears the name of a child (see [`conflicts`]), and the
+/// StorageClasses (see [`render::claims`]). The children's
 /// names come from rendering them as without related objects: they depend on the spec alone.
 pub fn customize(request: &CustomizeRequest) -> Result<CustomizeResponse> {
     let stack = Stack::from_parent(&request.parent)?;
@@ -57,5 +60,6 @@ pub fn customize(request: &CustomizeRequest) -> Result<CustomizeResponse> {
     .children;
     let mut related_resources = related::rules(&stack);
     related_resources.extend(conflicts::rules(&stack, &children));
+    related_resources.push(render::claims::rule());
     Ok(CustomizeResponse { related_resources })
 }

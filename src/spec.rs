@@ -55,6 +55,10 @@ pub struct Stack {
     pub namespace: String,
     /// `metadata.generation`, copied to the conditions' `observedGeneration`.
     pub generation: Option<i64>,
+    /// `metadata.uid`: Metacontroller's generated selector is `controller-uid: <uid>`. The claim templates
+    /// carry it so that the claims a StatefulSet makes become children (see `render::claims`). `None` for
+    /// a manifest rendered outside a cluster.
+    pub uid: Option<String>,
     pub config_map: String,
     pub bucket_secret: String,
     pub prometheus_replicas: i32,
@@ -251,7 +255,12 @@ impl Stack {
                 e.into_inner().to_string(),
             )
         })?;
-        Self::new(name, namespace, generation, &spec)
+        let uid = meta
+            .get("uid")
+            .and_then(Value::as_str)
+            .filter(|uid| !uid.is_empty())
+            .map(str::to_owned);
+        Self::new(name, namespace, generation, &spec).map(|stack| Self { uid, ..stack })
     }
 
     fn new(
@@ -594,6 +603,7 @@ impl Stack {
             name: name.into(),
             namespace: namespace.into(),
             generation,
+            uid: None,
             config_map,
             bucket_secret: spec.bucket_secret.clone(),
             prometheus_replicas,

@@ -56,11 +56,19 @@ fn customize_asks_for_the_config_map_the_secret_and_whatever_bears_a_childs_name
             json!({"apiVersion": "v1", "resource": "secrets", "namespace": "default", "names": ["s3-bucket"]}),
         ]
     );
-    // Metacontroller's version-2 customize hook lists a rule without a namespace in every namespace.
-    assert!(
-        rules.iter().all(|r| r["namespace"] == "default"),
-        "every rule names the parent's namespace: {rules:#?}"
-    );
+    // Metacontroller's version-2 customize hook lists a rule without a namespace in every namespace: only
+    // the cluster-scoped StorageClasses (whether a claim can grow) are asked for without one.
+    for rule in rules {
+        if rule["resource"] == "storageclasses" {
+            assert_eq!(
+                *rule,
+                json!({"apiVersion": "storage.k8s.io/v1", "resource": "storageclasses"})
+            );
+        } else {
+            assert_eq!(rule["namespace"], "default", "{rule}");
+        }
+    }
+    assert!(rules.iter().any(|r| r["resource"] == "storageclasses"));
     // Every child of the answer, and the derived configuration, is asked for by kind and name.
     let children = healthy().sync_json();
     let asked = |api_version: &str, resource: &str, name: &str| {

@@ -97,12 +97,36 @@ fn snapshot_running_stack() {
     insta::assert_yaml_snapshot!(request.sync_json()["status"]);
 }
 
+/// The StatefulSets as stored by a release before claims were children: claim templates without the
+/// parent's `controller-uid`.
+fn made_before_claims_were_children(stored: Vec<Value>) -> Vec<Value> {
+    stored
+        .into_iter()
+        .map(|mut child| {
+            for template in child["spec"]["volumeClaimTemplates"]
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+            {
+                template["metadata"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("labels");
+            }
+            child
+        })
+        .collect()
+}
+
 #[test]
 fn snapshot_observed_statefulset_with_other_storage() {
     let first = Request::example().sync_json();
     let request = Request::example()
         .spec("storage", json!({"prometheus": {"size": "50Gi"}}))
-        .observe(as_stored(&first, Rollout::Done));
+        .observe(made_before_claims_were_children(as_stored(
+            &first,
+            Rollout::Done,
+        )));
     insta::assert_yaml_snapshot!(request.sync_json());
 }
 
@@ -570,9 +594,10 @@ fn no_child_carries_status_owner_references_or_nulls() {
 #[test]
 fn changed_storage_keeps_the_observed_claim_templates_and_warns() {
     let first = Request::example().sync_json();
+    let stored = made_before_claims_were_children(as_stored(&first, Rollout::Done));
     let response = Request::example()
         .spec("storage", json!({"prometheus": {"size": "50Gi"}}))
-        .observe(as_stored(&first, Rollout::Done))
+        .observe(stored.clone())
         .sync_json();
     let templates =
         &child(&response, "StatefulSet", "example-prometheus")["spec"]["volumeClaimTemplates"];
@@ -581,7 +606,6 @@ fn changed_storage_keeps_the_observed_claim_templates_and_warns() {
         "10Gi"
     );
     // Sent back as stored, with what the API server added: anything less is a write on every sync.
-    let stored = as_stored(&first, Rollout::Done);
     let stored = stored
         .iter()
         .find(|c| c["kind"] == "StatefulSet" && c["metadata"]["name"] == "example-prometheus");
@@ -591,10 +615,18 @@ fn changed_storage_keeps_the_observed_claim_templates_and_warns() {
         warnings.contains("StatefulSet example-prometheus: spec.volumeClaimTemplates"),
         "{warnings}"
     );
-    // Recreating the StatefulSet does not grow the claims it made: the advice says how.
+    // Recreating the StatefulSet does not grow the claims it made: the advice says how, and how to let the
+    // operator grow them from now on.
     assert!(
         warnings.contains("kubectl patch pvc data-example-prometheus-<ordinal>")
             && warnings.contains("allowVolumeExpansion"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains(
+            "kubectl label pvc -n default -l app.kubernetes.io/component=prometheus,app.kubernetes.io/instance=example,\
+             app.kubernetes.io/name=prometheus controller-uid=6f1c3a52-1d0e-4c55-9a3b-2f6d5e8a9b10"
+        ),
         "{warnings}"
     );
     assert_eq!(

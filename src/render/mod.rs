@@ -1,6 +1,7 @@
 //! Rendering: the desired children of one parent, as a pure function of the checked spec, the related
 //! objects and the observed children. The pipeline that calls it is [`crate::pipeline`].
 
+pub mod claims;
 pub mod conflicts;
 pub mod deployment;
 pub mod grafana;
@@ -31,6 +32,8 @@ use meta::{Component, Names};
 pub struct Rendered {
     pub children: Vec<Child>,
     pub pending_immutable: bool,
+    /// What the spec asks that the children cannot do (a claim that cannot grow or shrink): `Degraded`.
+    pub problems: Vec<Problem>,
 }
 
 /// The desired children, in a fixed order. `warnings` gets what the status must say of them (a pending
@@ -129,6 +132,21 @@ pub fn children(
     // start, and one that never existed is not created yet. None is left out once observed: Metacontroller
     // would delete it.
     let secret = format!("Secret {}/{}", stack.namespace, stack.bucket_secret);
+    let mut volumes = claims::Volumes::new();
+    volumes.insert(
+        names.workload(Component::Prometheus),
+        ("prometheus", &stack.storage.prometheus),
+    );
+    volumes.insert(
+        names.workload(Component::Store),
+        ("store", &stack.storage.store),
+    );
+    if stack.compact.is_some() {
+        volumes.insert(
+            names.workload(Component::Compact),
+            ("compact", &stack.storage.compact),
+        );
+    }
     for (mut desired, observed) in statefulsets {
         let name = desired.metadata.name.clone().unwrap_or_default();
         if let Some(spec) = observed {
@@ -212,9 +230,18 @@ pub fn children(
             children.push(Child::Ingress(ingress::ingress(stack, component, domain)));
         }
     }
+    // Last, and whatever came before: every observed claim (see `claims`).
+    let claims = claims::claims(stack, request, &volumes, warnings)?;
+    children.extend(
+        claims
+            .children
+            .into_iter()
+            .map(Child::PersistentVolumeClaim),
+    );
     Ok(Rendered {
         children,
         pending_immutable,
+        problems: claims.problems,
     })
 }
 

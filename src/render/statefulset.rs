@@ -17,6 +17,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
+use super::claims::CONTROLLER_UID;
 use super::meta::{self, Component, Names};
 use super::{Sources, pod};
 use crate::spec::{self, Stack};
@@ -173,7 +174,7 @@ fn statefulset(
                 },
             ),
             template,
-            volume_claim_templates: Some(vec![claim_template(volume)]),
+            volume_claim_templates: Some(vec![claim_template(stack, volume)]),
             ..Default::default()
         }),
         status: None,
@@ -183,10 +184,17 @@ fn statefulset(
 /// A claim template exactly as the API server stores it, `volumeMode: Filesystem` and `status.phase: Pending`
 /// included: the answer is then the same before and after the StatefulSet is observed (where
 /// [`keep_immutable`] sends the stored templates back), so creating it is the only write (issue 19).
-fn claim_template(volume: &spec::Volume) -> PersistentVolumeClaim {
+///
+/// It carries the parent's `controller-uid`, so that the claims made from it are children that can grow
+/// (see [`super::claims`]).
+fn claim_template(stack: &Stack, volume: &spec::Volume) -> PersistentVolumeClaim {
     PersistentVolumeClaim {
         metadata: ObjectMeta {
             name: Some(pod::DATA_VOLUME.into()),
+            labels: stack
+                .uid
+                .as_ref()
+                .map(|uid| BTreeMap::from([(CONTROLLER_UID.into(), uid.clone())])),
             ..Default::default()
         },
         spec: Some(PersistentVolumeClaimSpec {
@@ -269,18 +277,36 @@ pub fn keep_immutable(
         .map(|t| serde_json::to_value(t).map(normalize_claim_template))
         .collect::<Result<_, _>>()
         .map_err(|e| Error::Internal(format!("encoding a claim template: {e}")))?;
+    let uid = spec
+        .volume_claim_templates
+        .iter()
+        .flatten()
+        .find_map(|t| t.metadata.labels.as_ref()?.get(CONTROLLER_UID).cloned());
+    // Claims made from a template with the `controller-uid` are children, and grow with the spec (see
+    // `claims`): their template's size is then no pending change.
+    let managed = observed_templates.iter().any(|t| {
+        t.pointer(&format!("/metadata/labels/{CONTROLLER_UID}"))
+            .and_then(Value::as_str)
+            .is_some_and(|uid| !uid.is_empty())
+    });
     let normalized: Vec<Value> = observed_templates
         .iter()
         .cloned()
         .map(normalize_claim_template)
         .collect();
-    if comparable(&normalized) != comparable(&desired_templates) {
+    if comparable(&normalized, managed) != comparable(&desired_templates, managed) {
         warnings.push(format!(
             "{}. The claims it made keep their size: grow each with `kubectl patch pvc {}-{name}-<ordinal> -p \
              '{{\"spec\":{{\"resources\":{{\"requests\":{{\"storage\":\"<new size>\"}}}}}}}}'` where its StorageClass \
-             has allowVolumeExpansion: true (a claim cannot shrink)",
+             has allowVolumeExpansion: true (a claim cannot shrink){}",
             pending(&name, "volumeClaimTemplates"),
-            pod::DATA_VOLUME
+            pod::DATA_VOLUME,
+            adopt_advice(
+                &name,
+                desired.metadata.namespace.as_deref().unwrap_or_default(),
+                spec,
+                uid.as_deref()
+            ),
         ));
     }
     // Whether they differ or not, the observed templates go back as stored, with what the API server added
@@ -343,10 +369,38 @@ fn pending(name: &str, field: &str) -> String {
     )
 }
 
+/// How to let the operator grow the claims of a StatefulSet made before its claim templates carried the
+/// `controller-uid`: label the claims (Metacontroller then adopts them) and recreate the StatefulSet (its new
+/// claims then carry the label). Empty without a uid (a manifest rendered outside a cluster).
+fn adopt_advice(name: &str, namespace: &str, spec: &StatefulSetSpec, uid: Option<&str>) -> String {
+    let Some(uid) = uid else {
+        return String::new();
+    };
+    let selector: Vec<String> = spec
+        .selector
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    format!(
+        ". Or let the operator grow them from now on: `kubectl label pvc -n {namespace} -l {} \
+         {CONTROLLER_UID}={uid}`, then delete StatefulSet {name} with --cascade=orphan so that its new claims carry \
+         the label too",
+        selector.join(",")
+    )
+}
+
 /// Claim templates with every quantity replaced by its exact value: the API server stores `1024Mi` as `1Gi`.
-fn comparable(templates: &[Value]) -> Vec<Value> {
+/// With `without_size`, the storage request is left out: claims that grow on their own make it no change.
+fn comparable(templates: &[Value], without_size: bool) -> Vec<Value> {
     let mut templates = templates.to_vec();
     for template in &mut templates {
+        if without_size
+            && let Some(Value::Object(requests)) = template.pointer_mut("/spec/resources/requests")
+        {
+            requests.remove("storage");
+        }
         let resources = template.pointer_mut("/spec/resources");
         for part in resources.into_iter().filter_map(Value::as_object_mut) {
             for amounts in part.values_mut().filter_map(Value::as_object_mut) {
@@ -374,6 +428,11 @@ fn normalize_claim_template(mut template: Value) -> Value {
         {
             spec.remove("volumeMode");
         }
+    }
+    // The `controller-uid` label of templates rendered since claims are children: no change to the
+    // templates before it.
+    if let Some(Value::Object(labels)) = template.pointer_mut("/metadata/labels") {
+        labels.remove(CONTROLLER_UID);
     }
     drop_nulls(&mut template);
     if let Some(Value::Object(metadata)) = template.get_mut("metadata") {

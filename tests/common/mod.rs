@@ -174,6 +174,7 @@ impl Request {
             "ServiceAccount.v1",
             "Role.rbac.authorization.k8s.io/v1",
             "RoleBinding.rbac.authorization.k8s.io/v1",
+            "PersistentVolumeClaim.v1",
         ] {
             children.entry(key.into()).or_default();
         }

@@ -319,6 +319,12 @@ pub const RESOURCES: &[Kind] = &[
         plural: "persistentvolumeclaims",
     },
     Kind {
+        group: "storage.k8s.io",
+        version: "v1",
+        kind: "StorageClass",
+        plural: "storageclasses",
+    },
+    Kind {
         group: "",
         version: "v1",
         kind: "Node",

@@ -14,6 +14,7 @@ mod metacontroller;
 mod server_support;
 
 mod changes;
+mod claims;
 mod converge;
 mod faults;
 mod install;
@@ -226,7 +227,7 @@ impl Stack {
 }
 
 /// The kinds of deploy/compositecontroller.yaml's childResources.
-pub const CHILD_KINDS: [&str; 9] = [
+pub const CHILD_KINDS: [&str; 10] = [
     "StatefulSet",
     "Service",
     "Deployment",
@@ -236,6 +237,7 @@ pub const CHILD_KINDS: [&str; 9] = [
     "ServiceAccount",
     "Role",
     "RoleBinding",
+    "PersistentVolumeClaim",
 ];
 
 /// `Running` with the `Available` condition true.

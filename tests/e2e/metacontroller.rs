@@ -4,7 +4,8 @@
 //! read the parent and its children (the `controller-uid` label of `generateSelector`, owned by the
 //! parent or by nobody), call `/customize` and fetch the related objects it names, call `/sync` with
 //! the version-2 request (children and related keyed `namespace/name`, an entry for every rule),
-//! decode the answer strictly, then create or update each desired child (with the `controller-uid`
+//! decode the answer strictly (orphans that carry the label are adopted first: an ownerReference patch),
+//! then create or update each desired child (with the `controller-uid`
 //! label and the controller ownerReference), delete each observed child the answer left out
 //! (background propagation), and write the status through `/status` with `observedGeneration`
 //! when it differs from the stored one. Any answer but 200, a timeout or an undecodable body
@@ -120,6 +121,8 @@ pub struct Round {
     pub deleted: Vec<String>,
     /// Children the API server refused, with its message.
     pub rejected: Vec<String>,
+    /// Orphans with the parent's `controller-uid` that the round adopted (a patch of their owners).
+    pub adopted: Vec<String>,
     /// Children not created because an object of their name exists that is not a child.
     pub already_exists: Vec<String>,
     /// The status the hook answered, with `observedGeneration` as Metacontroller adds it.
@@ -133,6 +136,7 @@ impl Round {
     /// Whether the round stored nothing at all.
     pub fn wrote_nothing(&self) -> bool {
         self.created.is_empty()
+            && self.adopted.is_empty()
             && self.updated.is_empty()
             && self.deleted.is_empty()
             && self.rejected.is_empty()
@@ -229,7 +233,7 @@ impl Metacontroller {
             .as_str()
             .expect("stored objects have a uid")
             .to_owned();
-        let observed = self.observed_children(namespace, &uid).await;
+        let (observed, adopted) = self.observed_children(&parent, namespace, &uid).await;
         let related = self.related(&parent).await?;
         let request = json!({
             "controller": self.controller,
@@ -241,6 +245,7 @@ impl Metacontroller {
         let answer: SyncAnswer = decode("/sync", self.hook.call("/sync", &request).await?)?;
         let mut round = Round {
             children: answer.children.unwrap_or_default(),
+            adopted,
             ..Round::default()
         };
         self.manage_children(&parent, &observed, &mut round).await?;
@@ -254,9 +259,17 @@ impl Metacontroller {
         Ok(round)
     }
 
-    /// Children of every rule that carry the parent's `controller-uid` and no other controller.
-    async fn observed_children(&self, namespace: &str, uid: &str) -> Vec<(ApiResource, Value)> {
+    /// Children of every rule that carry the parent's `controller-uid` and no other controller. One with no
+    /// controller is adopted first, as `claimChildren` does: the parent becomes its controller owner (and the
+    /// garbage collector deletes it with the parent).
+    async fn observed_children(
+        &self,
+        parent: &Value,
+        namespace: &str,
+        uid: &str,
+    ) -> (Vec<(ApiResource, Value)>, Vec<String>) {
         let mut observed = Vec::new();
+        let mut adopted = Vec::new();
         for resource in &self.children {
             let selector = format!("controller-uid={uid}");
             let params = kube::api::ListParams::default().labels(&selector);
@@ -266,12 +279,55 @@ impl Metacontroller {
                     .into_iter()
                     .flatten()
                     .find(|r| r["controller"] == true);
-                if controller.is_none_or(|r| r["uid"] == uid) {
-                    observed.push((resource.clone(), object));
+                match controller {
+                    Some(r) if r["uid"] == uid => observed.push((resource.clone(), object)),
+                    Some(_) => {}
+                    None => {
+                        let object = self.adopt(resource, parent, object).await;
+                        adopted.push(format!(
+                            "{}/{}",
+                            resource.kind,
+                            object["metadata"]["name"].as_str().unwrap_or_default()
+                        ));
+                        observed.push((resource.clone(), object));
+                    }
                 }
             }
         }
-        observed
+        (observed, adopted)
+    }
+
+    /// Make the parent the controller owner of `object`, keeping its other owners.
+    async fn adopt(&self, resource: &ApiResource, parent: &Value, object: Value) -> Value {
+        let mut owners = object["metadata"]["ownerReferences"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        owners.push(json!({
+            "apiVersion": parent["apiVersion"], "kind": parent["kind"],
+            "name": parent["metadata"]["name"], "uid": parent["metadata"]["uid"],
+            "controller": true, "blockOwnerDeletion": true,
+        }));
+        let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        let namespace = object["metadata"]["namespace"].as_str();
+        let patch = json!({"metadata": {
+            "ownerReferences": owners,
+            "resourceVersion": object["metadata"]["resourceVersion"],
+        }});
+        let adopted = self
+            .cluster
+            .api(resource, namespace)
+            .patch(
+                name,
+                &as_metacontroller_patch(),
+                &kube::api::Patch::Merge(&patch),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("adopting {} {name}: {e}", resource.kind));
+        let mut adopted = serde_json::to_value(adopted).expect("objects are JSON");
+        adopted["apiVersion"] = json!(resource.api_version);
+        adopted["kind"] = json!(resource.kind);
+        adopted
     }
 
     /// `/customize`, then the objects it names, grouped as `children` are.
@@ -448,6 +504,13 @@ impl Metacontroller {
 /// Writes under the field manager the real binary gets from its name.
 fn as_metacontroller() -> PostParams {
     PostParams {
+        field_manager: Some("metacontroller".into()),
+        ..Default::default()
+    }
+}
+
+fn as_metacontroller_patch() -> kube::api::PatchParams {
+    kube::api::PatchParams {
         field_manager: Some("metacontroller".into()),
         ..Default::default()
     }
