@@ -2,7 +2,8 @@
 //!
 //! Requests are read leniently (both ways of keying children, `controller` as opaque JSON, `related` absent
 //! or null) and answers are written exactly as Metacontroller decodes them in `responseUnMarshallMode:
-//! strict`: only `status`, `children`, `resyncAfterSeconds` (and `relatedResources` for customize).
+//! strict`: only `status`, `children`, `resyncAfterSeconds`, `finalized` while finalizing (and `relatedResources`
+//! for customize).
 
 use std::collections::BTreeMap;
 
@@ -197,7 +198,8 @@ pub struct SyncRequest {
     /// Related objects asked for by the customize hook.
     #[serde(default, deserialize_with = "null_as_default")]
     pub related: Observed,
-    /// Set while the parent is being deleted with a finalize hook; the sync answer is the same.
+    /// Set while the parent is being deleted and the CompositeController has a finalize hook (see
+    /// `pipeline::finalize`).
     #[serde(default, deserialize_with = "null_as_default")]
     pub finalizing: bool,
 }
@@ -250,6 +252,9 @@ pub struct SyncResponse {
     pub children: Vec<Child>,
     /// Ask for another sync after this many seconds; 0 waits for the next change or resync.
     pub resync_after_seconds: u32,
+    /// Only while `finalizing`: whether Metacontroller may remove its finalizer and let the parent go.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finalized: Option<bool>,
 }
 
 /// One desired child, serialized with its `apiVersion` and `kind`.

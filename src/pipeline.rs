@@ -3,13 +3,16 @@
 //! [`crate::render`] and [`crate::status`]: `status` reads what `render` names, `render` never reads
 //! `status`, and neither calls the other's part of the pipeline.
 
-use crate::hook::{CustomizeRequest, CustomizeResponse, SyncRequest, SyncResponse};
+use crate::hook::{Child, CustomizeRequest, CustomizeResponse, SyncRequest, SyncResponse};
 use crate::render::{self, conflicts, related};
 use crate::spec::Stack;
 use crate::{Result, status};
 
 /// The sync hook: every desired child and the full status, or an error. Never a partial answer.
 pub fn sync(request: &SyncRequest) -> Result<SyncResponse> {
+    if request.finalizing {
+        return finalize(request);
+    }
     let stack = Stack::from_parent(&request.parent)?;
     request.check_shape()?;
     tracing::debug!(
@@ -38,6 +41,28 @@ pub fn sync(request: &SyncRequest) -> Result<SyncResponse> {
         status,
         children,
         resync_after_seconds: 0,
+        finalized: None,
+    })
+}
+
+/// The finalize hook (the sync route, with `finalizing: true`): the parent is being deleted. Every claim is
+/// released first (see [`render::claims::released`]), so that the garbage collector, which deletes the parent's
+/// children once it is gone, keeps the data volumes, as the StatefulSets' `Retain` policy means. Nothing else is
+/// answered: the rest is deleted now, as the garbage collector would; nothing of the spec is read, so that an
+/// invalid spec cannot hold the deletion up. The status is the stored one, so that it is not written.
+fn finalize(request: &SyncRequest) -> Result<SyncResponse> {
+    let claims = render::claims::released(request)?;
+    let finalized = claims.is_empty();
+    let status = serde_json::from_value(request.parent["status"].clone()).unwrap_or_default();
+    Ok(SyncResponse {
+        status,
+        children: claims
+            .into_iter()
+            .map(Child::PersistentVolumeClaim)
+            .collect(),
+        // Until the claims are no longer observed (released), come back soon.
+        resync_after_seconds: if finalized { 0 } else { 1 },
+        finalized: Some(finalized),
     })
 }
 

@@ -97,7 +97,11 @@ fn a_larger_size_grows_every_bound_claim_whose_class_allows_it() {
         assert_eq!(
             **claim,
             json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                   "metadata": {"name": name, "namespace": "default"},
+                   "metadata": {"name": name, "namespace": "default",
+                                // As Metacontroller adopted it: no write, and the finalize hook can release it.
+                                "ownerReferences": [{"apiVersion": "prometheus.robszumski.com/v1alpha1",
+                                    "kind": "PrometheusReplica", "name": "example", "uid": UID,
+                                    "controller": true, "blockOwnerDeletion": true}]},
                    "spec": {"resources": {"requests": {"storage": "20Gi"}}}})
         );
     }
@@ -350,4 +354,80 @@ fn every_observed_claim_is_answered_whatever_else_is_wrong() {
             claims(&response)
         );
     }
+}
+
+/// While the parent is deleted (Metacontroller's finalize hook, the same route with `finalizing: true`):
+/// every claim is answered with no owner, so that the garbage collector keeps it once the parent is gone,
+/// and the parent may go once no claim is a child any more. Nothing of the spec is read.
+#[test]
+fn the_finalize_hook_releases_every_claim_then_lets_the_parent_go() {
+    let deleting = |request: Request| {
+        let mut body = request.json();
+        body["finalizing"] = json!(true);
+        body["parent"]["metadata"]["deletionTimestamp"] = json!("2026-12-03T10:00:00Z");
+        body["parent"]["status"] = json!({"phase": "Running"});
+        let answer = prometheus_replica_operator::sync_json(body.to_string().as_bytes())
+            .expect("the finalize hook answers");
+        serde_json::from_slice::<Value>(&answer).unwrap()
+    };
+    let with_claims = running(
+        json!({"prometheus": {"size": "20Gi"}}),
+        "10Gi",
+        "fast",
+        "Bound",
+    )
+    // Even a spec the sync would refuse cannot hold the deletion up.
+    .spec("replicas", json!({"prometheus": 99}));
+    let answer = deleting(with_claims);
+    assert_eq!(answer["finalized"], false);
+    assert_eq!(
+        answer["children"],
+        json!(PROMETHEUS_CLAIMS.map(|name| json!({
+            "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": "default", "ownerReferences": []},
+            // The size stays: Metacontroller's merge would drop a spec the answer leaves out.
+            "spec": {"resources": {"requests": {"storage": "10Gi"}}},
+        })))
+    );
+    // The stored status, unchanged: no write while deleting.
+    assert_eq!(answer["status"], json!({"phase": "Running"}));
+
+    let answer = deleting(Request::example());
+    assert_eq!(answer["finalized"], true);
+    assert_eq!(answer["children"], json!([]));
+    // The sync hook never says `finalized`.
+    let answer = Request::example().sync_json();
+    assert!(answer.get("finalized").is_none());
+}
+
+/// Metacontroller's merge removes a list item only if its last answer had it: the sync answers the owner
+/// reference as adopted, so the finalize hook's empty list really removes it from the stored claim.
+#[test]
+fn the_release_merged_over_an_adopted_claim_removes_its_owner_and_nothing_else() {
+    let request = running(
+        json!({"prometheus": {"size": "10Gi"}}),
+        "10Gi",
+        "fast",
+        "Bound",
+    );
+    let synced = request.sync_json();
+    let answered = claims(&synced)[0].clone();
+    let stored = common::apply::apply_update(
+        &claim(PROMETHEUS_CLAIMS[0], "10Gi", "fast", "Bound"),
+        &answered,
+    );
+    assert_eq!(
+        stored["metadata"]["ownerReferences"][0]["uid"], UID,
+        "adopted, and the sync keeps it so"
+    );
+    let mut body = request.json();
+    body["finalizing"] = json!(true);
+    let released: Value = serde_json::from_slice(
+        &prometheus_replica_operator::sync_json(body.to_string().as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let after = common::apply::apply_update(&stored, &released["children"][0]);
+    assert_eq!(after["metadata"]["ownerReferences"], json!([]));
+    assert_eq!(after["spec"], stored["spec"], "the spec stays as stored");
+    assert_eq!(after["metadata"]["labels"], stored["metadata"]["labels"]);
 }

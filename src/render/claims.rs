@@ -7,13 +7,14 @@
 //! selector Metacontroller generates. With `persistentvolumeclaims` among the CompositeController's
 //! `childResources`, Metacontroller adopts them (an ownerReference to the parent) and sends them with every
 //! sync. Claims of a StatefulSet made before stay unmanaged until labelled (the pending-size warning says
-//! how).
+//! how). While the parent is deleted, the finalize hook releases them ([`released`]), so that deleting it keeps
+//! the data volumes, as the StatefulSets' `Retain` policy promises.
 //!
 //! Once a claim is a child, an answer without it deletes it. So every observed claim is answered, always,
 //! whatever else the sync finds wrong: a missing Secret, a broken ConfigMap, a disabled compactor, a size
-//! that cannot be honoured. Each answer is the smallest object that says its size (`metadata.name` and
-//! `namespace`, `spec.resources.requests.storage`): Metacontroller's three-way merge leaves every other field
-//! as stored. The size is the observed one unless the spec names a larger size, the claim is bound and its
+//! that cannot be honoured. Each answer is the smallest object that says its size and owner (`metadata.name`,
+//! `namespace` and `ownerReferences`, `spec.resources.requests.storage`): Metacontroller's three-way merge
+//! leaves every other field as stored. The size is the observed one unless the spec names a larger size, the claim is bound and its
 //! StorageClass has `allowVolumeExpansion: true`; otherwise the status says why (`Degraded`), and nothing
 //! changes. A claim never shrinks.
 
@@ -23,7 +24,7 @@ use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use serde::Deserialize;
 
 use super::Problem;
@@ -68,19 +69,8 @@ pub fn claims(
     volumes: &Volumes,
     warnings: &mut Vec<String>,
 ) -> Result<Claims> {
-    let mut observed: Vec<Observed> = hook::of_kind(&request.children, KIND)
-        .map(|object| {
-            object.read::<Observed>().map_err(|e| {
-                Error::BadRequest(format!(
-                    "children: {KIND} {}: {e}",
-                    object.name().unwrap_or_default()
-                ))
-            })
-        })
-        .collect::<Result<_>>()?;
-    observed.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     let mut claims = Claims::default();
-    for claim in observed {
+    for claim in read_observed(request)? {
         let name = &claim.metadata.name;
         let size = match volume_of(name, volumes) {
             Some((key, volume)) if !volume.size_defaulted => {
@@ -97,17 +87,67 @@ pub fn claims(
             }
             _ => claim.spec.resources.requests.storage.clone(),
         };
-        claims.children.push(answer(stack, name, size));
+        let mut answer = answer(&stack.namespace, name, size);
+        answer.metadata.owner_references = owner(stack).map(|owner| vec![owner]);
+        claims.children.push(answer);
     }
     Ok(claims)
 }
 
+/// Every observed claim released: answered with no owner, so that the garbage collector keeps it when the parent
+/// is gone. The sync answered the owner reference (see [`owner`]), so Metacontroller's merge removes it now (its
+/// update never adds its owner back; only a create does), and while the parent is being deleted it adopts
+/// nothing, so a released claim stays released.
+///
+/// The size stays in the answer: Metacontroller's three-way merge removes whatever the last answer had and this
+/// one lacks, and without `spec` it would send a claim with no spec at all (the API server refuses it).
+pub fn released(request: &SyncRequest) -> Result<Vec<PersistentVolumeClaim>> {
+    let mut claims = Vec::new();
+    for claim in read_observed(request)? {
+        let size = claim.spec.resources.requests.storage;
+        let mut answer = answer(&claim.metadata.namespace, &claim.metadata.name, size);
+        answer.metadata.owner_references = Some(Vec::new());
+        claims.push(answer);
+    }
+    Ok(claims)
+}
+
+/// The observed claims, by name.
+fn read_observed(request: &SyncRequest) -> Result<Vec<Observed>> {
+    let mut observed: Vec<Observed> = hook::of_kind(&request.children, KIND)
+        .map(|object| {
+            object.read::<Observed>().map_err(|e| {
+                Error::BadRequest(format!(
+                    "children: {KIND} {}: {e}",
+                    object.name().unwrap_or_default()
+                ))
+            })
+        })
+        .collect::<Result<_>>()?;
+    observed.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    Ok(observed)
+}
+
+/// The owner reference Metacontroller writes when it adopts a claim (`MakeControllerRef`), answered as it is
+/// stored: no write, and it is in the last-applied annotation, so that leaving it out of a later answer
+/// ([`released`]) removes it. Metacontroller's merge removes a list item only if the last answer had it.
+fn owner(stack: &Stack) -> Option<OwnerReference> {
+    Some(OwnerReference {
+        api_version: spec::API_VERSION.into(),
+        kind: spec::KIND.into(),
+        name: stack.name.clone(),
+        uid: stack.uid.clone()?,
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    })
+}
+
 /// The claim as answered: its name and its size, nothing else.
-fn answer(stack: &Stack, name: &str, size: Option<String>) -> PersistentVolumeClaim {
+fn answer(namespace: &str, name: &str, size: Option<String>) -> PersistentVolumeClaim {
     PersistentVolumeClaim {
         metadata: ObjectMeta {
             name: Some(name.into()),
-            namespace: Some(stack.namespace.clone()),
+            namespace: Some(namespace.into()),
             ..Default::default()
         },
         spec: size.map(|size| PersistentVolumeClaimSpec {
@@ -251,6 +291,7 @@ struct Observed {
 #[serde(default)]
 struct Metadata {
     name: String,
+    namespace: String,
 }
 
 #[derive(Deserialize, Default)]

@@ -95,8 +95,30 @@ async fn deleting_the_parent_lets_the_garbage_collector_remove_every_child_and_k
         &stack.namespace,
         "--wait=false",
     ]);
+    // Metacontroller's finalizer holds the parent until the finalize hook has released every claim.
+    let deadline = std::time::Instant::now() + crate::cluster::PATIENCE;
+    loop {
+        let round = stack
+            .mc
+            .sync(&stack.namespace, &stack.name)
+            .await
+            .unwrap_or_else(|f| panic!("finalize round: {f:?}"));
+        assert!(round.rejected.is_empty(), "{round:#?}");
+        if round.finalized {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never finalized: {round:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
     eventually("the garbage collector to remove every child", || async {
-        for kind_name in CHILD_KINDS {
+        // The claims keep their controller-uid label, released: they are not children any more.
+        for kind_name in CHILD_KINDS
+            .into_iter()
+            .filter(|k| *k != "PersistentVolumeClaim")
+        {
             let left = stack
                 .cluster()
                 .list(&kind(kind_name), &stack.namespace)
@@ -133,10 +155,16 @@ async fn deleting_the_parent_lets_the_garbage_collector_remove_every_child_and_k
     assert_eq!(
         names(&kept),
         names(&claims),
-        "persistentVolumeClaimRetentionPolicy Retain keeps every claim"
+        "the finalize hook released every claim, and the StatefulSets' Retain policy kept them"
     );
     for claim in &kept {
         assert_eq!(claim["status"]["phase"], "Bound");
+        assert!(
+            claim["metadata"]["ownerReferences"]
+                .as_array()
+                .is_none_or(Vec::is_empty),
+            "released: {claim:#}"
+        );
         assert!(
             claim["metadata"]["deletionTimestamp"].is_null(),
             "{claim:#}"

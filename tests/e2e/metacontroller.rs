@@ -24,7 +24,9 @@
 //!   next sync, which does the same.
 //! - It runs when a test calls it, not on watch events, resync periods or backoff; a test polls.
 //! - Every child rule is `InPlace` (the only strategy deploy/compositecontroller.yaml uses); no
-//!   finalize hook, no rolling strategies, no ControllerRevisions, no Events.
+//!   rolling strategies, no ControllerRevisions, no Events. The finalize hook is called as the real one
+//!   calls it (its finalizer added on the first sync, the hook with `finalizing: true` while the parent
+//!   is being deleted, the finalizer removed on `finalized: true`).
 //! - Related objects are read from the API server, not an informer cache, and the customize
 //!   answer is not cached. As in the real one, a rule without a namespace lists every namespace.
 
@@ -123,6 +125,10 @@ pub struct Round {
     pub rejected: Vec<String>,
     /// Orphans with the parent's `controller-uid` that the round adopted (a patch of their owners).
     pub adopted: Vec<String>,
+    /// Whether the round added or removed Metacontroller's finalizer on the parent.
+    pub finalizer_changed: bool,
+    /// Whether the finalize hook said `finalized: true` (the finalizer is gone, and the parent with it).
+    pub finalized: bool,
     /// Children not created because an object of their name exists that is not a child.
     pub already_exists: Vec<String>,
     /// The status the hook answered, with `observedGeneration` as Metacontroller adds it.
@@ -137,6 +143,7 @@ impl Round {
     pub fn wrote_nothing(&self) -> bool {
         self.created.is_empty()
             && self.adopted.is_empty()
+            && !self.finalizer_changed
             && self.updated.is_empty()
             && self.deleted.is_empty()
             && self.rejected.is_empty()
@@ -151,6 +158,8 @@ struct SyncAnswer {
     children: Option<Vec<Value>>,
     #[allow(dead_code)] // read by Metacontroller for a delayed resync; a test polls instead
     resync_after_seconds: Option<f64>,
+    /// Only from the finalize hook: the finalizer may go.
+    finalized: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -233,22 +242,51 @@ impl Metacontroller {
             .as_str()
             .expect("stored objects have a uid")
             .to_owned();
+        let finalize = &self.controller["spec"]["hooks"]["finalize"];
+        let deleting = !parent["metadata"]["deletionTimestamp"].is_null();
+        let mut finalizer_changed = false;
+        let parent = if !finalize.is_null() && !deleting && !self.has_finalizer(&parent) {
+            finalizer_changed = true;
+            self.set_finalizer(&parent, true).await
+        } else {
+            parent
+        };
         let (observed, adopted) = self.observed_children(&parent, namespace, &uid).await;
         let related = self.related(&parent).await?;
+        let finalizing = deleting && !finalize.is_null();
         let request = json!({
             "controller": self.controller,
             "parent": parent,
             "children": groups(&self.children, &observed),
             "related": related,
-            "finalizing": false,
+            "finalizing": finalizing,
         });
-        let answer: SyncAnswer = decode("/sync", self.hook.call("/sync", &request).await?)?;
+        let path = if finalizing {
+            finalize["webhook"]["path"]
+                .as_str()
+                .expect("the finalize hook has a path")
+        } else {
+            "/sync"
+        };
+        let answer: SyncAnswer = decode(path, self.hook.call(path, &request).await?)?;
         let mut round = Round {
             children: answer.children.unwrap_or_default(),
             adopted,
+            finalizer_changed,
             ..Round::default()
         };
+        if deleting && !finalizing {
+            // Without a finalize hook, a parent being deleted gets no child changes.
+            return Ok(round);
+        }
         self.manage_children(&parent, &observed, &mut round).await?;
+        if finalizing && answer.finalized == Some(true) {
+            // The finalizer goes, the parent with it; no status is written to a parent that is gone.
+            self.set_finalizer(&parent, false).await;
+            round.finalizer_changed = true;
+            round.finalized = true;
+            return Ok(round);
+        }
         let mut status = answer.status.unwrap_or_default();
         status.insert(
             "observedGeneration".into(),
@@ -282,8 +320,14 @@ impl Metacontroller {
                 match controller {
                     Some(r) if r["uid"] == uid => observed.push((resource.clone(), object)),
                     Some(_) => {}
+                    // As `ClaimObject`: a parent being deleted adopts nothing.
+                    None if !parent["metadata"]["deletionTimestamp"].is_null() => {}
                     None => {
-                        let object = self.adopt(resource, parent, object).await;
+                        // Stale (the volume controller bound the claim meanwhile): the real one fails this
+                        // sync and retries; the next round adopts it.
+                        let Some(object) = self.adopt(resource, parent, object).await else {
+                            continue;
+                        };
                         adopted.push(format!(
                             "{}/{}",
                             resource.kind,
@@ -297,8 +341,59 @@ impl Metacontroller {
         (observed, adopted)
     }
 
+    /// Metacontroller's finalizer of this CompositeController, on every parent while a finalize hook is set.
+    fn finalizer(&self) -> String {
+        format!(
+            "metacontroller.io/compositecontroller-{}",
+            self.controller["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+        )
+    }
+
+    fn has_finalizer(&self, parent: &Value) -> bool {
+        let finalizer = self.finalizer();
+        parent["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f == finalizer.as_str()))
+    }
+
+    /// Add or remove the finalizer; the parent as stored afterwards.
+    async fn set_finalizer(&self, parent: &Value, present: bool) -> Value {
+        let finalizer = self.finalizer();
+        let mut finalizers: Vec<Value> = parent["metadata"]["finalizers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        finalizers.retain(|f| f != finalizer.as_str());
+        if present {
+            finalizers.push(json!(finalizer));
+        }
+        let patch = json!({"metadata": {
+            "finalizers": finalizers,
+            "resourceVersion": parent["metadata"]["resourceVersion"],
+        }});
+        let name = parent["metadata"]["name"].as_str().unwrap_or_default();
+        let api = self
+            .cluster
+            .api(&self.parent, parent["metadata"]["namespace"].as_str());
+        match api
+            .patch(
+                name,
+                &as_metacontroller_patch(),
+                &kube::api::Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(stored) => serde_json::to_value(stored).expect("objects are JSON"),
+            // Gone once the last finalizer went.
+            Err(kube::Error::Api(e)) if e.code == 404 && !present => parent.clone(),
+            Err(e) => panic!("setting the finalizer of {name}: {e}"),
+        }
+    }
+
     /// Make the parent the controller owner of `object`, keeping its other owners.
-    async fn adopt(&self, resource: &ApiResource, parent: &Value, object: Value) -> Value {
+    async fn adopt(&self, resource: &ApiResource, parent: &Value, object: Value) -> Option<Value> {
         let mut owners = object["metadata"]["ownerReferences"]
             .as_array()
             .cloned()
@@ -314,7 +409,7 @@ impl Metacontroller {
             "ownerReferences": owners,
             "resourceVersion": object["metadata"]["resourceVersion"],
         }});
-        let adopted = self
+        let adopted = match self
             .cluster
             .api(resource, namespace)
             .patch(
@@ -323,11 +418,15 @@ impl Metacontroller {
                 &kube::api::Patch::Merge(&patch),
             )
             .await
-            .unwrap_or_else(|e| panic!("adopting {} {name}: {e}", resource.kind));
+        {
+            Ok(adopted) => adopted,
+            Err(kube::Error::Api(e)) if e.code == 409 => return None,
+            Err(e) => panic!("adopting {} {name}: {e}", resource.kind),
+        };
         let mut adopted = serde_json::to_value(adopted).expect("objects are JSON");
         adopted["apiVersion"] = json!(resource.api_version);
         adopted["kind"] = json!(resource.kind);
-        adopted
+        Some(adopted)
     }
 
     /// `/customize`, then the objects it names, grouped as `children` are.
