@@ -184,15 +184,8 @@ impl Cluster {
 
     /// Every object of one kind in `namespace`, or in every namespace (and cluster-scoped kinds) for `None`.
     pub async fn list_in(&self, resource: &ApiResource, namespace: Option<&str>) -> Vec<Value> {
-        let list = self
-            .api(resource, namespace)
-            .list(&Default::default())
+        self.list_selected(resource, namespace, &Default::default())
             .await
-            .unwrap_or_else(|e| panic!("listing {} in {namespace:?}: {e}", resource.plural));
-        list.items
-            .into_iter()
-            .map(|o| with_kind(o, resource))
-            .collect()
     }
 
     /// The objects of one kind in `namespace` that `params` select, each with its `apiVersion` and
@@ -203,11 +196,20 @@ impl Cluster {
         namespace: &str,
         params: &ListParams,
     ) -> Vec<Value> {
+        self.list_selected(resource, Some(namespace), params).await
+    }
+
+    async fn list_selected(
+        &self,
+        resource: &ApiResource,
+        namespace: Option<&str>,
+        params: &ListParams,
+    ) -> Vec<Value> {
         let list = self
-            .api(resource, Some(namespace))
+            .api(resource, namespace)
             .list(params)
             .await
-            .unwrap_or_else(|e| panic!("listing {} in {namespace}: {e}", resource.plural));
+            .unwrap_or_else(|e| panic!("listing {} in {namespace:?}: {e}", resource.plural));
         list.items
             .into_iter()
             .map(|o| with_kind(o, resource))
