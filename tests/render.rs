@@ -1167,13 +1167,25 @@ fn a_change_of_the_shard_count_deletes_no_store_gateway_before_its_replacements_
         done["status"]["warnings"]
     );
 
-    // And back to one: the unsharded one starts while the shards run on.
-    let back = one.observe(
-        observed
-            .into_iter()
-            .filter(|c| c["metadata"]["name"] != "example-thanos-store"),
-    );
-    let names: Vec<String> = statefulsets(&back.sync_json(), "example-thanos-store")
+    // And back to one: the unsharded one starts while the shards run on, rendered for the two shards
+    // they run, so not written.
+    let shards: Vec<Value> = observed
+        .into_iter()
+        .filter(|c| c["metadata"]["name"] != "example-thanos-store")
+        .collect();
+    let back = one.observe(shards.clone()).sync_json();
+    for stored in shards.iter().filter(|c| c["kind"] == "StatefulSet") {
+        let name = stored["metadata"]["name"].as_str().unwrap();
+        if name.starts_with("example-thanos-store-") {
+            let kept = child(&back, "StatefulSet", name);
+            assert!(merge_diffs(stored, kept).is_empty(), "{name}");
+            assert!(
+                apply_update(stored, kept) == *stored,
+                "{name} is not written"
+            );
+        }
+    }
+    let names: Vec<String> = statefulsets(&back, "example-thanos-store")
         .iter()
         .map(|s| s["metadata"]["name"].as_str().unwrap().to_string())
         .collect();

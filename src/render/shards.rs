@@ -7,9 +7,10 @@
 //! - the targets are `<name>-thanos-store` (one shard) or `<name>-thanos-store-<i>` (N shards). Once every
 //!   target is observed ready, running the shard count of the spec, the answer is the targets alone, and
 //!   Metacontroller deletes any other store gateway StatefulSet;
-//! - until then, every other observed store gateway StatefulSet stays in the answer as it runs (frozen: its
-//!   replicas, selector and templates as observed), and the targets are rendered beside it. From 1 to N and
-//!   back, the names differ, so the old StatefulSet serves every block while the new ones start;
+//! - until then, every other observed store gateway StatefulSet stays in the answer, rendered for the shard
+//!   count it runs (read from its pods' [`meta::SHARDS_ANNOTATION`]), so that it keeps serving the blocks it
+//!   serves and, when nothing else changed, is not even written; the targets are rendered beside it. From 1
+//!   to N and back, the names differ, so the old StatefulSet serves every block while the new ones start;
 //! - from N to M shards (both above 1), the shards `0..min(N, M)` would change their blocks in place, and
 //!   while they roll some blocks would be served by no pod. So the unsharded `<name>-thanos-store` is started
 //!   first as a bridge that serves every block, those shards are kept as they run until it is ready, then
@@ -32,7 +33,9 @@ pub struct StoreSet {
     /// `None`: the unsharded `<name>-thanos-store`.
     pub shard: Option<Shard>,
     pub name: String,
-    /// Sent back as observed, because it is being replaced.
+    /// Kept while what replaces it is not ready: rendered for the shard count it runs, not the spec's.
+    pub kept: bool,
+    /// Kept, and its shard count unknown (its pods lack [`meta::SHARDS_ANNOTATION`]): sent back as observed.
     pub frozen: bool,
 }
 
@@ -121,6 +124,7 @@ pub fn plan(stack: &Stack, children: &Observed) -> Result<Plan> {
         .map(|shard| StoreSet {
             shard,
             name: names.store(shard.map(|s| s.index)),
+            kept: false,
             frozen: false,
         })
         .collect();
@@ -166,7 +170,13 @@ pub fn plan(stack: &Stack, children: &Observed) -> Result<Plan> {
     let bridge = names.store(None);
     if !changing.is_empty() && !seen(&bridge).is_some_and(|s| s.ready) {
         for set in sets.iter_mut().filter(|s| changing.contains(&s.name)) {
-            set.frozen = true;
+            let observed = seen(&set.name).and_then(|s| s.shards);
+            set.kept = true;
+            set.frozen = observed.is_none();
+            set.shard = set.shard.map(|shard| Shard {
+                of: observed.unwrap_or(shard.of),
+                ..shard
+            });
         }
         if seen(&bridge).is_none() {
             sets.insert(
@@ -174,6 +184,7 @@ pub fn plan(stack: &Stack, children: &Observed) -> Result<Plan> {
                 StoreSet {
                     shard: None,
                     name: bridge.clone(),
+                    kept: false,
                     frozen: false,
                 },
             );
@@ -190,7 +201,8 @@ pub fn plan(stack: &Stack, children: &Observed) -> Result<Plan> {
                 of: seen.shards.unwrap_or(stack.store_shards),
             }),
             name: name.clone(),
-            frozen: true,
+            kept: true,
+            frozen: seen.shards.is_none(),
         });
     }
     if sets == targets {
@@ -209,7 +221,7 @@ pub fn plan(stack: &Stack, children: &Observed) -> Result<Plan> {
         .collect();
     let held: Vec<String> = sets
         .iter()
-        .filter(|s| s.frozen)
+        .filter(|s| s.kept)
         .map(|s| s.name.clone())
         .collect();
     let mut warning = format!(
@@ -229,8 +241,7 @@ pub fn plan(stack: &Stack, children: &Observed) -> Result<Plan> {
             }
         ));
     }
-    if sets.iter().any(|s| s.name == bridge && !s.frozen)
-        && !targets.iter().any(|t| t.name == bridge)
+    if sets.iter().any(|s| s.name == bridge && !s.kept) && !targets.iter().any(|t| t.name == bridge)
     {
         warning.push_str(&format!(
             "; {bridge} serves every block meanwhile, so that no block goes unserved while the shards change"
@@ -271,13 +282,13 @@ mod tests {
         plan(&stack, &request.children).unwrap()
     }
 
-    /// `name` for a rendered set, `name (kept)` for a frozen one.
+    /// `name` for a target, `name (kept)` for one kept while its replacement is not ready.
     fn sets(plan: &Plan) -> Vec<String> {
         plan.sets
             .iter()
             .map(|s| {
                 let name = s.name.trim_start_matches("example-thanos-");
-                if s.frozen {
+                if s.kept {
                     format!("{name} (kept)")
                 } else {
                     name.to_string()
@@ -363,6 +374,18 @@ mod tests {
                 .unwrap()
                 .contains("example-thanos-store serves every block meanwhile"),
         );
+        // The shards kept go on serving two shards' blocks; the new one serves three shards' third.
+        let shards: Vec<_> = plan.sets.iter().map(|s| s.shard).collect();
+        assert_eq!(
+            shards,
+            [
+                None,
+                Some(Shard { index: 0, of: 2 }),
+                Some(Shard { index: 1, of: 2 }),
+                Some(Shard { index: 2, of: 3 })
+            ]
+        );
+        assert!(plan.sets.iter().all(|s| !s.frozen));
         // The bridge is ready: the shards change, the bridge runs on as it is.
         let mut bridged = two.to_vec();
         bridged.push(set("example-thanos-store", None, 2));
@@ -396,6 +419,20 @@ mod tests {
                 "store-1 (kept)",
                 "store-2 (kept)"
             ]
+        );
+    }
+
+    #[test]
+    fn a_kept_set_of_unknown_shard_count_is_sent_back_as_observed() {
+        let observed = [
+            set("example-thanos-store-0", None, 2),
+            set("example-thanos-store-1", None, 2),
+        ];
+        let plan = plan_with(1, &observed);
+        assert_eq!(sets(&plan), ["store", "store-0 (kept)", "store-1 (kept)"]);
+        assert_eq!(
+            plan.sets.iter().map(|s| s.frozen).collect::<Vec<_>>(),
+            [false, true, true]
         );
     }
 
