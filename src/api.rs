@@ -231,9 +231,9 @@ pub struct ReplicasSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 100))]
     pub query_frontend: Option<i32>,
-    /// Thanos store gateway replicas, each serving every block of the stack: with two or more, a roll, a
-    /// Secret rotation or a node drain leaves the history older than the local retention served. Default 2
-    /// when highly available, else 1.
+    /// Thanos store gateway replicas (of each shard, with `store.shards`), each serving every block of the
+    /// stack (of its shard): with two or more, a roll, a Secret rotation or a node drain leaves the history
+    /// older than the local retention served. Default 2 when highly available, else 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 10))]
     pub store: Option<i32>,
