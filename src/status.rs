@@ -39,6 +39,9 @@ struct Workload {
     observed: bool,
     /// Observed, with every replica ready and running the current template.
     complete: bool,
+    /// Whether each of its workloads (each store gateway shard) has a ready replica: else some data is
+    /// unserved.
+    serving: bool,
 }
 
 impl Workload {
@@ -50,7 +53,7 @@ impl Workload {
             meta::pods(stack, component),
         );
         let (mut ready, mut updated) = (0, 0);
-        let (mut observed, mut complete) = (false, true);
+        let (mut observed, mut complete, mut serving) = (false, true, true);
         for name in workload_names(stack, component) {
             let rollout = hook::find(&request.children, kind, &name)
                 .map(|object| {
@@ -61,6 +64,7 @@ impl Workload {
                 .transpose()?;
             let Some(rollout) = rollout else {
                 complete = false;
+                serving = false;
                 continue;
             };
             observed = true;
@@ -84,6 +88,7 @@ impl Workload {
             };
             let (set_ready, set_updated) = (count("readyReplicas"), count("updatedReplicas"));
             complete &= current && set_ready >= per_workload && set_updated >= per_workload;
+            serving &= set_ready >= 1;
             ready += set_ready;
             updated += set_updated;
         }
@@ -97,6 +102,7 @@ impl Workload {
             },
             observed,
             complete: observed && complete,
+            serving,
         })
     }
 
@@ -176,7 +182,7 @@ pub fn status(
             !matches!(
                 w.component,
                 Component::Compact | Component::Grafana | Component::Memcached
-            ) && w.status.ready_replicas < 1
+            ) && !w.serving
         })
         .map(|w| w.component.label())
         .collect();
@@ -415,12 +421,21 @@ mod tests {
         let workload = Workload::observe(&stack, &one, Component::Store).unwrap();
         assert_eq!(workload.status.ready, "2/4");
         assert!(!workload.complete, "a shard is missing");
+        assert!(!workload.serving, "a shard's blocks are served by no pod");
         let both = request(json!({"StatefulSet.apps/v1": {
             "s0": statefulset("example-thanos-store-0", 1, 1, 2),
             "s1": statefulset("example-thanos-store-1", 1, 1, 2)}}));
         let workload = Workload::observe(&stack, &both, Component::Store).unwrap();
         assert_eq!(workload.status.ready, "4/4");
-        assert!(workload.complete);
+        assert!(workload.complete && workload.serving);
+        let one_each = request(json!({"StatefulSet.apps/v1": {
+            "s0": statefulset("example-thanos-store-0", 1, 1, 1),
+            "s1": statefulset("example-thanos-store-1", 1, 1, 1)}}));
+        let workload = Workload::observe(&stack, &one_each, Component::Store).unwrap();
+        assert!(
+            !workload.complete && workload.serving,
+            "each shard has a ready replica"
+        );
         // A StatefulSet being replaced is not counted.
         let old = request(json!({"StatefulSet.apps/v1": {
             "s": statefulset("example-thanos-store", 1, 1, 2)}}));
