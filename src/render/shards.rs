@@ -130,19 +130,30 @@ pub fn plan(stack: &Stack, children: &Observed) -> Result<Plan> {
         .collect();
     // Every name a store gateway StatefulSet of this parent can have, the unsharded one first.
     let candidates = std::iter::once(None).chain((0..MAX_STORE_SHARDS).map(Some));
+    let found: Vec<(Option<i32>, String, &hook::Object)> = candidates
+        .filter_map(|index| {
+            let name = names.store(index);
+            hook::find(children, "StatefulSet", &name).map(|object| (index, name, object))
+        })
+        .collect();
+    // One store gateway and nothing else observed (every sync of a stack without shards): there is nothing
+    // to replace, and no count to compare, so nothing to read.
+    if stack.store_shards == 1 && found.iter().all(|(index, ..)| index.is_none()) {
+        return Ok(Plan {
+            sets: targets,
+            warning: None,
+        });
+    }
     let mut observed = Vec::new();
-    for index in candidates {
-        let name = names.store(index);
-        if let Some(object) = hook::find(children, "StatefulSet", &name) {
-            let set: Set = object
-                .read()
-                .map_err(|e| Error::BadRequest(format!("children: StatefulSet {name}: {e}")))?;
-            observed.push((
-                index,
-                name,
-                Seen::read(&set, index.is_none(), stack.store_replicas),
-            ));
-        }
+    for (index, name, object) in found {
+        let set: Set = object
+            .read()
+            .map_err(|e| Error::BadRequest(format!("children: StatefulSet {name}: {e}")))?;
+        observed.push((
+            index,
+            name,
+            Seen::read(&set, index.is_none(), stack.store_replicas),
+        ));
     }
     let seen = |name: &str| {
         observed
