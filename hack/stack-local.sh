@@ -8,7 +8,7 @@
 # bridge that exists only inside those namespaces, with cluster DNS and an S3 object store
 # beside them. Everything it starts is stopped by PID, on success and on failure.
 #
-# Needs root (namespaces), Go 1.26+, python3, openssl and iproute2. The last line is
+# Needs root (namespaces), Go 1.26+, python3, openssl, iproute2 and memcached. The last line is
 # `stack: N passed, M failed`.
 #
 #   hack/stack-local.sh            # the whole run (about 10 minutes once built)
@@ -41,7 +41,7 @@ if [[ "${1:-}" == build ]]; then
 fi
 
 [[ "$(id -u)" == 0 ]] || die "needs root: each pod runs in namespaces of its own"
-for tool in ip unshare openssl python3; do
+for tool in ip unshare openssl python3 memcached; do
   command -v "$tool" > /dev/null || die "$tool is missing"
 done
 

@@ -155,6 +155,10 @@ pub struct PrometheusReplicaSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compact: Option<CompactSpec>,
 
+    /// The Thanos store gateway: how the bucket's blocks are split among store gateways.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreSpec>,
+
     /// Settings of the Ingresses made when `baseDomain` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<IngressSpec>,
@@ -227,9 +231,9 @@ pub struct ReplicasSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 100))]
     pub query_frontend: Option<i32>,
-    /// Thanos store gateway replicas, each serving every block of the stack: with two or more, a roll, a
-    /// Secret rotation or a node drain leaves the history older than the local retention served. Default 2
-    /// when highly available, else 1.
+    /// Thanos store gateway replicas (of each shard, with `store.shards`), each serving every block of the
+    /// stack (of its shard): with two or more, a roll, a Secret rotation or a node drain leaves the history
+    /// older than the local retention served. Default 2 when highly available, else 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 10))]
     pub store: Option<i32>,
@@ -339,6 +343,21 @@ pub struct CompactSpec {
     /// the operator's docs/usage.md first. Default `false`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deduplication: Option<bool>,
+}
+
+/// The Thanos store gateway.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StoreSpec {
+    /// Store gateway shards, 1 to 10: with N above 1, the stack's blocks are split by a hash of their block id
+    /// (`hashmod` over `__block_id` in `--selector.relabel-config`) among N StatefulSets
+    /// `<name>-thanos-store-<0..N-1>`, each with `replicas.store` pods serving its share, so that each store
+    /// gateway's memory and disk hold a share of the bucket. A change of the count starts the new
+    /// StatefulSets beside the running ones, which are deleted once every new one is ready. Default 1: one
+    /// StatefulSet `<name>-thanos-store` serving every block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10))]
+    pub shards: Option<i32>,
 }
 
 /// Bucket retention per resolution; `0d` keeps that resolution forever.

@@ -26,8 +26,8 @@ pub use frontend::QueryFrontend;
 pub use monitoring::{Alertmanager, RUNBOOK_URL};
 pub use quantity::{canonical_quantity, quantity_number, quantity_value};
 pub use scale::{
-    MEMCACHED_IMAGE, MEMCACHED_PORT, Memcached, RETENTION_SIZE_PERCENT, byte_size,
-    default_retention_size, quantity_bytes,
+    MAX_STORE_SHARDS, MEMCACHED_IMAGE, MEMCACHED_PORT, Memcached, RETENTION_SIZE_PERCENT,
+    byte_size, default_retention_size, quantity_bytes,
 };
 pub use version::{OLDEST_PROMETHEUS, OLDEST_THANOS, Version, image_version};
 
@@ -63,8 +63,10 @@ pub struct Stack {
     pub bucket_secret: String,
     pub prometheus_replicas: i32,
     pub query_replicas: i32,
-    /// Store gateway replicas.
+    /// Store gateway replicas, in each shard.
     pub store_replicas: i32,
+    /// Store gateway shards (`spec.store.shards`): 1 is one StatefulSet serving every block.
+    pub store_shards: i32,
     pub retention: String,
     /// `spec.metrics.retentionSize` as given (`0B` and the like turn it off); `None` derives it from the
     /// Prometheus volume ([`default_retention_size`]).
@@ -329,6 +331,7 @@ impl Stack {
         check_range("spec.replicas.query", query_replicas, 1, 100)?;
         let store_replicas = replicas.store.unwrap_or(default_replicas);
         check_range("spec.replicas.store", store_replicas, 1, 10)?;
+        let store_shards = scale::store_shards(spec)?;
 
         let metrics = spec.metrics.clone().unwrap_or_default();
         let retention = metrics.retention.unwrap_or_else(|| "24h".into());
@@ -609,6 +612,7 @@ impl Stack {
             prometheus_replicas,
             query_replicas,
             store_replicas,
+            store_shards,
             retention,
             retention_size,
             block_duration,

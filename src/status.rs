@@ -39,41 +39,59 @@ struct Workload {
     observed: bool,
     /// Observed, with every replica ready and running the current template.
     complete: bool,
+    /// Whether each of its workloads (each store gateway shard) has a ready replica: else some data is
+    /// unserved.
+    serving: bool,
 }
 
 impl Workload {
+    /// A component's workloads as observed: for the store gateway, every shard's StatefulSet, summed.
     fn observe(stack: &Stack, request: &SyncRequest, component: Component) -> Result<Self> {
-        let (kind, desired) = (component.kind(), meta::replicas(stack, component));
-        let name = Names::new(stack).workload(component);
-        let observed = hook::find(&request.children, kind, &stack.namespace, &name)
-            .map(|object| {
-                object
-                    .read::<Rollout>()
-                    .map_err(|e| Error::BadRequest(format!("children: {kind} {name}: {e}")))
-            })
-            .transpose()?;
-        let count = |field: &str| {
-            observed
-                .as_ref()
-                .and_then(|o| o.status.get(field))
-                .and_then(Value::as_i64)
-                .and_then(|n| i32::try_from(n).ok())
-                .unwrap_or(0)
-        };
-        let ready = count("readyReplicas");
-        let updated = count("updatedReplicas");
-        let generation = observed
-            .as_ref()
-            .and_then(|o| o.metadata.generation.as_i64());
-        let seen = observed
-            .as_ref()
-            .and_then(|o| o.status.get("observedGeneration"))
-            .and_then(Value::as_i64);
-        let current = match (generation, seen) {
-            (Some(generation), Some(seen)) => seen >= generation,
-            (None, _) => true,
-            (Some(_), None) => false,
-        };
+        let kind = component.kind();
+        let (per_workload, desired) = (
+            meta::replicas(stack, component),
+            meta::pods(stack, component),
+        );
+        let (mut ready, mut updated) = (0, 0);
+        let (mut observed, mut complete, mut serving) = (false, true, true);
+        for name in workload_names(stack, component) {
+            let rollout = hook::find(&request.children, kind, &stack.namespace, &name)
+                .map(|object| {
+                    object
+                        .read::<Rollout>()
+                        .map_err(|e| Error::BadRequest(format!("children: {kind} {name}: {e}")))
+                })
+                .transpose()?;
+            let Some(rollout) = rollout else {
+                complete = false;
+                serving = false;
+                continue;
+            };
+            observed = true;
+            let count = |field: &str| {
+                rollout
+                    .status
+                    .get(field)
+                    .and_then(Value::as_i64)
+                    .and_then(|n| i32::try_from(n).ok())
+                    .unwrap_or(0)
+            };
+            let generation = rollout.metadata.generation.as_i64();
+            let seen = rollout
+                .status
+                .get("observedGeneration")
+                .and_then(Value::as_i64);
+            let current = match (generation, seen) {
+                (Some(generation), Some(seen)) => seen >= generation,
+                (None, _) => true,
+                (Some(_), None) => false,
+            };
+            let (set_ready, set_updated) = (count("readyReplicas"), count("updatedReplicas"));
+            complete &= current && set_ready >= per_workload && set_updated >= per_workload;
+            serving &= set_ready >= 1;
+            ready += set_ready;
+            updated += set_updated;
+        }
         Ok(Self {
             component,
             status: ComponentStatus {
@@ -82,8 +100,9 @@ impl Workload {
                 updated_replicas: updated,
                 ready: format!("{ready}/{desired}"),
             },
-            observed: observed.is_some(),
-            complete: observed.is_some() && current && ready >= desired && updated >= desired,
+            observed,
+            complete: observed && complete,
+            serving,
         })
     }
 
@@ -101,6 +120,19 @@ impl Workload {
         } else {
             format!("{} (not created yet)", self.component.label())
         }
+    }
+}
+
+/// The names of a component's workloads: one per store gateway shard, else one.
+fn workload_names(stack: &Stack, component: Component) -> Vec<String> {
+    let names = Names::new(stack);
+    if component == Component::Store {
+        meta::store_shards(stack)
+            .into_iter()
+            .map(|shard| names.store(shard.map(|s| s.index)))
+            .collect()
+    } else {
+        vec![names.workload(component)]
     }
 }
 
@@ -150,7 +182,7 @@ pub fn status(
             !matches!(
                 w.component,
                 Component::Compact | Component::Grafana | Component::Memcached
-            ) && w.status.ready_replicas < 1
+            ) && !w.serving
         })
         .map(|w| w.component.label())
         .collect();
@@ -281,7 +313,7 @@ pub fn status(
             grafana_external: external(Component::Grafana),
         }),
         local: Some(LocalStatus {
-            stores: vec![names.workload(Component::Store)],
+            stores: workload_names(stack, Component::Store),
             prometheuses: vec![names.workload(Component::Prometheus)],
             queries: vec![names.workload(Component::Query)],
             compactors: stack
@@ -379,6 +411,36 @@ mod tests {
         let workload = Workload::observe(&stack, &current, Component::Prometheus).unwrap();
         assert!(workload.complete);
         assert_eq!(workload.status.ready, "1/1");
+    }
+
+    #[test]
+    fn the_store_gateway_counts_every_shards_replicas_and_completes_with_the_last_shard() {
+        let stack = stack(json!({"replicas": {"store": 2}, "store": {"shards": 2}}));
+        let one = request(json!({"StatefulSet.apps/v1": {
+            "s0": statefulset("example-thanos-store-0", 1, 1, 2)}}));
+        let workload = Workload::observe(&stack, &one, Component::Store).unwrap();
+        assert_eq!(workload.status.ready, "2/4");
+        assert!(!workload.complete, "a shard is missing");
+        assert!(!workload.serving, "a shard's blocks are served by no pod");
+        let both = request(json!({"StatefulSet.apps/v1": {
+            "s0": statefulset("example-thanos-store-0", 1, 1, 2),
+            "s1": statefulset("example-thanos-store-1", 1, 1, 2)}}));
+        let workload = Workload::observe(&stack, &both, Component::Store).unwrap();
+        assert_eq!(workload.status.ready, "4/4");
+        assert!(workload.complete && workload.serving);
+        let one_each = request(json!({"StatefulSet.apps/v1": {
+            "s0": statefulset("example-thanos-store-0", 1, 1, 1),
+            "s1": statefulset("example-thanos-store-1", 1, 1, 1)}}));
+        let workload = Workload::observe(&stack, &one_each, Component::Store).unwrap();
+        assert!(
+            !workload.complete && workload.serving,
+            "each shard has a ready replica"
+        );
+        // A StatefulSet being replaced is not counted.
+        let old = request(json!({"StatefulSet.apps/v1": {
+            "s": statefulset("example-thanos-store", 1, 1, 2)}}));
+        let workload = Workload::observe(&stack, &old, Component::Store).unwrap();
+        assert_eq!(workload.status.ready, "0/4");
     }
 
     #[test]

@@ -73,6 +73,13 @@ fn snapshot_all_extensions() {
 }
 
 #[test]
+fn snapshot_store_shards() {
+    insta::assert_yaml_snapshot!(
+        Request::manifest(include_str!("fixtures/shards.yaml")).sync_json()
+    );
+}
+
+#[test]
 fn snapshot_customize_with_related_objects() {
     let request = Request::example()
         .customize()
@@ -469,6 +476,7 @@ fn observing_the_children_back_writes_no_child() {
         include_str!("fixtures/example-2018.yaml"),
         include_str!("fixtures/all-extensions.yaml"),
         include_str!("fixtures/single.yaml"),
+        include_str!("fixtures/shards.yaml"),
     ] {
         let request = Request::manifest(fixture);
         let first = request.sync_json();
@@ -988,4 +996,256 @@ fn children_of_the_wrong_shape_are_a_bad_request() {
     request["related"] = Value::Null;
     request.as_object_mut().unwrap().remove("children");
     assert!(prometheus_replica_operator::sync_json(&serde_json::to_vec(&request).unwrap()).is_ok());
+}
+
+/// The StatefulSets of an answer whose name starts with `prefix`, by name.
+fn statefulsets<'a>(response: &'a Value, prefix: &str) -> Vec<&'a Value> {
+    response["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            c["kind"] == "StatefulSet"
+                && c["metadata"]["name"].as_str().unwrap().starts_with(prefix)
+        })
+        .collect()
+}
+
+#[test]
+fn store_shards_split_the_blocks_among_statefulsets_that_one_service_and_one_budget_cover() {
+    let request = Request::manifest(include_str!("fixtures/shards.yaml"))
+        .customize()
+        .config_map(
+            "prometheus-config",
+            &config("scrape_configs:\n- job_name: a\n  static_configs:\n  - targets: [\"a:1\"]\n"),
+        )
+        .secret("thanos-objstore", &[("objstore.yml", OBJSTORE)]);
+    let response = request.sync_json();
+    let stores = statefulsets(&response, "sharded-thanos-store");
+    let names: Vec<&str> = stores
+        .iter()
+        .map(|s| s["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "sharded-thanos-store-0",
+            "sharded-thanos-store-1",
+            "sharded-thanos-store-2"
+        ]
+    );
+    let label = "prometheus.robszumski.com/store-shard";
+    let mut replicas = 0;
+    for (index, set) in stores.iter().enumerate() {
+        let spec = &set["spec"];
+        replicas += spec["replicas"].as_i64().unwrap();
+        assert_eq!(spec["replicas"], 2, "replicas.store in each shard");
+        assert_eq!(spec["serviceName"], "sharded-thanos-store");
+        assert_eq!(spec["selector"]["matchLabels"][label], index.to_string());
+        let pod = &spec["template"];
+        assert_eq!(pod["metadata"]["labels"][label], index.to_string());
+        assert_eq!(
+            pod["metadata"]["annotations"]["prometheus.robszumski.com/store-shards"],
+            "3"
+        );
+        // Each shard's replicas spread over nodes among themselves.
+        let term = &pod["spec"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+            [0]["podAffinityTerm"];
+        assert_eq!(
+            term["labelSelector"]["matchLabels"][label],
+            index.to_string()
+        );
+        let args: Vec<&str> = pod["spec"]["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let selector = args
+            .iter()
+            .find_map(|a| a.strip_prefix("--selector.relabel-config="))
+            .unwrap();
+        assert_eq!(
+            selector,
+            format!(
+                r#"[{{"action":"keep","regex":"monitoring/sharded","separator":";","source_labels":["prometheus"]}},{{"action":"hashmod","modulus":3,"source_labels":["__block_id"],"target_label":"__tmp_shard"}},{{"action":"keep","regex":"{index}","source_labels":["__tmp_shard"]}}]"#
+            )
+        );
+    }
+    // The one headless Service and the one budget select every shard's pods: the querier finds all of them
+    // through the Service's SRV records.
+    let service = child(&response, "Service", "sharded-thanos-store");
+    assert_eq!(service["spec"]["clusterIP"], "None");
+    assert!(service["spec"]["selector"].get(label).is_none());
+    let budget = child(&response, "PodDisruptionBudget", "sharded-thanos-store");
+    assert!(
+        budget["spec"]["selector"]["matchLabels"]
+            .get(label)
+            .is_none()
+    );
+    assert_eq!(budget["spec"]["maxUnavailable"], 1);
+    let query = child(&response, "Deployment", "sharded-thanos-query");
+    assert!(
+        query["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(
+                "--endpoint=dnssrv+_grpc._tcp.sharded-thanos-store.monitoring.svc"
+            ))
+    );
+    // The status and the alert expect every shard's replicas.
+    assert_eq!(response["status"]["store"]["replicas"], replicas);
+    assert_eq!(response["status"]["store"]["ready"], "0/6");
+    assert_eq!(
+        response["status"]["local"]["stores"],
+        json!([
+            "sharded-thanos-store-0",
+            "sharded-thanos-store-1",
+            "sharded-thanos-store-2"
+        ])
+    );
+    let rules = child(&response, "ConfigMap", "sharded-prometheus-config")["data"]
+        ["promrep-self-monitoring.rules.yml"]
+        .as_str()
+        .unwrap();
+    assert!(
+        rules.contains(&format!(
+            r#"(count(up{{job=\"promrep-store\"}} == 1) or vector(0)) < {replicas}"#
+        )),
+        "{rules}"
+    );
+    // Once every shard is ready, the status counts them all.
+    let running = request
+        .clone()
+        .observe(as_stored(&response, Rollout::Done))
+        .sync_json();
+    assert_eq!(running["status"]["store"]["ready"], "6/6");
+    assert_eq!(running["status"]["phase"], "Running");
+}
+
+#[test]
+fn a_change_of_the_shard_count_deletes_no_store_gateway_before_its_replacements_are_ready() {
+    let one = Request::example();
+    let stored_one = as_stored(&one.sync_json(), Rollout::Done);
+    let two = one.clone().spec("store", json!({"shards": 2}));
+
+    // The new shards start beside the running store gateway, which is sent back as stored: no write.
+    let starting = two.clone().observe(stored_one.clone()).sync_json();
+    let names: Vec<&str> = statefulsets(&starting, "example-thanos-store")
+        .iter()
+        .map(|s| s["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "example-thanos-store",
+            "example-thanos-store-0",
+            "example-thanos-store-1"
+        ]
+    );
+    let old = stored_one
+        .iter()
+        .find(|c| c["kind"] == "StatefulSet" && c["metadata"]["name"] == "example-thanos-store")
+        .unwrap();
+    let kept = child(&starting, "StatefulSet", "example-thanos-store");
+    assert!(
+        merge_diffs(old, kept).is_empty(),
+        "{:?}",
+        merge_diffs(old, kept)
+    );
+    assert!(
+        apply_update(old, kept) == *old,
+        "the kept one is not written"
+    );
+    assert!(
+        starting["status"]["warnings"]
+            .to_string()
+            .contains("StatefulSet example-thanos-store is kept as it runs"),
+        "{}",
+        starting["status"]["warnings"]
+    );
+    assert_eq!(starting["status"]["phase"], "Creating");
+
+    // The shards exist but are not ready: the running store gateway stays.
+    let mut observed = stored_one.clone();
+    observed.extend(
+        as_stored(&starting, Rollout::Started)
+            .into_iter()
+            .filter(|c| {
+                c["metadata"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("example-thanos-store-")
+            }),
+    );
+    let waiting = two.clone().observe(observed).sync_json();
+    assert_eq!(statefulsets(&waiting, "example-thanos-store").len(), 3);
+
+    // Every shard ready: the running store gateway is left out, and Metacontroller deletes it.
+    let mut observed = stored_one;
+    observed.extend(as_stored(&starting, Rollout::Done).into_iter().filter(|c| {
+        c["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("example-thanos-store-")
+    }));
+    let done = two.clone().observe(observed.clone()).sync_json();
+    assert_eq!(statefulsets(&done, "example-thanos-store").len(), 2);
+    assert!(
+        !done["status"]["warnings"]
+            .to_string()
+            .contains("spec.store.shards"),
+        "{}",
+        done["status"]["warnings"]
+    );
+
+    // And back to one: the unsharded one starts while the shards run on, rendered for the two shards
+    // they run, so not written.
+    let shards: Vec<Value> = observed
+        .into_iter()
+        .filter(|c| c["metadata"]["name"] != "example-thanos-store")
+        .collect();
+    let back = one.observe(shards.clone()).sync_json();
+    for stored in shards.iter().filter(|c| c["kind"] == "StatefulSet") {
+        let name = stored["metadata"]["name"].as_str().unwrap();
+        if name.starts_with("example-thanos-store-") {
+            let kept = child(&back, "StatefulSet", name);
+            assert!(merge_diffs(stored, kept).is_empty(), "{name}");
+            assert!(
+                apply_update(stored, kept) == *stored,
+                "{name} is not written"
+            );
+        }
+    }
+    let names: Vec<String> = statefulsets(&back, "example-thanos-store")
+        .iter()
+        .map(|s| s["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "example-thanos-store",
+            "example-thanos-store-0",
+            "example-thanos-store-1"
+        ]
+    );
+}
+
+#[test]
+fn every_shard_name_and_label_fits_at_the_longest_parent_name() {
+    let name = format!("a{}", "b".repeat(36));
+    let response = Request::example()
+        .set("/metadata/name", json!(name))
+        .spec("store", json!({"shards": 10}))
+        .sync_json();
+    let stores = statefulsets(&response, &format!("{name}-thanos-store"));
+    assert_eq!(stores.len(), 10);
+    for set in stores {
+        let set_name = set["metadata"]["name"].as_str().unwrap();
+        // A StatefulSet's pods get `controller-revision-hash: <name>-<hash>`, a 63-character label value.
+        assert!(set_name.len() <= 52, "{set_name}");
+        for (key, value) in set["spec"]["selector"]["matchLabels"].as_object().unwrap() {
+            assert!(value.as_str().unwrap().len() <= 63, "{key}: {value}");
+        }
+    }
 }

@@ -2,8 +2,8 @@
 
 Run as root by the pod runner (kubelet.py). It joins the pod's sandbox (its network, UTS and
 PID namespaces, held by the sandbox process), makes a mount namespace of its own, builds a root
-file system on a tmpfs (the image's binary at its entrypoint path, /etc as the kubelet writes it,
-the volumes at their mount paths), mounts /proc of the pod's PID namespace, makes the root
+file system on a tmpfs (the image's binary at its entrypoint path, with the machine's shared
+libraries for one that needs them, /etc as the kubelet writes it, the volumes at their mount paths), mounts /proc of the pod's PID namespace, makes the root
 read-only when the container asks for it, and execs the program as the pod's user with no new
 privileges. The parent stays to wait for the program (which runs in the pod's PID namespace) and
 exits with its status; the program's host PID is written to SPEC's `pidfile`, so that the runner
@@ -91,6 +91,17 @@ def root_fs(spec):
             dst.write(src.read())
     for dev in ("null", "zero", "random", "urandom", "full"):
         bind(f"/dev/{dev}", f"{root}/dev/{dev}", False)
+    if spec.get("libraries"):
+        # A dynamically linked binary (memcached from Debian): the machine's shared libraries,
+        # read-only, where its loader looks for them (/lib and /lib64 as the machine has them).
+        for folder in ("/usr/lib", "/usr/lib64"):
+            if os.path.isdir(folder):
+                bind(folder, root + folder, True)
+        for folder in ("/lib", "/lib64"):
+            if os.path.islink(folder):
+                os.symlink(os.readlink(folder), root + folder)
+            elif os.path.isdir(folder):
+                bind(folder, root + folder, True)
     bind(spec["binary"], root + spec["entry"], True)
     # Parents before children, so that a volume mounted inside another lands on top.
     for m in sorted(spec["mounts"], key=lambda m: m["target"].count("/")):

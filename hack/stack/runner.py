@@ -16,13 +16,14 @@ What it does for each Pod (kubelet semantics, each with the place it differs):
 - network: the Pod's IP (from kwok) on a veth whose other end is on a bridge in a namespace of
   its own; nothing routes anywhere else, and the host's namespace has no address on it;
 - each container (container.py): the image's entrypoint (the binary built from the pinned Go
-  module of the image's tag), `command`/`args` with `$(VAR)` expansion, env with `value`,
+  module of the image's tag; memcached's is Debian's, with the machine's shared libraries), `command`/`args` with `$(VAR)` expansion, env with `value`,
   `fieldRef`, `secretKeyRef`, `configMapKeyRef`, ConfigMap, Secret, projected, downwardAPI,
   emptyDir and claim volumes at their mount paths, a read-only root when asked, the Pod's user,
   group and fsGroup, no new privileges; restarted with the kubelet's back-off when it exits;
 - ConfigMap and Secret volumes in the kubelet's layout (`..data` a symlink to a timestamped
   folder, swapped atomically), refreshed every poll (a kubelet takes up to a minute);
-- probes: HTTP GET from a "node" namespace on the bridge, on the kubelet's schedule; a liveness
+- probes: HTTP GET or a TCP connect from a "node" namespace on the bridge, on the kubelet's
+  schedule; a liveness
   failure restarts the container; readiness decides DNS;
 - DNS (cluster.local): Services' A and SRV records as kube-dns answers them, with ready Pods only;
   a ClusterIP Service's name answers its ready Pods' addresses (there is no kube-proxy);
@@ -312,7 +313,7 @@ class Runner:
         self.state = state
         self.network = network
         self.dns = dns
-        self.binaries = binaries  # image (repository:tag) -> {"path", "entry", "workdir"}
+        self.binaries = binaries  # image (repository:tag) -> {"path", "entry", "workdir", "libraries"}
         self.namespaces = namespaces
         self.ca_bundle = ca_bundle
         self.extra_records = extra_records
@@ -655,6 +656,7 @@ class Runner:
             "args": args,
             "env": env,
             "workdir": spec.get("workingDir") or binary.get("workdir") or "/",
+            "libraries": bool(binary.get("libraries")),
             "uid": uid,
             "gid": gid,
             "groups": groups,
@@ -786,7 +788,7 @@ class Runner:
         if now < st["next"]:
             return
         st["next"] = now + probe.get("periodSeconds", 10)
-        ok, detail = http_probe(pod, c, probe)
+        ok, detail = probe_once(pod, c, probe)
         self.record(pod.name, c.name, kind, detail)
         if ok:
             st["failures"] = 0
@@ -845,13 +847,26 @@ def resource_value(spec, ref):
     return str(value)
 
 
-def http_probe(pod, c, probe):
+def container_port(c, port):
+    if isinstance(port, str):
+        return next(p["containerPort"] for p in c.spec.get("ports", []) if p.get("name") == port)
+    return port
+
+
+def probe_once(pod, c, probe):
+    tcp = probe.get("tcpSocket")
+    if tcp is not None:
+        # As the kubelet's TCP probe: the port accepts a connection, which is closed at once.
+        port = container_port(c, tcp["port"])
+        try:
+            socket.create_connection((pod.ip, port), probe.get("timeoutSeconds", 1)).close()
+        except OSError as e:
+            return False, f"tcp://{pod.ip}:{port}: {e}"
+        return True, f"tcp://{pod.ip}:{port} open"
     get = probe.get("httpGet")
     if get is None:
-        return False, "only httpGet probes are supported"
-    port = get["port"]
-    if isinstance(port, str):
-        port = next(p["containerPort"] for p in c.spec.get("ports", []) if p.get("name") == port)
+        return False, "only httpGet and tcpSocket probes are supported"
+    port = container_port(c, get["port"])
     url = f"{get.get('scheme', 'HTTP').lower()}://{pod.ip}:{port}{get.get('path', '/')}"
     try:
         status, _ = http_call(url, None, probe.get("timeoutSeconds", 1))

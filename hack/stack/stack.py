@@ -9,9 +9,12 @@ that the pods trust, as a cluster's nodes trust their object store's CA):
 - `example`: the 2018 example (deploy/examples) with the 2018 `s3_*` bucket Secret, highly
   available, with 2-minute blocks so that uploads happen within the run;
 - `other`: an `objstore.yml` Secret and the same bucket, highly available, without a compactor
-  (two compactors on one bucket corrupt it, the very defect the shared-bucket check shows).
+  (two compactors on one bucket corrupt it, the very defect the shared-bucket check shows), with
+  its store gateways in two shards and memcached for its caches.
 Old blocks of `example`, made with promtool and older than the compactor's consistency delay,
-are put in the bucket first, so that a compaction happens without waiting half an hour.
+are put in the bucket first, so that a compaction happens without waiting half an hour; so are
+two blocks that differ only in the replica label, for the compactor's offline deduplication, and
+old blocks of `other` whose ids fall in both of its shards.
 
 The hook renders each stack from a sync request as Metacontroller sends it after the customize
 hook (parent, related ConfigMap and Secret); the children are applied to the real API server,
@@ -20,12 +23,14 @@ whose controllers make the Pods that runner.py runs.
 
 import concurrent.futures
 import datetime
+import hashlib
 import json
 import os
 import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -55,7 +60,7 @@ ACCEPTED_ERRORS = [
     # A ConfigMap update swaps the volume's `..data` link and removes the old folder while the
     # reloader hashes the rule directory; the kubelet's atomic writer has the same window. The
     # reloader retries on its next tick and reloads (the reload check proves it).
-    (re.compile(r'msg="apply error" err="build hash: (lstat|readdirent) /etc/prometheus/config/\.\.'),
+    (re.compile(r'msg="apply error" err="build hash: (lstat|stat|readdirent) /etc/prometheus/config/\.\.'),
      "the reloader read a ConfigMap volume while it was swapped"),
     # Thanos v0.42's reloader, at the sidecar's start, signals Prometheus and then waits for
     # prometheus_config_last_reload_success_timestamp_seconds to pass the time of its signal. That
@@ -68,6 +73,18 @@ ACCEPTED_ERRORS = [
 
 # The replica label the operator sets by default.
 REPLICA_LABEL = "prometheus_replica"
+# The label of a store gateway shard's pods (src/render/meta.rs).
+SHARD_LABEL = "prometheus.robszumski.com/store-shard"
+OTHER_SHARDS = 2
+# The samples of each replica's copy of the block that offline deduplication merges.
+DEDUP_SAMPLES = 60
+
+
+def default_memcached_image():
+    """The memcached image the hook renders by default (src/spec/scale.rs), which the runner maps
+    to Debian's memcached."""
+    with open(os.path.join(REPO, "src/spec/scale.rs"), encoding="utf-8") as f:
+        return re.search(r'pub const MEMCACHED_IMAGE: &str = "([^"]+)";', f.read()).group(1)
 
 results = []
 findings = []
@@ -250,6 +267,9 @@ class World:
             binaries[image(folder, version)] = {
                 "path": f"{self.bins}/{folder}", "entry": f"/bin/{program}",
                 **({"workdir": "/prometheus"} if program == "prometheus" else {})}
+        memcached = shutil.which("memcached")
+        assert memcached, "memcached is missing (Debian package memcached)"
+        binaries[default_memcached_image()] = {"path": memcached, "entry": "/usr/bin/memcached", "libraries": True}
         extra = {name: MINIO_IP for name in MINIO_NAMES}
         self.runner = rn.Runner(self.api, self.state, self.network, self.dns, binaries, [NS],
                                 f"{self.state}/pki/ca.crt", extra)
@@ -358,54 +378,99 @@ def image(folder, version):
 
 
 # -- setup ---------------------------------------------------------------------------------------
-def old_blocks(world, labels):
-    """Five 2h blocks a day old, with block ids an hour old, as a sidecar of LABELS would have
-    uploaded them: old enough for the compactor to compact at once. Thanos's planner leaves the
-    newest block alone and compacts a range of lower blocks that spans exactly 8h, so the data
-    starts on an 8h boundary, has a sample 1 ms before the next one, and goes on into a fifth block.
-    Returns the ids of the first four, the ones the compactor must compact."""
-    now = int(time.time())
-    start = (now - 86400) // 28800 * 28800
-    src = f"{world.state}/old-blocks"
+def hashmod(value, modulus):
+    """Prometheus's `hashmod` relabel action (model/relabel): the last 8 bytes of the MD5 of the
+    value, big-endian, modulo MODULUS. A store gateway shard keeps the blocks whose id gives its index."""
+    return int.from_bytes(hashlib.md5(value.encode()).digest()[8:], "big") % modulus
+
+
+def promtool_blocks(world, folder, lines):
+    """The block folders promtool makes of the OpenMetrics LINES (2h blocks), oldest first."""
+    src = f"{world.state}/{folder}"
     shutil.rmtree(src, ignore_errors=True)
     os.makedirs(src)
+    with open(f"{src}/data.om", "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    subprocess.run([f"{world.bins}/promtool", "tsdb", "create-blocks-from", "openmetrics", f"{src}/data.om",
+                    f"{src}/out"], check=True, capture_output=True)
+    return [f"{src}/out/{b}" for b in sorted(os.listdir(f"{src}/out")) if os.path.isfile(f"{src}/out/{b}/meta.json")]
+
+
+def upload_block(world, path, new, labels):
+    """Put the block at PATH in the bucket as block NEW, as a sidecar of LABELS would have uploaded it."""
+    with open(f"{path}/meta.json", encoding="utf-8") as f:
+        meta = json.load(f)
+    meta["ulid"] = new
+    meta["compaction"]["sources"] = [new]
+    meta["thanos"] = {"labels": labels, "downsample": {"resolution": 0}, "source": "sidecar"}
+    files = []
+    for root, _, names in os.walk(path):
+        for n in names:
+            if n != "meta.json":
+                files.append(os.path.relpath(os.path.join(root, n), path))
+
+    def upload(c):
+        for rel in files:
+            with open(f"{path}/{rel}", "rb") as f:
+                c.put_object(Bucket=BUCKET, Key=f"{new}/{rel}", Body=f.read())
+        c.put_object(Bucket=BUCKET, Key=f"{new}/meta.json", Body=json.dumps(meta).encode())
+
+    world.s3(upload)
+
+
+def block_ids(count, ms, shards=1):
+    """COUNT block ids of time MS (an hour old: older than the compactor's consistency delay), which
+    fall in every one of SHARDS store gateway shards."""
+    while True:
+        ids = [ulid(ms + i) for i in range(count)]
+        if {hashmod(i, shards) for i in ids} == set(range(shards)):
+            return ids
+
+
+def backfill_lines(start):
+    """`stack_backfill` every minute over 10h from START, and one sample 1 ms before START + 8h."""
     lines = ["# TYPE stack_backfill gauge"]
     for t in range(start, start + 36000, 60):
         lines.append(f'stack_backfill{{source="promtool"}} {t % 997} {t}')
         if t == start + 28740:
             lines.append(f'stack_backfill{{source="promtool"}} 1 {start + 28799.999:.3f}')
     lines.append("# EOF")
-    with open(f"{src}/data.om", "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-    subprocess.run([f"{world.bins}/promtool", "tsdb", "create-blocks-from", "openmetrics", f"{src}/data.om",
-                    f"{src}/out"], check=True, capture_output=True)
-    ids = []
-    for block in sorted(os.listdir(f"{src}/out")):
-        path = f"{src}/out/{block}"
-        if not os.path.isfile(f"{path}/meta.json"):
-            continue
-        with open(f"{path}/meta.json", encoding="utf-8") as f:
-            meta = json.load(f)
-        new = ulid((now - 3600) * 1000 + len(ids))
-        meta["ulid"] = new
-        meta["compaction"]["sources"] = [new]
-        meta["thanos"] = {"labels": labels, "downsample": {"resolution": 0}, "source": "sidecar"}
-        files = []
-        for root, _, names in os.walk(path):
-            for n in names:
-                if n != "meta.json":
-                    files.append(os.path.relpath(os.path.join(root, n), path))
+    return lines
 
-        def upload(c, path=path, new=new, files=files, meta=meta):
-            for rel in files:
-                with open(f"{path}/{rel}", "rb") as f:
-                    c.put_object(Bucket=BUCKET, Key=f"{new}/{rel}", Body=f.read())
-            c.put_object(Bucket=BUCKET, Key=f"{new}/meta.json", Body=json.dumps(meta).encode())
 
-        world.s3(upload)
-        ids.append(new)
-    assert len(ids) == 5, f"promtool made {len(ids)} blocks of the 10h range, expected 5"
-    return ids[:4]
+def old_blocks(world, labels, shards=1):
+    """Five 2h blocks a day old, with block ids an hour old, as a sidecar of LABELS would have
+    uploaded them: old enough for the compactor to compact at once. Thanos's planner leaves the
+    newest block alone and compacts a range of lower blocks that spans exactly 8h, so the data
+    starts on an 8h boundary, has a sample 1 ms before the next one, and goes on into a fifth block.
+    The ids fall in every one of SHARDS store gateway shards. Returns the ids, oldest first (the
+    first four are the ones a compactor must compact), the data's start and its number of samples."""
+    now = int(time.time())
+    start = (now - 86400) // 28800 * 28800
+    lines = backfill_lines(start)
+    paths = promtool_blocks(world, f"old-blocks-{labels['prometheus'].split('/')[1]}", lines)
+    assert len(paths) == 5, f"promtool made {len(paths)} blocks of the 10h range, expected 5"
+    ids = block_ids(len(paths), (now - 3600) * 1000, shards)
+    for path, new in zip(paths, ids):
+        upload_block(world, path, new, labels)
+    return ids, start, len(lines) - 2
+
+
+def dedup_blocks(world, stack):
+    """One 2h block two days old, uploaded twice as the two replicas of STACK would have: the same
+    samples, external labels that differ only in the replica label, ids an hour old. With offline
+    deduplication the compactor merges them into one block without the replica label."""
+    now = int(time.time())
+    start = (now - 2 * 86400) // 7200 * 7200
+    lines = ["# TYPE stack_dedup gauge"]
+    lines += [f'stack_dedup{{source="promtool"}} {t % 997} {t}' for t in range(start, start + 60 * DEDUP_SAMPLES, 60)]
+    lines.append("# EOF")
+    paths = promtool_blocks(world, "dedup-blocks", lines)
+    assert len(paths) == 1, f"promtool made {len(paths)} blocks of a 1h range, expected 1"
+    ids = block_ids(2, (now - 3600) * 1000 + 100)
+    for replica, new in enumerate(ids):
+        upload_block(world, paths[0], new, {"prometheus": f"{NS}/{stack}", REPLICA_LABEL: f"{stack}-prometheus-{replica}"})
+    return ids
 
 
 def secret(name, data):
@@ -432,9 +497,10 @@ def all_ready(world, stacks):
 
 
 def probes_answer(world):
-    """Every readiness and liveness probe of every container has answered 200."""
+    """Every readiness and liveness probe of every container has answered 200 (a TCP probe: the
+    port accepted a connection)."""
     passed = {(j[1], j[2], j[3]) for j in world.runner.journal
-              if j[3] in ("readinessProbe", "livenessProbe") and j[4].endswith(" 200")}
+              if j[3] in ("readinessProbe", "livenessProbe") and j[4].endswith((" 200", " open"))}
     missing = []
     for pod in world.runner.running():
         for c in pod.containers:
@@ -443,7 +509,7 @@ def probes_answer(world):
                     missing.append(f"{pod.name}/{c.name} {kind}")
     # Liveness probes run every 10s: give each one its first chance.
     assert not missing, f"no 200 yet from: {missing}"
-    return f"{len(passed)} probes answered 200"
+    return f"{len(passed)} probes passed"
 
 
 def distinct_external_labels(stack):
@@ -797,6 +863,170 @@ def frontend_cache(stack):
     return f"hits {before:.0f} -> {after:.0f}; the second answer took {ratio:.2f} of the first's time"
 
 
+def metric_sum(world, pods, metric, port=10902, **labels):
+    """The sum over PODS of the samples of METRIC whose labels include LABELS."""
+    total = 0.0
+    for p in pods:
+        status, body = world.runner.http(f"http://{p.ip}:{port}/metrics")
+        assert status == 200, f"{p.name} /metrics: HTTP {status}"
+        for m in re.finditer(rf"^{metric}(\{{[^}}]*\}})? (\S+)$", body.decode(), re.M):
+            if all(f'{k}="{v}"' in (m.group(1) or "") for k, v in labels.items()):
+                total += float(m.group(2))
+    return total
+
+
+def retention_limit(stack):
+    """Each running Prometheus applies the size limit the hook rendered (metrics.retentionSize, by
+    default 80% of its volume): its prometheus_tsdb_retention_limit_bytes is the flag's bytes."""
+    out = []
+    for pod in stack.pods("prometheus"):
+        args = [a for c in pod.obj["spec"]["containers"] if c["name"] == "prometheus" for a in c.get("args", [])]
+        flag = next((a.split("=", 1)[1] for a in args if a.startswith("--storage.tsdb.retention.size=")), None)
+        assert flag, f"{pod.name} has no --storage.tsdb.retention.size"
+        number, unit = re.fullmatch(r"(\d+)([KMGTPE]?B)", flag).groups()
+        want = int(number) * 1024 ** "BKMGTPE".index(unit[0] if len(unit) == 2 else "B")
+        got = metric_sum(stack.world, [pod], "prometheus_tsdb_retention_limit_bytes", port=9090)
+        assert got == want, f"{pod.name}: prometheus_tsdb_retention_limit_bytes {got:.0f}, rendered {flag} ({want})"
+        out.append(f"{pod.name} {flag} = {want} bytes")
+    return "; ".join(out)
+
+
+def offline_dedup(world, ids):
+    """The compactor with offline deduplication merges two blocks that differ only in the replica
+    label into one block whose labels no longer carry it, and marks both for deletion."""
+    def merged():
+        for bid, meta in world.blocks().items():
+            if bid not in ids and set(ids) <= set(meta["compaction"].get("sources", [])):
+                return bid, meta
+        return None
+
+    bid, meta = until("the compactor merges the replicas' blocks", 240, merged, 10)
+    labels = meta["thanos"]["labels"]
+    assert REPLICA_LABEL not in labels, f"the merged block {bid} still has {labels}"
+    assert labels == {"prometheus": f"{NS}/example"}, f"the merged block {bid} has {labels}"
+    # The replicas scraped the same samples: one copy is kept, not two.
+    assert meta["stats"]["numSamples"] == DEDUP_SAMPLES, \
+        f"the merged block {bid} has {meta['stats']['numSamples']} samples, each replica's {DEDUP_SAMPLES}"
+    until("both source blocks are marked for deletion", 60, lambda: set(ids) <= world.deletion_marked(), 5)
+    return f"block {bid} from {len(ids)} replicas' blocks: labels {labels}, {DEDUP_SAMPLES} samples"
+
+
+def store_shards(stack, ids, start, samples):
+    """Each store gateway shard serves the blocks of the stack whose id hashes to its index: the
+    shards' sets are disjoint and non-empty and together all of the stack's blocks; the querier
+    answers the day-old history from the store gateways alone with every sample (no gap)."""
+    world = stack.world
+    own = f"{NS}/{stack.name}"
+
+    def blocks_of_stack():
+        return {bid for bid, meta in world.blocks().items() if meta.get("thanos", {}).get("labels", {}).get("prometheus") == own}
+
+    # Restarted together, so that each loads every block in the bucket now (a store gateway looks
+    # for new blocks every 15 minutes).
+    before = blocks_of_stack()
+    assert set(ids) <= before, f"the bucket lacks the promtool blocks {set(ids) - before}"
+    old = {p.name: p.uid for p in stack.pods("store")}
+    assert len(old) == 2 * OTHER_SHARDS, f"expected {2 * OTHER_SHARDS} store gateways, found {sorted(old)}"
+    for name in old:
+        kubectl("delete", "pod", "-n", NS, name, "--wait=false")
+
+    def replaced():
+        pods = stack.pods("store")
+        return len(pods) == len(old) and all(p.uid != old.get(p.name) and p.ready() for p in pods)
+
+    until("every store gateway replaced and ready", 180, replaced, 2)
+    after = blocks_of_stack()
+
+    def loaded(pod):
+        status, body = world.runner.http(f"http://{pod.ip}:10902/api/v1/blocks?view=loaded")
+        assert status == 200, f"{pod.name} /api/v1/blocks: HTTP {status}"
+        return json.loads(body)["data"]["blocks"] or None
+
+    served = {}
+    for pod in stack.pods("store"):
+        shard = int(pod.obj["metadata"]["labels"][SHARD_LABEL])
+        blocks = until(f"{pod.name} lists its loaded blocks", 60, lambda pod=pod: loaded(pod), 3)
+        foreign = [b["ulid"] for b in blocks if b["thanos"]["labels"].get("prometheus") != own]
+        assert not foreign, f"{pod.name} serves blocks of other stacks: {foreign}"
+        served.setdefault(shard, set()).update(b["ulid"] for b in blocks)
+    assert sorted(served) == list(range(OTHER_SHARDS)), f"shards with pods: {sorted(served)}"
+    for shard, blocks in served.items():
+        wrong = sorted(b for b in blocks if hashmod(b, OTHER_SHARDS) != shard)
+        assert not wrong, f"shard {shard} serves blocks of another shard: {wrong}"
+    union = set().union(*served.values())
+    assert sum(len(b) for b in served.values()) == len(union), "a block is served by two shards"
+    # The store gateways list the bucket through memcached's caching bucket, which keeps a listing for 5
+    # minutes (Thanos's blocks_iter_ttl): a block uploaded since the first of them started may be missing
+    # after the restart. Every block that was there before the stack started must be served.
+    assert set(ids) <= union <= after, (f"the shards serve {len(union)} blocks; the stack's blocks from before it "
+                                        f"started missing: {sorted(set(ids) - union)}")
+    # The history only the bucket holds, from the store gateways alone: every sample of the promtool
+    # blocks, wherever the shards put them.
+    at = start + 36000
+    querier = stack.url("thanos-query", 10902)
+
+    def count():
+        result = world.query(querier, "count_over_time(stack_backfill[12h])", time=at, **store_only(stack))
+        return int(float(result[0]["value"][1])) if result else None
+
+    got = until("the history through the querier from the store gateways", 60, count, 3)
+    assert got == samples, f"the querier returns {got} samples of the promtool blocks, they hold {samples}"
+    sizes = ", ".join(f"shard {s}: {len(b)} blocks" for s, b in sorted(served.items()))
+    return (f"{sizes}, disjoint, together {len(union)} of the stack's {len(before)} in the bucket; {got} of "
+            f"{samples} samples through the querier")
+
+
+def memcached_stats(ip):
+    """memcached's own counters (`stats`), asked from the node."""
+    with socket.create_connection((ip, 11211), 5) as conn:
+        conn.sendall(b"stats\r\n")
+        data = b""
+        while not data.endswith(b"END\r\n"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return {parts[1]: parts[2] for parts in (line.split() for line in data.decode().splitlines()) if len(parts) == 3}
+
+
+def memcached_caches(stack):
+    """With memcached.enabled, the frontend's results cache and the store gateways' index and
+    bucket caches use memcached: a range query asked twice through the frontend is answered from
+    memcached the second time, the store gateways' memcached clients set and get, and memcached
+    itself counts the items and hits."""
+    world = stack.world
+    frontend = stack.url("thanos-query-frontend", 10902)
+    frontends, stores = stack.pods("query-frontend"), stack.pods("store")
+    end = int(time.time()) // 15 * 15 - 120
+    params = dict(path="/api/v1/query_range", start=end - 2 * 86400, end=end, step=600)
+    promql = f"count(stack_backfill) + 0 * {int(time.time())}"  # a query no one asked before
+    hits = lambda: metric_sum(world, frontends, "cortex_cache_hits_total")  # noqa: E731
+    before = hits()
+    first = world.query(frontend, promql, **params)
+    # The frontend writes to memcached in the background: wait for the write.
+    until("the frontend stores the answer in memcached", 30, lambda: metric_sum(
+        world, frontends, "cortex_memcache_request_duration_seconds_count", method="Memcache.Put", status_code="200"), 2)
+    second = world.query(frontend, promql, **params)
+    assert first and second == first, f"the answers differ: {first[:1]} / {second[:1]}"
+    after = hits()
+    assert after > before, f"cortex_cache_hits_total of the frontends stayed at {before}"
+    gets = metric_sum(world, frontends, "cortex_memcache_request_duration_seconds_count", method="Memcache.GetMulti",
+                      status_code="200")
+    assert gets > 0, "the frontends made no successful memcached GetMulti"
+    caches = {}
+    for cache in ("index-cache", "caching-bucket"):
+        ops = {op: metric_sum(world, stores, "thanos_memcached_operations_total", name=cache, operation=op)
+               for op in ("set", "getmulti")}
+        assert ops["set"] > 0 and ops["getmulti"] > 0, f"the store gateways' {cache} memcached operations: {ops}"
+        caches[cache] = ops
+    stats = [world.runner.on_node(memcached_stats, p.ip) for p in stack.pods("memcached")]
+    total = {k: sum(int(s.get(k, 0)) for s in stats) for k in ("cmd_set", "get_hits", "curr_items")}
+    assert all(total.values()), f"memcached's own counters over {len(stats)} pods: {total}"
+    return (f"frontend hits {before:.0f} -> {after:.0f}, {gets:.0f} memcached gets; store gateways "
+            + ", ".join(f"{c} set {o['set']:.0f} get {o['getmulti']:.0f}" for c, o in caches.items())
+            + f"; memcached {total}")
+
+
 def shared_bucket_own_blocks(stacks):
     """Both stacks write one bucket: each store gateway serves the blocks of its own stack alone
     (its --selector.relabel-config), though the bucket holds both stacks' blocks."""
@@ -976,6 +1206,7 @@ def scenario(world):
         example_spec = yaml.safe_load(f)["spec"]
     example_spec["metrics"]["blockDuration"] = BLOCK
     example_spec["configMap"] = "example-config"
+    example_spec["compact"] = {"deduplication": True}
     with open(os.path.join(REPO, "deploy/examples/s3-bucket.yaml"), encoding="utf-8") as f:
         example_secret = yaml.safe_load(f)
     example_secret["metadata"]["namespace"] = NS
@@ -984,6 +1215,7 @@ def scenario(world):
     versions = pins()
     other_spec = {"configMap": "other-config", "bucketSecret": "other-objstore", "highlyAvailable": True,
                   "metrics": {"retention": "24h", "blockDuration": BLOCK}, "compact": {"enabled": False},
+                  "store": {"shards": OTHER_SHARDS}, "memcached": {"enabled": True},
                   "images": {"prometheus": image("prometheus-oldest", versions["prometheus-oldest"]),
                              "thanos": image("thanos-oldest", versions["thanos-oldest"])}}
     objstore = (f"type: S3\nconfig:\n  bucket: {BUCKET}\n  endpoint: minio.minio.svc:9000\n"
@@ -996,10 +1228,21 @@ def scenario(world):
     other.configmap["data"]["prometheus.yml"] = yaml.safe_dump(config)
     stacks = [example, other]
 
-    old_ids = []
+    old_ids, dedup_ids, other_old = [], [], {}
     check("old blocks of example in the bucket (promtool, ids an hour old)", lambda: (
-        old_ids.extend(old_blocks(world, {"prometheus": f"{NS}/example", "replica": "example-prometheus-0"}))
+        old_ids.extend(old_blocks(world, {"prometheus": f"{NS}/example", "replica": "example-prometheus-0"})[0][:4])
         or f"{len(old_ids)} blocks"))
+    check("a block of both example replicas in the bucket (promtool, the replica label apart)", lambda: (
+        dedup_ids.extend(dedup_blocks(world, "example")) or f"{dedup_ids}"))
+
+    def other_blocks():
+        ids, start, samples = old_blocks(world, {"prometheus": f"{NS}/other", REPLICA_LABEL: "other-prometheus-0"},
+                                         OTHER_SHARDS)
+        other_old.update(ids=ids, start=start, samples=samples)
+        shards = sorted(hashmod(i, OTHER_SHARDS) for i in ids)
+        return f"{len(ids)} blocks, {samples} samples, in shards {shards}"
+
+    check("old blocks of other in the bucket, in both of its shards", other_blocks)
 
     for s in stacks:
         kubectl("apply", "--server-side", "-f", "-", stdin=objects_yaml([s.configmap, s.secret]))
@@ -1023,9 +1266,15 @@ def scenario(world):
     check("example: alerts silent, every selector matches series", alerts_silent_and_grounded, example)
     check("example: the compactor compacts blocks older than its consistency delay", compaction, world, old_ids)
     check("example: the compactor has not halted", compactor_not_halted, example)
+    check("example: offline deduplication merges the replicas' blocks", offline_dedup, world, dedup_ids)
+    for s in stacks:
+        check(f"{s.name}: Prometheus applies the rendered size limit of its TSDB", retention_limit, s)
     check("example: a changed ConfigMap reaches both running replicas", config_reload, example)
     check("other: one replica down keeps queries answering, its alert pending", replica_down, other)
     check("other: the store gateway down raises its alert", store_down, other)
+    check("other: each store gateway shard serves its own blocks, together all of them", store_shards, other,
+          other_old.get("ids", []), other_old.get("start", 0), other_old.get("samples", 0))
+    check("other: the frontend and the store gateways cache in memcached", memcached_caches, other)
     for s in stacks:
         check(f"{s.name}: both sidecars upload blocks carrying their labels", sidecars_upload, s, started)
     steady_end = time.time()

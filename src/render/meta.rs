@@ -56,6 +56,38 @@ impl Component {
     }
 }
 
+/// The label of a store gateway shard's pods, its index: in the selector of the shard's StatefulSet, beside
+/// the component's, so that each shard's StatefulSet, anti-affinity and zone spread select its own pods while
+/// the `<name>-thanos-store` Service (and so the querier and self-monitoring) and the PodDisruptionBudget
+/// select every store gateway pod.
+pub const SHARD_LABEL: &str = "prometheus.robszumski.com/store-shard";
+/// The pod template annotation of a shard: how many shards the bucket was split into when it was rendered.
+/// The transition between shard counts reads it from the observed StatefulSets.
+pub const SHARDS_ANNOTATION: &str = "prometheus.robszumski.com/store-shards";
+
+/// One store gateway shard: the blocks whose id hashes to `index` modulo `of`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: i32,
+    pub of: i32,
+}
+
+/// The store gateway StatefulSets of a stack: `[None]`, the one `<name>-thanos-store` that serves every block,
+/// or one per shard.
+pub fn store_shards(stack: &Stack) -> Vec<Option<Shard>> {
+    if stack.store_shards <= 1 {
+        return vec![None];
+    }
+    (0..stack.store_shards)
+        .map(|index| {
+            Some(Shard {
+                index,
+                of: stack.store_shards,
+            })
+        })
+        .collect()
+}
+
 /// The names of every child of one parent.
 pub struct Names<'a> {
     name: &'a str,
@@ -76,6 +108,16 @@ impl<'a> Names<'a> {
             Component::QueryFrontend => format!("{}-thanos-query-frontend", self.name),
             Component::Grafana => format!("{}-grafana", self.name),
             Component::Memcached => format!("{}-memcached", self.name),
+        }
+    }
+
+    /// The StatefulSet of a store gateway shard (`None`: the unsharded one, `<name>-thanos-store`). The
+    /// index is one digit (at most [`crate::spec::MAX_STORE_SHARDS`] shards), so that the name fits at the
+    /// longest parent name.
+    pub fn store(&self, shard: Option<i32>) -> String {
+        match shard {
+            None => self.workload(Component::Store),
+            Some(index) => format!("{}-{index}", self.workload(Component::Store)),
         }
     }
 
@@ -111,8 +153,8 @@ impl<'a> Names<'a> {
     }
 }
 
-/// How many pods a component runs. The store gateway and the compactor run one: two compactors on one bucket
-/// corrupt it. A disabled query frontend or Grafana runs none.
+/// How many pods each workload of a component runs (each store gateway shard runs `replicas.store`). The
+/// compactor runs one: two compactors on one bucket corrupt it. A disabled query frontend or Grafana runs none.
 pub fn replicas(stack: &Stack, component: Component) -> i32 {
     match component {
         Component::Prometheus => stack.prometheus_replicas,
@@ -123,6 +165,20 @@ pub fn replicas(stack: &Stack, component: Component) -> i32 {
         Component::Grafana => i32::from(stack.grafana.is_some()),
         Component::Memcached => stack.memcached.as_ref().map_or(0, |m| m.replicas),
     }
+}
+
+/// How many workloads a component runs: one per store gateway shard, else one.
+pub fn workloads(stack: &Stack, component: Component) -> i32 {
+    match component {
+        Component::Store => stack.store_shards,
+        _ => 1,
+    }
+}
+
+/// How many pods of a component should run in all: [`replicas`] of each of its [`workloads`]. Self-monitoring
+/// and the status expect this many.
+pub fn pods(stack: &Stack, component: Component) -> i32 {
+    replicas(stack, component) * workloads(stack, component)
 }
 
 /// All labels of a component's objects and pods.
@@ -188,6 +244,23 @@ mod tests {
             "example-thanos-query-frontend-sd"
         );
         assert_eq!(names.ingress(Component::Query), "example-query");
+    }
+
+    #[test]
+    fn store_shards_are_named_by_a_one_digit_index_and_counted_in_the_pods() {
+        let one = stack(serde_json::json!({"highlyAvailable": true}));
+        assert_eq!(store_shards(&one), [None]);
+        assert_eq!(pods(&one, Component::Store), 2);
+        let three = stack(serde_json::json!({"highlyAvailable": true, "store": {"shards": 3}}));
+        let shards = store_shards(&three);
+        assert_eq!(shards.len(), 3);
+        assert_eq!(shards[2], Some(Shard { index: 2, of: 3 }));
+        assert_eq!(replicas(&three, Component::Store), 2, "per shard");
+        assert_eq!(pods(&three, Component::Store), 6, "shards x replicas");
+        let names = Names::new(&three);
+        assert_eq!(names.store(None), "example-thanos-store");
+        assert_eq!(names.store(Some(9)), "example-thanos-store-9");
+        assert_eq!(pods(&three, Component::Prometheus), 2);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod pod;
 pub mod rbac;
 pub mod related;
 pub mod service;
+pub mod shards;
 pub mod statefulset;
 mod yaml;
 
@@ -97,49 +98,16 @@ pub fn children(
     // Each observed StatefulSet's spec, read once: rendering keeps its claims' size where the spec leaves it
     // to a default, and its immutable fields below.
     let names = Names::new(stack);
-    let observed_set = |component: Component| -> Result<Option<Option<Value>>> {
-        hook::find(
-            &request.children,
-            "StatefulSet",
-            &stack.namespace,
-            &names.workload(component),
-        )
-        .map(|observed| observed_spec("StatefulSet", observed))
-        .transpose()
+    let observed_set = |name: &str| -> Result<Option<Option<Value>>> {
+        hook::find(&request.children, "StatefulSet", &stack.namespace, name)
+            .map(|observed| observed_spec("StatefulSet", observed))
+            .transpose()
     };
-    tracing::debug!("Creating Prometheus StatefulSet for {}", stack.name);
-    let observed = observed_set(Component::Prometheus)?;
-    let desired =
-        statefulset::prometheus(stack, sources, observed.as_ref().and_then(Option::as_ref));
-    let mut statefulsets = vec![(desired, observed)];
-    tracing::debug!("Creating Thanos store StatefulSet for {}", stack.name);
-    let observed = observed_set(Component::Store)?;
-    let desired = statefulset::store(stack, sources, observed.as_ref().and_then(Option::as_ref));
-    statefulsets.push((desired, observed));
-    if let Some(compact) = &stack.compact {
-        tracing::debug!("Creating Thanos compact StatefulSet for {}", stack.name);
-        let observed = observed_set(Component::Compact)?;
-        let desired = statefulset::compact(
-            stack,
-            sources,
-            compact,
-            observed.as_ref().and_then(Option::as_ref),
-        );
-        statefulsets.push((desired, observed));
-    }
-    // Every StatefulSet reads the bucket. While the Secret is missing or unusable its wiring is a guess: an
-    // observed one keeps its pod template (the last good wiring), so that nothing rolls into pods that cannot
-    // start, and one that never existed is not created yet. None is left out once observed: Metacontroller
-    // would delete it.
-    let secret = format!("Secret {}/{}", stack.namespace, stack.bucket_secret);
+    // The volume the spec asks for, by StatefulSet: the claims they made grow with it (see `claims`).
     let mut volumes = claims::Volumes::new();
     volumes.insert(
         names.workload(Component::Prometheus),
         ("prometheus", &stack.storage.prometheus),
-    );
-    volumes.insert(
-        names.workload(Component::Store),
-        ("store", &stack.storage.store),
     );
     if stack.compact.is_some() {
         volumes.insert(
@@ -147,8 +115,47 @@ pub fn children(
             ("compact", &stack.storage.compact),
         );
     }
-    for (mut desired, observed) in statefulsets {
+    tracing::debug!("Creating Prometheus StatefulSet for {}", stack.name);
+    let observed = observed_set(&names.workload(Component::Prometheus))?;
+    let desired =
+        statefulset::prometheus(stack, sources, observed.as_ref().and_then(Option::as_ref));
+    let mut statefulsets = vec![(desired, observed, false)];
+    tracing::debug!("Creating Thanos store StatefulSets for {}", stack.name);
+    // One per shard; across a change of the shard count, the ones being replaced too (see `shards`).
+    let plan = shards::plan(stack, &request.children)?;
+    warnings.extend(plan.warning);
+    for set in plan.sets {
+        volumes.insert(set.name.clone(), ("store", &stack.storage.store));
+        let observed = observed_set(&set.name)?;
+        let observed_spec = observed.as_ref().and_then(Option::as_ref);
+        let mut desired = statefulset::store(stack, sources, set.shard, observed_spec);
+        if set.frozen {
+            statefulset::freeze(&mut desired, observed_spec)?;
+        }
+        statefulsets.push((desired, observed, set.frozen));
+    }
+    if let Some(compact) = &stack.compact {
+        tracing::debug!("Creating Thanos compact StatefulSet for {}", stack.name);
+        let observed = observed_set(&names.workload(Component::Compact))?;
+        let desired = statefulset::compact(
+            stack,
+            sources,
+            compact,
+            observed.as_ref().and_then(Option::as_ref),
+        );
+        statefulsets.push((desired, observed, false));
+    }
+    // Every StatefulSet reads the bucket. While the Secret is missing or unusable its wiring is a guess: an
+    // observed one keeps its pod template (the last good wiring), so that nothing rolls into pods that cannot
+    // start, and one that never existed is not created yet. None is left out once observed: Metacontroller
+    // would delete it. One being replaced (frozen) is sent back as observed.
+    let secret = format!("Secret {}/{}", stack.namespace, stack.bucket_secret);
+    for (mut desired, observed, frozen) in statefulsets {
         let name = desired.metadata.name.clone().unwrap_or_default();
+        if frozen {
+            children.push(Child::StatefulSet(desired));
+            continue;
+        }
         if let Some(spec) = observed {
             tracing::debug!("  Checking StatefulSet {name}");
             pending_immutable |=
@@ -209,6 +216,10 @@ pub fn children(
         children.push(Child::Deployment(desired));
     }
 
+    // One budget per component, selecting all its pods: for the store gateway, the pods of every shard (and
+    // of a StatefulSet being replaced), so that a drain takes one store gateway at a time and every shard keeps
+    // `replicas.store - 1` ready. Its name and selector do not depend on the shard count: no budget comes or
+    // goes when the count changes.
     for component in [
         Component::Prometheus,
         Component::Store,

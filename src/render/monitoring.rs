@@ -46,7 +46,7 @@ pub fn jobs(stack: &Stack) -> Vec<Job> {
         what,
         component,
         srv,
-        pods: meta::replicas(stack, component),
+        pods: meta::pods(stack, component),
     };
     let mut jobs = vec![
         job(

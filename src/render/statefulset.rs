@@ -18,7 +18,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
 use super::claims::CONTROLLER_UID;
-use super::meta::{self, Component, Names};
+use super::meta::{self, Component, Names, Shard};
 use super::{Sources, pod};
 use crate::spec::{self, Stack};
 use crate::{Error, Result};
@@ -72,8 +72,15 @@ pub fn prometheus(stack: &Stack, sources: &Sources, observed_spec: Option<&Value
     )
 }
 
-/// `<name>-thanos-store`: the store gateway.
-pub fn store(stack: &Stack, sources: &Sources, observed_spec: Option<&Value>) -> StatefulSet {
+/// `<name>-thanos-store`: the store gateway; with a `shard`, `<name>-thanos-store-<index>`, whose pods serve
+/// the shard's blocks and carry its index in [`meta::SHARD_LABEL`]. Every shard is governed by the one headless
+/// `<name>-thanos-store` Service, whose DNS records list the pods of every shard.
+pub fn store(
+    stack: &Stack,
+    sources: &Sources,
+    shard: Option<Shard>,
+    observed_spec: Option<&Value>,
+) -> StatefulSet {
     let names = Names::new(stack);
     tracing::debug!(
         "StatefulSet: Using bucket parameters from Secret {} for the store gateway",
@@ -83,16 +90,104 @@ pub fn store(stack: &Stack, sources: &Sources, observed_spec: Option<&Value>) ->
         stack,
         sources,
         Component::Store,
-        vec![pod::store(stack, sources)],
+        vec![pod::store(stack, sources, shard)],
         pod::objstore_volume(sources).into_iter().collect(),
     );
-    statefulset(
+    let mut set = statefulset(
         stack,
         Component::Store,
         names.workload(Component::Store),
         template,
         &volume(&stack.storage.store, observed_spec),
-    )
+    );
+    if let Some(shard) = shard {
+        label_shard(&mut set, names.store(Some(shard.index)), shard);
+    }
+    set
+}
+
+/// Name a store gateway StatefulSet for its shard, and add the shard's label to its labels, its selector, its
+/// pods' labels and every selector of its pods (anti-affinity, zone spread), so that each shard spreads its own
+/// replicas; the pods also carry the shard count ([`meta::SHARDS_ANNOTATION`]).
+fn label_shard(set: &mut StatefulSet, name: String, shard: Shard) {
+    let label = || (meta::SHARD_LABEL.to_string(), shard.index.to_string());
+    let add = |labels: &mut Option<BTreeMap<String, String>>| {
+        labels.get_or_insert_with(BTreeMap::new).extend([label()]);
+    };
+    set.metadata.name = Some(name);
+    add(&mut set.metadata.labels);
+    let Some(spec) = set.spec.as_mut() else {
+        return;
+    };
+    add(&mut spec.selector.match_labels);
+    let template = spec.template.metadata.get_or_insert_with(Default::default);
+    add(&mut template.labels);
+    template
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(meta::SHARDS_ANNOTATION.into(), shard.of.to_string());
+    let Some(pod) = spec.template.spec.as_mut() else {
+        return;
+    };
+    if let Some(anti) = pod
+        .affinity
+        .as_mut()
+        .and_then(|a| a.pod_anti_affinity.as_mut())
+    {
+        let required = anti
+            .required_during_scheduling_ignored_during_execution
+            .iter_mut()
+            .flatten();
+        let preferred = anti
+            .preferred_during_scheduling_ignored_during_execution
+            .iter_mut()
+            .flatten()
+            .map(|w| &mut w.pod_affinity_term);
+        for term in required.chain(preferred) {
+            if let Some(selector) = term.label_selector.as_mut() {
+                add(&mut selector.match_labels);
+            }
+        }
+    }
+    for spread in pod.topology_spread_constraints.iter_mut().flatten() {
+        if let Some(selector) = spread.label_selector.as_mut() {
+            add(&mut selector.match_labels);
+        }
+    }
+}
+
+/// Keep a StatefulSet that is being replaced as it is observed: its replicas, selector, serviceName, pod
+/// template and claim templates, so that it keeps serving unchanged (and no pending change is reported for it)
+/// until its replacement is ready and it is left out.
+pub fn freeze(desired: &mut StatefulSet, observed_spec: Option<&Value>) -> Result<()> {
+    let (Some(observed_spec), Some(spec)) = (observed_spec, desired.spec.as_mut()) else {
+        return Ok(());
+    };
+    let name = desired.metadata.name.clone().unwrap_or_default();
+    let kind = "StatefulSet";
+    keep_observed(observed_spec, "replicas", kind, &name, &mut spec.replicas)?;
+    keep_observed(observed_spec, "selector", kind, &name, &mut spec.selector)?;
+    keep_observed(
+        observed_spec,
+        "serviceName",
+        kind,
+        &name,
+        &mut spec.service_name,
+    )?;
+    keep_observed(observed_spec, "template", kind, &name, &mut spec.template)?;
+    if let Some(templates) = observed_spec
+        .get("volumeClaimTemplates")
+        .filter(|v| !v.is_null())
+    {
+        let mut kept = templates.clone();
+        drop_nulls(&mut kept);
+        spec.volume_claim_templates = serde_json::from_value(kept).map_err(|e| {
+            Error::BadRequest(format!(
+                "children: StatefulSet {name}: spec.volumeClaimTemplates: {e}"
+            ))
+        })?;
+    }
+    Ok(())
 }
 
 /// `<name>-thanos-compact`: always exactly one replica, because two compactors corrupt a bucket.
@@ -525,7 +620,7 @@ mod tests {
         let stack = stack(json!({"storage": {"store": {"storageClassName": "fast"}}}));
         for first in [
             prometheus(&stack, &sources(), None),
-            store(&stack, &sources(), None),
+            store(&stack, &sources(), None, None),
             compact(&stack, &sources(), stack.compact.as_ref().unwrap(), None),
         ] {
             let template = &sent_templates(&first)[0];
@@ -614,7 +709,7 @@ mod tests {
         assert_eq!(compact.spec.as_ref().unwrap().replicas, Some(1));
         for set in [
             prometheus(&stack, &sources(), None),
-            store(&stack, &sources(), None),
+            store(&stack, &sources(), None, None),
             compact,
         ] {
             let policy = set

@@ -1,5 +1,6 @@
 //! What makes the stack hold up as its data grows, checked and defaulted: the local TSDB's size limit, the
-//! compactor's concurrency and sizing, memcached, and the query frontend's memory beside its cache.
+//! compactor's concurrency and sizing, memcached, the store gateway's shards, and the query frontend's memory
+//! beside its cache.
 
 use std::collections::BTreeMap;
 
@@ -28,6 +29,11 @@ const FRONTEND_BASE_MI: u128 = 256;
 const MEMCACHED_OVERHEAD_PERCENT: u128 = 25;
 
 const MI: u128 = 1 << 20;
+
+/// The most store gateway shards: a shard's StatefulSet is `<name>-thanos-store-<index>`, and with the longest
+/// parent name (37 characters) one digit of index is what fits in a StatefulSet name (52: its pods carry
+/// `controller-revision-hash: <name>-<10 characters>`, a 63-character label value).
+pub const MAX_STORE_SHARDS: i32 = 10;
 
 /// memcached, when enabled.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +85,13 @@ pub fn byte_size(value: &str) -> Option<u128> {
 pub fn default_retention_size(volume: &Quantity) -> Option<String> {
     let megabytes = quantity_bytes(volume)? * RETENTION_SIZE_PERCENT / 100 / MI;
     (megabytes > 0).then(|| format!("{megabytes}MB"))
+}
+
+/// `spec.store.shards`, checked; 1 by default.
+pub fn store_shards(spec: &PrometheusReplicaSpec) -> Result<i32> {
+    let shards = spec.store.as_ref().and_then(|s| s.shards).unwrap_or(1);
+    check_range("spec.store.shards", shards, 1, MAX_STORE_SHARDS)?;
+    Ok(shards)
 }
 
 /// `spec.compact.concurrency`, checked; 1 by default.
@@ -249,6 +262,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("spec.metrics.retentionSize"), "{error}");
+    }
+
+    #[test]
+    fn store_shards_are_one_by_default_and_at_most_ten() {
+        assert_eq!(store_shards(&spec(json!({}))).unwrap(), 1);
+        assert_eq!(
+            store_shards(&spec(json!({"store": {"shards": 10}}))).unwrap(),
+            10
+        );
+        for bad in [0, 11, -1] {
+            let error = store_shards(&spec(json!({"store": {"shards": bad}})))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("spec.store.shards"), "{error}");
+        }
     }
 
     #[test]

@@ -483,3 +483,88 @@ async fn a_deleted_bucket_secret_rolls_nothing_and_restoring_it_unchanged_rolls_
         "the restored Secret rolled nothing"
     );
 }
+
+#[tokio::test]
+async fn a_change_of_the_shard_count_keeps_the_store_gateways_until_their_replacements_are_ready() {
+    let Some(mut stack) = Stack::running_example("e2e-changes-shards").await else {
+        return;
+    };
+    let shards = [
+        "StatefulSet/example-thanos-store-0",
+        "StatefulSet/example-thanos-store-1",
+    ];
+
+    // The first sync after the change creates the shards and keeps the running store gateway: the
+    // shards are not observed yet, let alone ready.
+    stack.edit_spec(json!({"store": {"shards": 2}})).await;
+    let round = stack.round().await;
+    assert_eq!(set(&round.created), BTreeSet::from(shards), "{round:#?}");
+    assert!(round.deleted.is_empty(), "{round:#?}");
+    assert!(
+        !round
+            .updated
+            .contains(&"StatefulSet/example-thanos-store".to_string()),
+        "the running store gateway is kept as it runs: {round:#?}"
+    );
+    assert!(
+        round.status["warnings"]
+            .to_string()
+            .contains("example-thanos-store is kept as it runs"),
+        "{}",
+        round.status["warnings"]
+    );
+
+    // Once both shards are ready, the next sync deletes it; every store gateway pod is a shard's.
+    let parent = stack
+        .converge("two shards ready, the unsharded one gone", |p| {
+            running(p) && p["status"]["store"]["ready"] == "4/4"
+        })
+        .await;
+    assert_eq!(
+        parent["status"]["local"]["stores"],
+        json!(["example-thanos-store-0", "example-thanos-store-1"])
+    );
+    assert!(
+        rounds_until_gone(&mut stack, &["example-thanos-store"]).await,
+        "the unsharded store gateway is deleted once the shards are ready"
+    );
+
+    // And back: the unsharded one starts while the shards run on, then they go.
+    stack.edit_spec(json!({"store": null})).await;
+    let round = stack.round().await;
+    assert_eq!(
+        set(&round.created),
+        BTreeSet::from(["StatefulSet/example-thanos-store"]),
+        "{round:#?}"
+    );
+    assert!(round.deleted.is_empty(), "{round:#?}");
+    stack
+        .converge("one store gateway StatefulSet", |p| {
+            running(p) && p["status"]["store"]["ready"] == "2/2"
+        })
+        .await;
+    assert!(
+        rounds_until_gone(
+            &mut stack,
+            &["example-thanos-store-0", "example-thanos-store-1"]
+        )
+        .await,
+        "the shards are deleted once the unsharded store gateway is ready"
+    );
+}
+
+/// Sync until none of the StatefulSets `names` exists (true), or ten rounds passed (false).
+async fn rounds_until_gone(stack: &mut Stack, names: &[&str]) -> bool {
+    for _ in 0..10 {
+        stack.round().await;
+        let mut gone = true;
+        for name in names {
+            gone &= stack.get("StatefulSet", name).await.is_none();
+        }
+        if gone {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    false
+}

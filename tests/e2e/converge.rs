@@ -304,3 +304,47 @@ pub async fn assert_steady(stack: &mut Stack) {
     );
     assert!(running(&stack.parent().await));
 }
+
+#[tokio::test]
+async fn store_shards_converge_and_then_make_no_write() {
+    let Some(mut stack) = Stack::new("e2e-converge-shards").await else {
+        return;
+    };
+    for file in ["prometheus-config.yaml", "thanos-objstore.yaml"] {
+        stack.apply_file(&format!("deploy/examples/{file}")).await;
+    }
+    stack.apply_file("tests/fixtures/shards.yaml").await;
+
+    assert_first_sync_after_the_creates_writes_no_child(&mut stack).await;
+    let parent = stack.converge_running().await;
+    // Three shards of two replicas: every one counted in the status.
+    assert_eq!(parent["status"]["store"]["ready"], "6/6");
+    let pods = stack
+        .cluster()
+        .list(&crate::kind("Pod"), &stack.namespace)
+        .await;
+    let mut per_shard = std::collections::BTreeMap::new();
+    for pod in &pods {
+        let labels = &pod["metadata"]["labels"];
+        if labels["app.kubernetes.io/component"] == "store" {
+            let shard = labels["prometheus.robszumski.com/store-shard"]
+                .as_str()
+                .unwrap_or("none")
+                .to_owned();
+            *per_shard.entry(shard).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(
+        per_shard,
+        std::collections::BTreeMap::from([("0".into(), 2), ("1".into(), 2), ("2".into(), 2)]),
+        "two store gateway pods per shard"
+    );
+    assert!(
+        stack
+            .get("StatefulSet", "sharded-thanos-store")
+            .await
+            .is_none(),
+        "no unsharded store gateway"
+    );
+    assert_steady(&mut stack).await;
+}

@@ -347,6 +347,21 @@ mod tests {
     }
 
     #[test]
+    fn the_store_gateway_down_alert_expects_every_shards_replicas() {
+        let alerts = alerts(&stack(
+            serde_json::json!({"replicas": {"store": 2}, "store": {"shards": 3}}),
+        ));
+        let down = alerts
+            .iter()
+            .find(|a| a["labels"]["job"] == "promrep-store")
+            .unwrap();
+        assert_eq!(
+            down["expr"],
+            "(count(up{job=\"promrep-store\"} == 1) or vector(0)) < 6"
+        );
+    }
+
+    #[test]
     fn the_upload_window_is_three_block_durations() {
         let alerts = alerts(&stack(
             serde_json::json!({"metrics": {"blockDuration": "1h"}}),

@@ -7,11 +7,11 @@ use super::bucket::{objstore_args, objstore_env, objstore_mount};
 use super::memcached::client_config;
 use super::{DATA_VOLUME, GRPC_PORT, HTTP_PORT, mount, port, probe, secure_container};
 use crate::render::Sources;
-use crate::render::meta::{Component, Names};
+use crate::render::meta::{Component, Names, Shard};
 use crate::spec::Stack;
 
-/// The store gateway: serves the blocks in the bucket.
-pub fn store(stack: &Stack, sources: &Sources) -> Container {
+/// The store gateway: serves the blocks in the bucket, or with a `shard` its share of them.
+pub fn store(stack: &Stack, sources: &Sources, shard: Option<Shard>) -> Container {
     let data = "/var/thanos/store";
     let mut args = vec![
         "store".into(),
@@ -22,7 +22,9 @@ pub fn store(stack: &Stack, sources: &Sources) -> Container {
         // then grows with the blocks queried, not with the bucket.
         "--store.enable-index-header-lazy-reader".into(),
     ];
-    args.extend(block_selector(stack, sources));
+    let mut selector = own_blocks(stack, sources);
+    selector.extend(shard.into_iter().flat_map(shard_blocks));
+    args.extend(relabel_flag(selector));
     if stack.memcached.is_some() {
         // Index entries (postings, series) and bucket objects (chunks, meta files) in the shared memcached:
         // every store gateway replica reads what another fetched, and a restarted one starts warm. The caching
@@ -162,7 +164,7 @@ pub fn compact(stack: &Stack, sources: &Sources, compact: &crate::spec::Compact)
         ));
         args.push("--deduplication.func=penalty".into());
     }
-    args.extend(block_selector(stack, sources));
+    args.extend(relabel_flag(own_blocks(stack, sources)));
     let mounts = vec![mount(DATA_VOLUME, data, false)];
     let resources = stack.resources.compact.clone();
     // The compactor serves no StoreAPI: no gRPC port.
@@ -181,15 +183,15 @@ pub fn compact(stack: &Stack, sources: &Sources, compact: &crate::spec::Compact)
 /// sets it, the stack's blocks are told apart from those of a namesake stack in another cluster by it.
 pub const CLUSTER_LABEL: &str = "cluster";
 
-/// `--selector.relabel-config` of the store gateway and the compactor: only the blocks whose external labels
+/// The relabel rules of the store gateway and the compactor that keep only the blocks whose external labels
 /// are this stack's own, `prometheus=<namespace>/<name>` and, when `spec.externalLabels` sets it, `cluster`.
 /// By default every Thanos component acts on every block of the bucket (Thanos `docs/sharding.md`): stacks
 /// that share a bucket would serve each other's history and each compactor would apply its retention to the
 /// other's blocks. Other external labels are left out on purpose: changing one (say `region`) must not hide
 /// the stack's older blocks. None without a customize hook ([`Sources::labelled`]).
-fn block_selector(stack: &Stack, sources: &Sources) -> Option<String> {
+fn own_blocks(stack: &Stack, sources: &Sources) -> Vec<serde_json::Value> {
     if !sources.labelled {
-        return None;
+        return Vec::new();
     }
     let own = format!("{}/{}", stack.namespace, stack.name);
     let mut labels = vec![("prometheus", own.as_str())];
@@ -206,14 +208,47 @@ fn block_selector(stack: &Stack, sources: &Sources) -> Option<String> {
         .iter()
         .map(|(_, value)| regex_escape(value))
         .collect();
-    // JSON is YAML: the flag's value is one line that Thanos reads as a list of relabel configs.
-    let config = serde_json::json!([{
+    vec![serde_json::json!({
         "action": "keep",
         "source_labels": source_labels,
         "separator": ";",
         "regex": regex.join(";"),
-    }]);
-    Some(format!("--selector.relabel-config={config}"))
+    })]
+}
+
+/// The label that [`shard_blocks`] writes the hash to: Prometheus keeps the `__tmp` prefix for temporary
+/// labels of relabeling, so no external label of a block can clash with it.
+const SHARD_HASH_LABEL: &str = "__tmp_shard";
+
+/// The relabel rules of a store gateway shard (Thanos `docs/sharding.md`): a hash of the block id
+/// (`__block_id`, which Thanos adds to the external labels it relabels) modulo the shard count, kept when it
+/// is the shard's index. Every block falls in exactly one shard, and a block keeps its shard for as long as
+/// the count stays.
+fn shard_blocks(shard: Shard) -> [serde_json::Value; 2] {
+    [
+        serde_json::json!({
+            "action": "hashmod",
+            "source_labels": ["__block_id"],
+            "target_label": SHARD_HASH_LABEL,
+            "modulus": shard.of,
+        }),
+        serde_json::json!({
+            "action": "keep",
+            "source_labels": [SHARD_HASH_LABEL],
+            "regex": shard.index.to_string(),
+        }),
+    ]
+}
+
+/// `--selector.relabel-config` with `rules`, none without rules. JSON is YAML: the flag's value is one line
+/// that Thanos reads as a list of relabel configs.
+fn relabel_flag(rules: Vec<serde_json::Value>) -> Option<String> {
+    (!rules.is_empty()).then(|| {
+        format!(
+            "--selector.relabel-config={}",
+            serde_json::Value::Array(rules)
+        )
+    })
 }
 
 /// `value` as an RE2 regular expression that matches it literally (Go's `regexp.QuoteMeta`).
@@ -286,7 +321,7 @@ mod tests {
             },
             ..sources()
         };
-        let store = store(&stack(json!({})), &s3);
+        let store = store(&stack(json!({})), &s3, None);
         let config = args(&store)
             .into_iter()
             .find_map(|a| a.strip_prefix("--objstore.config=").map(String::from));
@@ -316,7 +351,7 @@ mod tests {
             ..sources()
         };
         for container in [
-            store(&stack, &insecure),
+            store(&stack, &insecure, None),
             compact(&stack, &insecure, stack.compact.as_ref().unwrap()),
             super::super::sidecar(&stack, &insecure),
         ] {
@@ -359,7 +394,7 @@ mod tests {
             },
             ..sources()
         };
-        let store = store(&stack(json!({})), &s3);
+        let store = store(&stack(json!({})), &s3, None);
         let env: BTreeMap<String, String> = store
             .env
             .iter()
@@ -443,7 +478,7 @@ mod tests {
     fn the_store_gateway_and_the_compactor_keep_only_the_stacks_own_blocks() {
         let stack = stack(json!({"externalLabels": {"region": "x"}}));
         let compactor = compact(&stack, &sources(), stack.compact.as_ref().unwrap());
-        for container in [store(&stack, &sources()), compactor] {
+        for container in [store(&stack, &sources(), None), compactor] {
             let config = selector(&container).expect("a selector");
             assert_eq!(
                 config,
@@ -460,13 +495,13 @@ mod tests {
     #[test]
     fn a_cluster_label_in_the_spec_joins_the_selector_quoted_as_a_literal() {
         let stack = stack(json!({"externalLabels": {"cluster": "eu.west+1"}}));
-        let config = selector(&store(&stack, &sources())).unwrap();
+        let config = selector(&store(&stack, &sources(), None)).unwrap();
         assert_eq!(config[0]["source_labels"][0], "cluster");
         assert_eq!(config[0]["source_labels"][1], "prometheus");
         assert_eq!(config[0]["regex"], r"eu\.west\+1;default/example");
         // A value that Prometheus expands from its environment is not known here: left out.
         let stack = self::stack(json!({"externalLabels": {"cluster": "$(CLUSTER)"}}));
-        let config = selector(&store(&stack, &sources())).unwrap();
+        let config = selector(&store(&stack, &sources(), None)).unwrap();
         assert_eq!(config[0]["source_labels"].as_sequence().unwrap().len(), 1);
     }
 
@@ -477,8 +512,37 @@ mod tests {
             ..sources()
         };
         let stack = stack(json!({}));
-        assert!(selector(&store(&stack, &plain)).is_none());
+        assert!(selector(&store(&stack, &plain, None)).is_none());
         assert!(selector(&compact(&stack, &plain, stack.compact.as_ref().unwrap())).is_none());
+    }
+
+    #[test]
+    fn each_shard_keeps_the_stacks_own_blocks_whose_id_hashes_to_its_index() {
+        let stack = stack(json!({"externalLabels": {"cluster": "eu"}}));
+        let shard = Shard { index: 1, of: 3 };
+        let arg = args(&store(&stack, &sources(), Some(shard)))
+            .into_iter()
+            .find(|a| a.starts_with("--selector.relabel-config="))
+            .unwrap();
+        assert_eq!(
+            arg,
+            r#"--selector.relabel-config=[{"action":"keep","regex":"eu;default/example","separator":";","source_labels":["cluster","prometheus"]},{"action":"hashmod","modulus":3,"source_labels":["__block_id"],"target_label":"__tmp_shard"},{"action":"keep","regex":"1","source_labels":["__tmp_shard"]}]"#
+        );
+        // The compactor compacts every block of the stack: never sharded.
+        let compactor = compact(&stack, &sources(), stack.compact.as_ref().unwrap());
+        assert_eq!(
+            selector(&compactor).unwrap().as_sequence().unwrap().len(),
+            1
+        );
+        // Without a customize hook the shard's rules stand alone.
+        let plain = Sources {
+            labelled: false,
+            ..sources()
+        };
+        let config = selector(&store(&stack, &plain, Some(Shard { index: 0, of: 2 }))).unwrap();
+        assert_eq!(config[0]["action"], "hashmod");
+        assert_eq!(config[0]["modulus"], 2);
+        assert_eq!(config[1]["regex"], "0");
     }
 
     #[test]
@@ -494,7 +558,7 @@ mod tests {
     fn the_store_reads_index_headers_lazily_and_the_querier_downsamples_long_ranges() {
         let stack = stack(json!({}));
         assert!(
-            args(&store(&stack, &sources()))
+            args(&store(&stack, &sources(), None))
                 .contains(&"--store.enable-index-header-lazy-reader".into())
         );
         assert!(
@@ -569,7 +633,7 @@ mod tests {
             assert_eq!(config["type"], "MEMCACHED", "{name}");
             assert_eq!(config["config"]["expiration"], "2h", "{name}");
         }
-        let store = store(&stack, &sources());
+        let store = store(&stack, &sources(), None);
         for name in ["--index-cache.config", "--store.caching-bucket.config"] {
             let config: serde_yaml_ng::Value =
                 serde_yaml_ng::from_str(&flag(&store, name).unwrap()).unwrap();
@@ -582,7 +646,10 @@ mod tests {
         // Off by default: the store gateway keeps its in-memory index cache.
         let plain = self::stack(json!({}));
         assert_eq!(
-            flag(&super::store(&plain, &sources()), "--index-cache.config"),
+            flag(
+                &super::store(&plain, &sources(), None),
+                "--index-cache.config"
+            ),
             None
         );
     }
