@@ -178,6 +178,7 @@ class Stack:
             "configmaps": "ConfigMap.v1", "poddisruptionbudgets": "PodDisruptionBudget.policy/v1",
             "ingresses": "Ingress.networking.k8s.io/v1", "serviceaccounts": "ServiceAccount.v1",
             "roles": "Role.rbac.authorization.k8s.io/v1", "rolebindings": "RoleBinding.rbac.authorization.k8s.io/v1",
+            "persistentvolumeclaims": "PersistentVolumeClaim.v1",
         }
         related = {"ConfigMap.v1": {}, "Secret.v1": {}}
         cm = self.world.api.get(f"/api/v1/namespaces/{NS}/configmaps/{self.spec['configMap']}")
