@@ -27,6 +27,7 @@ RESOURCES = {
     "ServiceAccount": "serviceaccounts",
     "Role": "roles",
     "RoleBinding": "rolebindings",
+    "PersistentVolumeClaim": "persistentvolumeclaims",
 }
 
 

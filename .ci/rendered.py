@@ -86,6 +86,7 @@ CHILD_KEYS = {
     "serviceaccounts": "ServiceAccount.v1",
     "roles": "Role.rbac.authorization.k8s.io/v1",
     "rolebindings": "RoleBinding.rbac.authorization.k8s.io/v1",
+    "persistentvolumeclaims": "PersistentVolumeClaim.v1",
 }
 
 
