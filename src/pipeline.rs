@@ -11,6 +11,8 @@ use crate::{Result, status};
 /// The sync hook: every desired child and the full status, or an error. Never a partial answer.
 pub fn sync(request: &SyncRequest) -> Result<SyncResponse> {
     if request.finalizing {
+        // The same guard as a sync: an answer to a request of another shape could leave out a claim.
+        request.check_shape()?;
         return finalize(request);
     }
     let stack = Stack::from_parent(&request.parent)?;

@@ -69,6 +69,7 @@ pub fn claims(
     volumes: &Volumes,
     warnings: &mut Vec<String>,
 ) -> Result<Claims> {
+    let owners = owner(stack).map(|owner| vec![owner]);
     let mut claims = Claims::default();
     for claim in read_observed(request)? {
         let name = &claim.metadata.name;
@@ -87,9 +88,9 @@ pub fn claims(
             }
             _ => claim.spec.resources.requests.storage.clone(),
         };
-        let mut answer = answer(&stack.namespace, name, size);
-        answer.metadata.owner_references = owner(stack).map(|owner| vec![owner]);
-        claims.children.push(answer);
+        claims
+            .children
+            .push(answer(&stack.namespace, name, size, owners.clone()));
     }
     Ok(claims)
 }
@@ -102,14 +103,18 @@ pub fn claims(
 /// The size stays in the answer: Metacontroller's three-way merge removes whatever the last answer had and this
 /// one lacks, and without `spec` it would send a claim with no spec at all (the API server refuses it).
 pub fn released(request: &SyncRequest) -> Result<Vec<PersistentVolumeClaim>> {
-    let mut claims = Vec::new();
-    for claim in read_observed(request)? {
-        let size = claim.spec.resources.requests.storage;
-        let mut answer = answer(&claim.metadata.namespace, &claim.metadata.name, size);
-        answer.metadata.owner_references = Some(Vec::new());
-        claims.push(answer);
-    }
-    Ok(claims)
+    Ok(read_observed(request)?
+        .into_iter()
+        .map(|claim| {
+            let size = claim.spec.resources.requests.storage;
+            answer(
+                &claim.metadata.namespace,
+                &claim.metadata.name,
+                size,
+                Some(Vec::new()),
+            )
+        })
+        .collect())
 }
 
 /// The observed claims, by name.
@@ -142,12 +147,18 @@ fn owner(stack: &Stack) -> Option<OwnerReference> {
     })
 }
 
-/// The claim as answered: its name and its size, nothing else.
-fn answer(namespace: &str, name: &str, size: Option<String>) -> PersistentVolumeClaim {
+/// The claim as answered: its name, owners and size, nothing else.
+fn answer(
+    namespace: &str,
+    name: &str,
+    size: Option<String>,
+    owners: Option<Vec<OwnerReference>>,
+) -> PersistentVolumeClaim {
     PersistentVolumeClaim {
         metadata: ObjectMeta {
             name: Some(name.into()),
             namespace: Some(namespace.into()),
+            owner_references: owners,
             ..Default::default()
         },
         spec: size.map(|size| PersistentVolumeClaimSpec {
