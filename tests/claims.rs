@@ -5,7 +5,7 @@
 mod common;
 
 use common::apply::merge_diffs;
-use common::{Request, Rollout, as_stored};
+use common::{Request, Rollout, as_stored, degraded};
 use serde_json::{Value, json};
 
 /// base64 of "type: FILESYSTEM\nconfig:\n  directory: /tmp\n".
@@ -68,17 +68,6 @@ fn size(claim: &Value) -> &str {
     claim["spec"]["resources"]["requests"]["storage"]
         .as_str()
         .unwrap()
-}
-
-fn degraded(response: &Value) -> (String, String, String) {
-    let condition = response["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Degraded")
-        .unwrap();
-    let text = |key: &str| condition[key].as_str().unwrap().to_owned();
-    (text("status"), text("reason"), text("message"))
 }
 
 #[test]
@@ -154,10 +143,7 @@ fn a_class_without_expansion_keeps_the_size_and_says_why() {
     .sync_json();
     assert!(claims(&response).iter().all(|c| size(c) == "10Gi"));
     let (status, reason, message) = degraded(&response);
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("True", "VolumeExpansionNotAllowed")
-    );
+    assert_eq!((status, reason), ("True", "VolumeExpansionNotAllowed"));
     for part in [
         "spec.storage.prometheus.size is 20Gi",
         "PersistentVolumeClaim default/data-example-prometheus-0 (10Gi) cannot grow",
@@ -199,10 +185,7 @@ fn a_smaller_size_is_refused_and_the_claims_keep_theirs() {
     assert_eq!(claims(&response).len(), 2);
     assert!(claims(&response).iter().all(|c| size(c) == "10Gi"));
     let (status, reason, message) = degraded(&response);
-    assert_eq!(
-        (status.as_str(), reason.as_str()),
-        ("True", "VolumeShrinkRefused")
-    );
+    assert_eq!((status, reason), ("True", "VolumeShrinkRefused"));
     assert!(
         message.contains("spec.storage.prometheus.size is 5Gi, smaller than PersistentVolumeClaim")
             && message.contains("Set spec.storage.prometheus.size to 10Gi or more"),

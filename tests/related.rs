@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Request, Rollout, as_stored};
+use common::{Request, Rollout, as_stored, degraded};
 use serde_json::{Value, json};
 
 /// base64 of "type: FILESYSTEM\nconfig:\n  directory: /tmp\n".
@@ -20,20 +20,6 @@ fn child<'a>(response: &'a Value, kind: &str, name: &str) -> Option<&'a Value> {
 
 fn pod<'a>(response: &'a Value, kind: &str, name: &str) -> &'a Value {
     &child(response, kind, name).unwrap_or_else(|| panic!("no {kind} {name}"))["spec"]["template"]
-}
-
-fn degraded(response: &Value) -> (&str, &str, &str) {
-    let condition = response["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Degraded")
-        .unwrap();
-    (
-        condition["status"].as_str().unwrap(),
-        condition["reason"].as_str().unwrap(),
-        condition["message"].as_str().unwrap(),
-    )
 }
 
 fn healthy() -> Request {

@@ -318,3 +318,18 @@ fn stored(child: &Value, rollout: Rollout) -> Value {
     }
     object
 }
+
+/// The `Degraded` condition of an answer: status, reason and message.
+pub fn degraded(response: &Value) -> (&str, &str, &str) {
+    let condition = response["status"]["conditions"]
+        .as_array()
+        .expect("an answer has conditions")
+        .iter()
+        .find(|c| c["type"] == "Degraded")
+        .expect("an answer has a Degraded condition");
+    (
+        condition["status"].as_str().unwrap(),
+        condition["reason"].as_str().unwrap(),
+        condition["message"].as_str().unwrap(),
+    )
+}
