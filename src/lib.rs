@@ -15,6 +15,7 @@ pub mod error;
 pub mod hook;
 pub mod logging;
 pub mod metrics;
+pub mod names;
 pub mod pipeline;
 pub mod promconfig;
 pub mod render;

@@ -645,6 +645,28 @@ fn default_version(image: &str) -> Version {
     image_version(image).expect("a default image's tag names its version")
 }
 
+/// Fixtures for the unit tests of every module above the spec.
+#[cfg(test)]
+pub(crate) mod testing {
+    use serde_json::{Value, json};
+
+    use super::Stack;
+
+    /// A checked stack of `spec` (merged over the smallest valid one), named `example` in `default`.
+    pub fn stack(spec: Value) -> Stack {
+        let mut full = json!({"configMap": "cfg", "bucketSecret": "bucket"});
+        for (key, value) in spec.as_object().expect("a spec is an object") {
+            full[key] = value.clone();
+        }
+        Stack::from_parent(&json!({
+            "apiVersion": super::API_VERSION, "kind": super::KIND,
+            "metadata": {"name": "example", "namespace": "default"},
+            "spec": full,
+        }))
+        .expect("the test spec is valid")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,9 +11,9 @@ use serde_json::Value;
 
 use crate::api::{ComponentStatus, LocalStatus, OutputStatus, Phase, PrometheusReplicaStatus};
 use crate::hook::{self, Object, SyncRequest};
+use crate::names::{self, Component, Names};
+use crate::names::{GRAFANA_PORT, HTTP_PORT, PROMETHEUS_PORT};
 use crate::render::Problem;
-use crate::render::meta::{self, Component, Names};
-use crate::render::pod::{GRAFANA_PORT, HTTP_PORT, PROMETHEUS_PORT};
 use crate::spec::Stack;
 use crate::{Error, Result};
 
@@ -49,8 +49,8 @@ impl Workload {
     fn observe(stack: &Stack, request: &SyncRequest, component: Component) -> Result<Self> {
         let kind = component.kind();
         let (per_workload, desired) = (
-            meta::replicas(stack, component),
-            meta::pods(stack, component),
+            names::replicas(stack, component),
+            names::pods(stack, component),
         );
         let (mut ready, mut updated) = (0, 0);
         let (mut observed, mut complete, mut serving) = (false, true, true);
@@ -127,7 +127,7 @@ impl Workload {
 fn workload_names(stack: &Stack, component: Component) -> Vec<String> {
     let names = Names::new(stack);
     if component == Component::Store {
-        meta::store_shards(stack)
+        names::store_shards(stack)
             .into_iter()
             .map(|shard| names.store(shard.map(|s| s.index)))
             .collect()
@@ -261,7 +261,7 @@ pub fn status(
     })
     .collect();
 
-    let external = |component| crate::render::ingress::external_url(stack, component);
+    let external = |component| names::external_url(stack, component);
     let component_status = |component: Component| {
         workloads
             .iter()

@@ -84,11 +84,12 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
 }
 
 /// The pure core: the sync from request to answer, with no I/O.
-const CORE: [&str; 8] = [
+const CORE: [&str; 9] = [
     "api",
     "error",
     "hook",
     "spec",
+    "names",
     "promconfig",
     "render",
     "status",

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::Problem;
-use super::meta::Names;
 use crate::hook::{self, Child, RelatedResourceRule, SyncRequest};
+use crate::names::Names;
 use crate::spec::Stack;
 
 /// The customize rules that bring every object named like one of `children` (and like the derived

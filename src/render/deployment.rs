@@ -6,8 +6,9 @@ use k8s_openapi::api::apps::v1::{
 use k8s_openapi::api::core::v1::{Container, Volume};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::meta::{self, Component, Names};
+use super::meta;
 use super::{Sources, pod};
+use crate::names::{self, Component, Names};
 use crate::spec::{Grafana, Memcached, QueryFrontend, Stack};
 
 /// `<name>-thanos-query`: stateless, so a Deployment. `observed_spec` is the running querier's, whose replica
@@ -110,7 +111,7 @@ fn deployment(
     Deployment {
         metadata: meta::metadata(stack, component, name),
         spec: Some(DeploymentSpec {
-            replicas: Some(meta::replicas(stack, component)),
+            replicas: Some(names::replicas(stack, component)),
             selector: meta::selector(stack, component),
             strategy: strategy(stack, component),
             template,

@@ -12,9 +12,10 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::meta::{self, Component, Names};
+use super::meta;
 use super::monitoring::JOB_PREFIX;
-use super::pod::HTTP_PORT;
+use crate::names::HTTP_PORT;
+use crate::names::{Component, Names};
 use crate::spec::Stack;
 
 /// The key of the datasource file in `<name>-grafana-datasources`.

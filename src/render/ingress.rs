@@ -9,44 +9,15 @@ use k8s_openapi::api::networking::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::meta::{self, Component, Names};
+use super::meta;
+use crate::names::{self, Component, Names};
 use crate::spec::Stack;
-
-/// The host of a component's Ingress.
-pub fn host(stack: &Stack, component: Component, base_domain: &str) -> String {
-    format!("{}.{base_domain}", Names::new(stack).ingress(component))
-}
-
-/// The components exposed by an Ingress: none without `baseDomain`.
-pub fn exposed(stack: &Stack) -> Vec<Component> {
-    if stack.base_domain.is_none() {
-        return Vec::new();
-    }
-    let mut exposed = vec![Component::Query];
-    if stack.ingress.expose_prometheus {
-        exposed.push(Component::Prometheus);
-    }
-    if stack.grafana.is_some() {
-        exposed.push(Component::Grafana);
-    }
-    exposed
-}
-
-/// The external URL of a component, `http(s)://<host>`, when an Ingress exposes it.
-pub fn external_url(stack: &Stack, component: Component) -> Option<String> {
-    let domain = stack.base_domain.as_ref()?;
-    if !exposed(stack).contains(&component) {
-        return None;
-    }
-    let scheme = if stack.ingress.tls() { "https" } else { "http" };
-    Some(format!("{scheme}://{}", host(stack, component, domain)))
-}
 
 /// The Ingress of the querier or of Prometheus, routing `/` of its host to the component's Service; the
 /// querier's host goes to the query frontend when it runs.
 pub fn ingress(stack: &Stack, component: Component, base_domain: &str) -> Ingress {
     let names = Names::new(stack);
-    let host = host(stack, component, base_domain);
+    let host = names::host(stack, component, base_domain);
     let port = match component {
         Component::Prometheus => "web",
         _ => "http",
@@ -101,6 +72,7 @@ pub fn ingress(stack: &Stack, component: Component, base_domain: &str) -> Ingres
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::{exposed, external_url};
     use crate::render::testing::stack;
 
     #[test]

@@ -23,9 +23,9 @@ use serde_json::Value;
 pub use related::{Bucket, Problem, Sources};
 
 use crate::hook::{self, Child, Object, SyncRequest};
+use crate::names::{self, Component, Names};
 use crate::spec::Stack;
 use crate::{Error, Result};
-use meta::{Component, Names};
 
 /// What rendering answers: the children, and whether a change to an immutable field waits (the observed value
 /// is kept until the workload is recreated, as `status.warnings` says).
@@ -226,17 +226,17 @@ pub fn children(
         Component::Query,
         Component::QueryFrontend,
     ] {
-        if meta::replicas(stack, component) > 1 {
+        if names::replicas(stack, component) > 1 {
             children.push(Child::PodDisruptionBudget(pdb::budget(stack, component)));
         }
     }
 
     if let Some(domain) = &stack.base_domain {
-        for component in ingress::exposed(stack) {
+        for component in names::exposed(stack) {
             tracing::debug!(
                 "Creating Ingress for {} at {}",
                 component.label(),
-                ingress::host(stack, component, domain)
+                names::host(stack, component, domain)
             );
             children.push(Child::Ingress(ingress::ingress(stack, component, domain)));
         }
@@ -277,24 +277,9 @@ fn observed_spec(kind: &str, observed: &Object) -> Result<Option<Value>> {
 /// Fixtures for the unit tests beside each render module.
 #[cfg(test)]
 pub(crate) mod testing {
-    use serde_json::{Value, json};
-
     use super::{Bucket, Sources};
-    use crate::spec::Stack;
 
-    /// A checked stack of `spec` (merged over the smallest valid one), named `example` in `default`.
-    pub fn stack(spec: Value) -> Stack {
-        let mut full = json!({"configMap": "cfg", "bucketSecret": "bucket"});
-        for (key, value) in spec.as_object().expect("a spec is an object") {
-            full[key] = value.clone();
-        }
-        Stack::from_parent(&json!({
-            "apiVersion": crate::spec::API_VERSION, "kind": crate::spec::KIND,
-            "metadata": {"name": "example", "namespace": "default"},
-            "spec": full,
-        }))
-        .expect("the test spec is valid")
-    }
+    pub use crate::spec::testing::stack;
 
     /// Sources as without a customize hook: the user's ConfigMap, `objstore.yml` from the Secret.
     pub fn sources() -> Sources {

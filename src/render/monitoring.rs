@@ -10,8 +10,8 @@ mod rules;
 use serde::Serialize;
 use serde_yaml_ng::{Mapping, Value as Yaml};
 
-use super::meta::{self, Component, Names};
 use super::yaml::{list, mapping};
+use crate::names::{self, Component, Names};
 use crate::spec::Stack;
 
 pub use rules::rules;
@@ -46,7 +46,7 @@ pub fn jobs(stack: &Stack) -> Vec<Job> {
         what,
         component,
         srv,
-        pods: meta::pods(stack, component),
+        pods: names::pods(stack, component),
     };
     let mut jobs = vec![
         job(

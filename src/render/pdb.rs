@@ -3,7 +3,8 @@
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::meta::{self, Component, Names};
+use super::meta;
+use crate::names::{Component, Names};
 use crate::spec::Stack;
 
 /// A budget that lets one pod of `component` go at a time. Rendered only for components with two or more

@@ -17,7 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::Sources;
-use super::meta::{self, Component, Names};
+use crate::names::{self, CONFIG_DIR, Component, GRPC_PORT, HTTP_PORT, Names, PROMETHEUS_PORT};
 use crate::spec::Stack;
 
 mod bucket;
@@ -26,23 +26,13 @@ mod memcached;
 mod thanos;
 
 pub use bucket::{OBJSTORE_DIR, S3_INSECURE_KEY, S3_KEYS, objstore_volume};
-pub use grafana::{GRAFANA_PORT, grafana, grafana_volumes};
+pub use grafana::{grafana, grafana_volumes};
 pub use memcached::{MEMCACHED_PORT_NAME, memcached};
 use thanos::thanos;
 pub use thanos::{
     CLUSTER_LABEL, QUERY_CONTAINER, REPLICA_LABEL_FLAG, compact, query, query_frontend, store,
 };
 
-/// Prometheus's web port.
-pub const PROMETHEUS_PORT: i32 = 9090;
-/// gRPC StoreAPI port of every Thanos component.
-pub const GRPC_PORT: i32 = 10901;
-/// HTTP port of every Thanos component (metrics, health).
-pub const HTTP_PORT: i32 = 10902;
-
-/// Where Prometheus and the sidecar see the configuration ConfigMap: the whole directory, no `subPath`, so
-/// that updates arrive.
-pub const CONFIG_DIR: &str = "/etc/prometheus/config";
 /// The TSDB, shared by Prometheus and the sidecar.
 pub const TSDB_DIR: &str = "/prometheus";
 /// The annotation that rolls the pods when the bucket credentials change.
@@ -74,7 +64,7 @@ pub fn template(
         .map(|hash| BTreeMap::from([(BUCKET_HASH_ANNOTATION.to_string(), hash.clone())]));
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
-            labels: Some(meta::labels(stack, component)),
+            labels: Some(names::labels(stack, component)),
             annotations,
             ..Default::default()
         }),
@@ -83,7 +73,7 @@ pub fn template(
             volumes: (!volumes.is_empty()).then_some(volumes),
             // The sidecar signals Prometheus to reload (`--reloader.method=signal`).
             share_process_namespace: (component == Component::Prometheus).then_some(true),
-            affinity: (meta::replicas(stack, component) > 1)
+            affinity: (names::replicas(stack, component) > 1)
                 .then(|| anti_affinity(stack, component)),
             topology_spread_constraints: zone_spread(stack, component),
             node_selector: (!stack.pod.node_selector.is_empty())
@@ -126,14 +116,14 @@ fn service_account(stack: &Stack, component: Component) -> Option<String> {
 
 /// Whether the pods of a component must run on distinct nodes: `pod.antiAffinity: hard` with several replicas.
 pub fn distinct_nodes_required(stack: &Stack, component: Component) -> bool {
-    meta::replicas(stack, component) > 1
+    names::replicas(stack, component) > 1
         && stack.pod.anti_affinity == crate::api::AntiAffinity::Hard
 }
 
 fn anti_affinity(stack: &Stack, component: Component) -> Affinity {
     let term = PodAffinityTerm {
         label_selector: Some(LabelSelector {
-            match_labels: Some(meta::selector_labels(stack, component)),
+            match_labels: Some(names::selector_labels(stack, component)),
             ..Default::default()
         }),
         topology_key: "kubernetes.io/hostname".into(),
@@ -173,13 +163,13 @@ fn zone_spread(stack: &Stack, component: Component) -> Option<Vec<TopologySpread
         crate::api::TopologySpread::Soft => "ScheduleAnyway",
         crate::api::TopologySpread::Hard => "DoNotSchedule",
     };
-    (meta::replicas(stack, component) > 1).then(|| {
+    (names::replicas(stack, component) > 1).then(|| {
         vec![TopologySpreadConstraint {
             max_skew: 1,
             topology_key: ZONE_LABEL.into(),
             when_unsatisfiable: when_unsatisfiable.into(),
             label_selector: Some(LabelSelector {
-                match_labels: Some(meta::selector_labels(stack, component)),
+                match_labels: Some(names::selector_labels(stack, component)),
                 ..Default::default()
             }),
             ..Default::default()
@@ -212,7 +202,7 @@ pub fn prometheus(stack: &Stack, sources: &Sources, retention_size: Option<&str>
     }
     // Alerts link back to Prometheus through its external URL, the pod's name otherwise. The route prefix
     // would follow a path in that URL; it stays `/`, where the probes, the sidecar and the scrapes look.
-    if let Some(url) = super::ingress::external_url(stack, Component::Prometheus) {
+    if let Some(url) = names::external_url(stack, Component::Prometheus) {
         args.push(format!("--web.external-url={url}"));
         args.push("--web.route-prefix=/".into());
     }
@@ -578,7 +568,7 @@ mod tests {
                 .unwrap()
                 .match_labels
                 .as_ref(),
-            Some(&meta::selector_labels(
+            Some(&names::selector_labels(
                 &stack(json!({})),
                 Component::Prometheus
             ))

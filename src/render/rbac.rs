@@ -4,7 +4,8 @@
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 
-use super::meta::{self, Component, Names};
+use super::meta;
+use crate::names::{Component, Names};
 use crate::spec::Stack;
 
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";

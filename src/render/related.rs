@@ -20,10 +20,11 @@ pub use labels::{expand_2018, with_external_labels};
 use bucket::{bucket_format, hash_secret};
 use labels::{add_external_labels, parse, write};
 
-use super::meta::{self, Component, Names};
+use super::meta;
 use super::monitoring;
-use super::pod::CONFIG_DIR;
 use crate::hook::{self, Object, RelatedResourceRule, SyncRequest};
+use crate::names::CONFIG_DIR;
+use crate::names::{Component, Names};
 use crate::promconfig;
 use crate::spec::Stack;
 

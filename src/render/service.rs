@@ -3,8 +3,10 @@
 use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::meta::{self, Component, Names};
-use super::pod::{GRAFANA_PORT, GRPC_PORT, HTTP_PORT, MEMCACHED_PORT_NAME, PROMETHEUS_PORT};
+use super::meta;
+use super::pod::MEMCACHED_PORT_NAME;
+use crate::names::{self, Component, Names};
+use crate::names::{GRAFANA_PORT, GRPC_PORT, HTTP_PORT, PROMETHEUS_PORT};
 use crate::spec::{MEMCACHED_PORT, Stack};
 
 /// `<name>-prometheus`: Prometheus's web port and the sidecar's HTTP port.
@@ -162,7 +164,7 @@ fn service(
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".into()),
             cluster_ip: headless.then(|| "None".into()),
-            selector: Some(meta::selector_labels(stack, component)),
+            selector: Some(names::selector_labels(stack, component)),
             ports: Some(ports),
             ..Default::default()
         }),

@@ -8,7 +8,7 @@
 //!   target is observed ready, running the shard count of the spec, the answer is the targets alone, and
 //!   Metacontroller deletes any other store gateway StatefulSet;
 //! - until then, every other observed store gateway StatefulSet stays in the answer, rendered for the shard
-//!   count it runs (read from its pods' [`meta::SHARDS_ANNOTATION`]), so that it keeps serving the blocks it
+//!   count it runs (read from its pods' [`names::SHARDS_ANNOTATION`]), so that it keeps serving the blocks it
 //!   serves and, when nothing else changed, is not even written; the targets are rendered beside it. From 1
 //!   to N and back, the names differ, so the old StatefulSet serves every block while the new ones start;
 //! - from N to M shards (both above 1), the shards `0..min(N, M)` would change their blocks in place, and
@@ -22,8 +22,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::meta::{self, Names, Shard};
 use crate::hook::{self, Observed};
+use crate::names::{self, Names, Shard};
 use crate::spec::{MAX_STORE_SHARDS, Stack};
 use crate::{Error, Result};
 
@@ -35,7 +35,7 @@ pub struct StoreSet {
     pub name: String,
     /// Kept while what replaces it is not ready: rendered for the shard count it runs, not the spec's.
     pub kept: bool,
-    /// Kept, and its shard count unknown (its pods lack [`meta::SHARDS_ANNOTATION`]): sent back as observed.
+    /// Kept, and its shard count unknown (its pods lack [`names::SHARDS_ANNOTATION`]): sent back as observed.
     pub frozen: bool,
 }
 
@@ -99,7 +99,7 @@ impl Seen {
                 .metadata
                 .annotations
                 .as_ref()
-                .and_then(|a| a.get(meta::SHARDS_ANNOTATION))
+                .and_then(|a| a.get(names::SHARDS_ANNOTATION))
                 .and_then(|count| count.parse().ok())
         };
         let count = |field: &str| set.status.get(field).and_then(Value::as_i64);
@@ -119,7 +119,7 @@ impl Seen {
 /// The store gateway StatefulSets to answer with (see the module's documentation).
 pub fn plan(stack: &Stack, children: &Observed) -> Result<Plan> {
     let names = Names::new(stack);
-    let targets: Vec<StoreSet> = meta::store_shards(stack)
+    let targets: Vec<StoreSet> = names::store_shards(stack)
         .into_iter()
         .map(|shard| StoreSet {
             shard,
@@ -275,7 +275,7 @@ mod tests {
 
     /// A store gateway StatefulSet as observed: rendered for `shards`, with `ready` of 2 replicas ready.
     fn set(name: &str, shards: Option<i32>, ready: i64) -> (String, Value) {
-        let annotations = shards.map(|n| json!({meta::SHARDS_ANNOTATION: n.to_string()}));
+        let annotations = shards.map(|n| json!({names::SHARDS_ANNOTATION: n.to_string()}));
         (
             name.to_string(),
             json!({"apiVersion": "apps/v1", "kind": "StatefulSet",

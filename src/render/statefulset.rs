@@ -18,8 +18,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
 use super::claims::CONTROLLER_UID;
-use super::meta::{self, Component, Names, Shard};
+use super::meta;
 use super::{Sources, pod};
+use crate::names::{self, Component, Names, Shard};
 use crate::spec::{self, Stack};
 use crate::{Error, Result};
 
@@ -73,7 +74,7 @@ pub fn prometheus(stack: &Stack, sources: &Sources, observed_spec: Option<&Value
 }
 
 /// `<name>-thanos-store`: the store gateway; with a `shard`, `<name>-thanos-store-<index>`, whose pods serve
-/// the shard's blocks and carry its index in [`meta::SHARD_LABEL`]. Every shard is governed by the one headless
+/// the shard's blocks and carry its index in [`names::SHARD_LABEL`]. Every shard is governed by the one headless
 /// `<name>-thanos-store` Service, whose DNS records list the pods of every shard.
 pub fn store(
     stack: &Stack,
@@ -108,9 +109,9 @@ pub fn store(
 
 /// Name a store gateway StatefulSet for its shard, and add the shard's label to its labels, its selector, its
 /// pods' labels and every selector of its pods (anti-affinity, zone spread), so that each shard spreads its own
-/// replicas; the pods also carry the shard count ([`meta::SHARDS_ANNOTATION`]).
+/// replicas; the pods also carry the shard count ([`names::SHARDS_ANNOTATION`]).
 fn label_shard(set: &mut StatefulSet, name: String, shard: Shard) {
-    let label = || (meta::SHARD_LABEL.to_string(), shard.index.to_string());
+    let label = || (names::SHARD_LABEL.to_string(), shard.index.to_string());
     let add = |labels: &mut Option<BTreeMap<String, String>>| {
         labels.get_or_insert_with(BTreeMap::new).extend([label()]);
     };
@@ -125,7 +126,7 @@ fn label_shard(set: &mut StatefulSet, name: String, shard: Shard) {
     template
         .annotations
         .get_or_insert_with(BTreeMap::new)
-        .insert(meta::SHARDS_ANNOTATION.into(), shard.of.to_string());
+        .insert(names::SHARDS_ANNOTATION.into(), shard.of.to_string());
     let Some(pod) = spec.template.spec.as_mut() else {
         return;
     };
@@ -257,7 +258,7 @@ fn statefulset(
     StatefulSet {
         metadata: meta::metadata(stack, component, name),
         spec: Some(StatefulSetSpec {
-            replicas: Some(meta::replicas(stack, component)),
+            replicas: Some(names::replicas(stack, component)),
             selector: meta::selector(stack, component),
             service_name: Some(service_name),
             // Replicas are independent: start and replace them together.

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::{JOB_PREFIX, jobs};
-use crate::render::meta::Component;
+use crate::names::Component;
 use crate::spec::{Stack, parse_duration};
 
 /// The alert that always fires, so that a receiver notices when it stops arriving.

@@ -8,12 +8,9 @@ use k8s_openapi::api::core::v1::{
 };
 
 use super::{DATA_VOLUME, mount, port, probe, secure_container};
+use crate::names::{GRAFANA_PORT, Names};
 use crate::render::grafana::DASHBOARD_KEY;
-use crate::render::meta::Names;
 use crate::spec::{Grafana, Stack};
-
-/// Grafana's HTTP port (UI, API, `/metrics`).
-pub const GRAFANA_PORT: i32 = 3000;
 
 const DATA_DIR: &str = "/var/lib/grafana";
 const DATASOURCES_DIR: &str = "/etc/grafana/provisioning/datasources";

@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{Container, Probe, TCPSocketAction};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{port, secure_container};
-use crate::render::meta::{Component, Names};
+use crate::names::{Component, Names};
 use crate::spec::{MEMCACHED_PORT, Memcached, Stack};
 
 /// The name of memcached's port, and of the SRV records the clients resolve.

@@ -5,9 +5,10 @@ use k8s_openapi::api::core::v1::{Container, ResourceRequirements, VolumeMount};
 
 use super::bucket::{objstore_args, objstore_env, objstore_mount};
 use super::memcached::client_config;
-use super::{DATA_VOLUME, GRPC_PORT, HTTP_PORT, mount, port, probe, secure_container};
+use super::{DATA_VOLUME, mount, port, probe, secure_container};
+use crate::names::{Component, Names, Shard};
+use crate::names::{GRPC_PORT, HTTP_PORT};
 use crate::render::Sources;
-use crate::render::meta::{Component, Names, Shard};
 use crate::spec::Stack;
 
 /// The store gateway: serves the blocks in the bucket, or with a `shard` its share of them.
