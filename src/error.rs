@@ -1,4 +1,4 @@
-//! The one error type of the crate.
+//! The one error type of the crate, and the problems that an answer reports.
 //!
 //! Every variant carries a message that names what to fix. None of them ever carries a request body or a
 //! Secret value: messages are built from field paths and from values the user wrote in the parent's spec.
@@ -39,4 +39,15 @@ impl Error {
             Self::Internal(_) => "internal",
         }
     }
+}
+
+/// What is wrong with the parent's inputs or what it asks of the children, while the hook still answers: a
+/// referenced object that is missing or unusable, a volume that cannot change size, an object in a child's way.
+/// Status reports it as the `Degraded` condition until it is fixed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The condition reason, such as `ConfigMapNotFound`.
+    pub reason: &'static str,
+    /// What to fix, naming the object and key.
+    pub message: String,
 }

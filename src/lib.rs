@@ -1,9 +1,12 @@
 //! prometheus-replica-operator: a stateless Metacontroller sync hook that turns one `PrometheusReplica` into a
 //! Prometheus + Thanos stack.
 //!
-//! The pure core ([`api`], [`hook`], [`spec`], [`render`], [`status`]) reads only its argument: no clock, no
-//! environment, no randomness, no network. The shell ([`server`], [`tls`], [`admin`], [`metrics`], [`cli`])
-//! moves bytes in and out of it.
+//! The pure core reads only its argument: no clock, no environment, no randomness, no network. From the bottom
+//! up: the wire and API types ([`api`], [`hook`], [`error`]); the inputs, the parent's checked [`spec`] and the
+//! [`related`] objects (with [`promconfig`], the check of the user's Prometheus configuration); the stack's
+//! [`names`]; then [`render`] (the children) and [`status`] beside it, which never import each other; and the
+//! [`pipeline`] that runs them in order. The shell ([`server`], [`tls`], [`admin`], [`metrics`], [`logging`],
+//! [`cli`]) moves bytes in and out of it. `tests/layout.rs` keeps these layers.
 
 // Outside tests, a panic must be an invariant stated with `expect`, never a bare unwrap.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
@@ -18,6 +21,7 @@ pub mod metrics;
 pub mod names;
 pub mod pipeline;
 pub mod promconfig;
+pub mod related;
 pub mod render;
 pub mod server;
 pub mod spec;

@@ -1,12 +1,14 @@
 //! The sync, in the order it runs: the server has decoded the request; here the spec is checked, the
-//! related objects resolved, the children rendered and the status computed. This is the one module above
-//! [`crate::render`] and [`crate::status`]: `status` reads what `render` names, `render` never reads
-//! `status`, and neither calls the other's part of the pipeline.
+//! related objects read, the configuration derived, the children rendered, the objects in their way found and
+//! the status computed. This is the one module above [`crate::render`] and [`crate::status`]: both read the
+//! inputs ([`crate::spec`], [`crate::related`]) and the stack's names ([`crate::names`]), and neither imports
+//! the other.
 
 use crate::hook::{Child, CustomizeRequest, CustomizeResponse, SyncRequest, SyncResponse};
-use crate::render::{self, conflicts, related};
+use crate::render;
 use crate::spec::Stack;
-use crate::{Result, status};
+use crate::status::conflicts;
+use crate::{Result, related, status};
 
 /// The sync hook: every desired child and the full status, or an error. Never a partial answer.
 pub fn sync(request: &SyncRequest) -> Result<SyncResponse> {
@@ -22,15 +24,18 @@ pub fn sync(request: &SyncRequest) -> Result<SyncResponse> {
         stack.name,
         stack.namespace
     );
-    let related = related::resolve(&stack, request)?;
+    let mut related = related::resolve(&stack, request)?;
     let mut warnings = stack.warnings.clone();
     warnings.extend(related.warnings.iter().cloned());
+    let config = render::config::derived(&stack, related.config.take(), request, &mut warnings)?;
     let render::Rendered {
         children,
         pending_immutable,
         problems: claim_problems,
-    } = render::children(&stack, &related, request, &mut warnings)?;
-    let mut problems = related.problems.clone();
+    } = render::children(&stack, &related, config.child, request, &mut warnings)?;
+    // In the order status reports them: the configuration's, the bucket's, the claims', the objects in the way.
+    let mut problems: Vec<_> = config.problem.into_iter().collect();
+    problems.extend(related.problems);
     problems.extend(claim_problems);
     problems.extend(conflicts::problems(&stack, request, &children));
     let status = status::status(&stack, request, &problems, pending_immutable, warnings)?;
@@ -81,6 +86,7 @@ pub fn customize(request: &CustomizeRequest) -> Result<CustomizeResponse> {
     let children = render::children(
         &stack,
         &related::resolve(&stack, &plain)?,
+        None,
         &plain,
         &mut Vec::new(),
     )?

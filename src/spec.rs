@@ -652,6 +652,16 @@ pub(crate) mod testing {
 
     use super::Stack;
 
+    /// A checked stack in namespace `monitoring` with one external label, `cluster: eu`.
+    pub fn labelled() -> Stack {
+        Stack::from_parent(&json!({
+            "apiVersion": super::API_VERSION, "kind": super::KIND,
+            "metadata": {"name": "example", "namespace": "monitoring"},
+            "spec": {"configMap": "cfg", "bucketSecret": "bucket", "externalLabels": {"cluster": "eu"}},
+        }))
+        .expect("valid")
+    }
+
     /// A checked stack of `spec` (merged over the smallest valid one), named `example` in `default`.
     pub fn stack(spec: Value) -> Stack {
         let mut full = json!({"configMap": "cfg", "bucketSecret": "bucket"});

@@ -4,16 +4,18 @@
 //! status while the condition does not change; on a change it is the newest timestamp found in the request
 //! (creation, managedFields and condition times of the parent and the observed children).
 
+pub mod conflicts;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::api::{ComponentStatus, LocalStatus, OutputStatus, Phase, PrometheusReplicaStatus};
+use crate::error::Problem;
 use crate::hook::{self, Object, SyncRequest};
 use crate::names::{self, Component, Names};
 use crate::names::{GRAFANA_PORT, HTTP_PORT, PROMETHEUS_PORT};
-use crate::render::Problem;
 use crate::spec::Stack;
 use crate::{Error, Result};
 

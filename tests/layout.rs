@@ -1,5 +1,7 @@
 //! The crate's layout: no two top-level modules of `src/` depend on each other, directly or through
-//! others, so the pipeline (`pipeline` above `render` and `status`) reads top-down.
+//! others, so the pipeline (`pipeline` above `render` and `status`) reads top-down. The core is in layers, each
+//! using only the layers below it: the inputs (the parent's spec, the related objects) and the stack's names
+//! below both rendering and status, which never import each other. docs/development.md draws it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -83,18 +85,31 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
     graph
 }
 
-/// The pure core: the sync from request to answer, with no I/O.
-const CORE: [&str; 9] = [
-    "api",
-    "error",
-    "hook",
-    "spec",
-    "names",
-    "promconfig",
-    "render",
-    "status",
-    "pipeline",
+/// The pure core: the sync from request to answer, with no I/O, in layers from the bottom up. A module uses
+/// only modules of the layers below its own.
+const LAYERS: [&[&str]; 7] = [
+    &["error", "api"],
+    &["hook"],
+    &["spec"],
+    &["promconfig", "names"],
+    &["related"],
+    &["render", "status"],
+    &["pipeline"],
 ];
+
+/// Every module of the core, bottom up.
+fn core() -> Vec<&'static str> {
+    LAYERS
+        .iter()
+        .flat_map(|layer| layer.iter().copied())
+        .collect()
+}
+
+/// The layer of a module of the core.
+fn layer(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|layer| layer.contains(&module))
+}
+
 /// The shell around it: serving, certificates, metrics, logs, the command line.
 const SHELL: [&str; 6] = ["server", "tls", "admin", "metrics", "logging", "cli"];
 
@@ -103,11 +118,11 @@ fn the_core_never_imports_the_shell() {
     let graph = graph();
     for module in graph.keys() {
         assert!(
-            CORE.contains(&module.as_str()) || SHELL.contains(&module.as_str()),
+            layer(module).is_some() || SHELL.contains(&module.as_str()),
             "src/{module} is neither core nor shell: place it in tests/layout.rs"
         );
     }
-    for module in CORE {
+    for module in core() {
         let shell: Vec<&String> = graph
             .get(module)
             .into_iter()
@@ -118,6 +133,38 @@ fn the_core_never_imports_the_shell() {
             shell.is_empty(),
             "the core's {module} uses the shell's {shell:?}"
         );
+    }
+}
+
+#[test]
+fn each_module_of_the_core_uses_only_the_layers_below_it() {
+    let graph = graph();
+    for module in core() {
+        let at = layer(module).expect("a module of the core");
+        for used in graph.get(module).into_iter().flatten() {
+            if let Some(used_at) = layer(used) {
+                assert!(
+                    used_at < at,
+                    "src/{module} (layer {at} of tests/layout.rs) uses src/{used} (layer {used_at}): a module uses \
+                     only the layers below its own"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn render_and_status_never_import_each_other() {
+    let graph = graph();
+    for (module, other) in [("render", "status"), ("status", "render")] {
+        assert!(
+            !graph[module].contains(other),
+            "src/{module} uses src/{other}: what both need belongs below them (src/names.rs, src/related.rs)"
+        );
+    }
+    // Both read the stack's names, and the inputs, from below.
+    for module in ["render", "status"] {
+        assert!(graph[module].contains("names") && graph[module].contains("spec"));
     }
 }
 

@@ -27,8 +27,8 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use serde::Deserialize;
 
-use super::Problem;
 use super::pod::DATA_VOLUME;
+use crate::error::Problem;
 use crate::hook::{self, RelatedResourceRule, SyncRequest};
 use crate::spec::{self, Stack, quantity_value};
 use crate::{Error, Result};

@@ -2,7 +2,7 @@
 //! objects and the observed children. The pipeline that calls it is [`crate::pipeline`].
 
 pub mod claims;
-pub mod conflicts;
+pub mod config;
 pub mod deployment;
 pub mod grafana;
 pub mod ingress;
@@ -11,19 +11,21 @@ pub mod monitoring;
 pub mod pdb;
 pub mod pod;
 pub mod rbac;
-pub mod related;
 pub mod service;
 pub mod shards;
 pub mod statefulset;
 mod yaml;
 
+use k8s_openapi::api::core::v1::ConfigMap;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-pub use related::{Bucket, Problem, Sources};
+pub use crate::related::{Bucket, Sources};
 
+use crate::error::Problem;
 use crate::hook::{self, Child, Object, SyncRequest};
 use crate::names::{self, Component, Names};
+use crate::related::Related;
 use crate::spec::Stack;
 use crate::{Error, Result};
 
@@ -41,7 +43,8 @@ pub struct Rendered {
 /// immutable change, a workload waiting for its Secret).
 pub fn children(
     stack: &Stack,
-    related: &related::Related,
+    related: &Related,
+    config: Option<ConfigMap>,
     request: &SyncRequest,
     warnings: &mut Vec<String>,
 ) -> Result<Rendered> {
@@ -49,8 +52,8 @@ pub fn children(
     let sources = &related.sources;
     // A child is a whole object by value: room for all of them up front, not copies of every one at each growth.
     let mut children = Vec::with_capacity(32);
-    if let Some(config) = &related.config {
-        children.push(Child::ConfigMap(config.clone()));
+    if let Some(config) = config {
+        children.push(Child::ConfigMap(config));
     }
     if stack.pod.service_account_name.is_none() {
         children.push(Child::ServiceAccount(rbac::service_account(stack)));

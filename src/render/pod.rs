@@ -25,7 +25,7 @@ mod grafana;
 mod memcached;
 mod thanos;
 
-pub use bucket::{OBJSTORE_DIR, S3_INSECURE_KEY, S3_KEYS, objstore_volume};
+pub use bucket::{OBJSTORE_DIR, objstore_volume};
 pub use grafana::{grafana, grafana_volumes};
 pub use memcached::{MEMCACHED_PORT_NAME, memcached};
 use thanos::thanos;

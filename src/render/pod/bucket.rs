@@ -8,27 +8,11 @@ use k8s_openapi::api::core::v1::{
 };
 
 use super::mount;
-use crate::render::{Bucket, Sources};
-
-/// The optional 2018-form key that turns on Thanos's S3 `insecure` (plain HTTP): `"true"` or `"false"`.
-/// Not in the 2018 operator, which could not say it; a flag, not a credential, so its value is rendered.
-pub const S3_INSECURE_KEY: &str = "s3_insecure";
+use crate::related::{Bucket, S3_KEYS, Sources};
 
 /// Where the bucket Secret is mounted when it holds `objstore.yml`.
 pub const OBJSTORE_DIR: &str = "/etc/thanos/objstore";
 pub(super) const OBJSTORE_VOLUME: &str = "objstore";
-/// The 2018 `s3_*` keys of the bucket Secret: the environment variable that carries each into the Thanos
-/// containers, and the S3 config key it fills, if any.
-///
-/// The credentials stay out of the YAML: with no `access_key` in its config, Thanos's S3 provider reads
-/// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` itself, so any byte of a credential works. The bucket and the
-/// endpoint must be in the config; `objstore_args` quotes them.
-pub const S3_KEYS: [(&str, &str, Option<&str>); 4] = [
-    ("s3_bucket", "OBJSTORE_S3_BUCKET", Some("bucket")),
-    ("s3_endpoint", "OBJSTORE_S3_ENDPOINT", Some("endpoint")),
-    ("s3_access_key", "AWS_ACCESS_KEY_ID", None),
-    ("s3_secret_key", "AWS_SECRET_ACCESS_KEY", None),
-];
 
 /// The volume that holds the bucket Secret, when it is mounted as a file.
 pub fn objstore_volume(sources: &Sources) -> Option<Volume> {

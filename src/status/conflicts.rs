@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::Problem;
+use crate::error::Problem;
 use crate::hook::{self, Child, RelatedResourceRule, SyncRequest};
 use crate::names::Names;
 use crate::spec::Stack;

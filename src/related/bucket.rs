@@ -8,9 +8,26 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::{Bucket, OBJSTORE_KEY, Problem};
-use crate::render::pod::{S3_INSECURE_KEY, S3_KEYS};
+use super::{Bucket, OBJSTORE_KEY};
+use crate::error::Problem;
 use crate::spec::Stack;
+
+/// The optional 2018-form key that turns on Thanos's S3 `insecure` (plain HTTP): `"true"` or `"false"`.
+/// Not in the 2018 operator, which could not say it; a flag, not a credential, so its value is rendered.
+pub const S3_INSECURE_KEY: &str = "s3_insecure";
+
+/// The 2018 `s3_*` keys of the bucket Secret: the environment variable that carries each into the Thanos
+/// containers, and the S3 config key it fills, if any.
+///
+/// The credentials stay out of the YAML: with no `access_key` in its config, Thanos's S3 provider reads
+/// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` itself, so any byte of a credential works. The bucket and the
+/// endpoint must be in the config; `objstore_args` quotes them.
+pub const S3_KEYS: [(&str, &str, Option<&str>); 4] = [
+    ("s3_bucket", "OBJSTORE_S3_BUCKET", Some("bucket")),
+    ("s3_endpoint", "OBJSTORE_S3_ENDPOINT", Some("endpoint")),
+    ("s3_access_key", "AWS_ACCESS_KEY_ID", None),
+    ("s3_secret_key", "AWS_SECRET_ACCESS_KEY", None),
+];
 
 /// The format of the bucket Secret, from its key names only.
 pub(super) fn bucket_format(stack: &Stack, secret: &Value) -> Result<Bucket, Problem> {
@@ -146,7 +163,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::render::testing::stack;
+    use crate::spec::testing::stack;
 
     /// A 2018 Secret (bucket `thanos`, endpoint `minio:9000`) with `extra` keys, as `stringData`.
     fn s3_secret(extra: &[(&str, &str)]) -> Value {

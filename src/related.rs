@@ -1,30 +1,26 @@
-//! The related objects: the user's Prometheus ConfigMap and the bucket Secret.
+//! The related objects, the parent's inputs beside its spec: the user's Prometheus ConfigMap and the bucket
+//! Secret.
 //!
-//! With a customize hook, Metacontroller sends both in `related`, and the hook derives `<name>-prometheus-config`
-//! (the user's configuration with unique external labels), detects the Secret's format from its key names and
-//! hashes its data into the pod templates. A missing or broken object is a [`Problem`] in status; nothing is
-//! deleted and the last good derived configuration is kept. Secret values are read only to hash them, and the
-//! 2018 bucket and endpoint to check that they fit in one line of YAML.
+//! With a customize hook, Metacontroller sends both in `related`. Here they are read: the user's configuration
+//! is parsed and checked as Prometheus loads it ([`UserConfig`]; rendering derives `<name>-prometheus-config`
+//! from it), the Secret's format is detected from its key names and its data hashed for the pod templates. A
+//! missing or broken object is a [`Problem`] in status. Secret values are read only to hash them, and the 2018
+//! bucket and endpoint to check that they fit in one line of YAML.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::Value;
-use serde_yaml_ng::Value as Yaml;
+use serde_yaml_ng::{Mapping, Value as Yaml};
 
 mod bucket;
-mod labels;
 
-pub use labels::{expand_2018, with_external_labels};
+pub use bucket::{S3_INSECURE_KEY, S3_KEYS};
 
 use bucket::{bucket_format, hash_secret};
-use labels::{add_external_labels, parse, write};
 
-use super::meta;
-use super::monitoring;
-use crate::hook::{self, Object, RelatedResourceRule, SyncRequest};
-use crate::names::CONFIG_DIR;
-use crate::names::{Component, Names};
+use crate::error::Problem;
+use crate::hook::{self, RelatedResourceRule, SyncRequest};
+use crate::names::{CONFIG_DIR, Names};
 use crate::promconfig;
 use crate::spec::Stack;
 
@@ -34,8 +30,6 @@ pub const CONFIG_KEY: &str = "prometheus.yml";
 pub const CONFIG_KEY_2018: &str = "prometheus.yml.tmpl";
 /// The key of a Thanos object-storage configuration in the bucket Secret.
 pub const OBJSTORE_KEY: &str = "objstore.yml";
-/// The largest ConfigMap the API server stores.
-const MAX_CONFIG_MAP_BYTES: usize = 1024 * 1024;
 
 /// How the pods reach the bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,24 +57,32 @@ pub struct Sources {
     pub labelled: bool,
 }
 
-/// A referenced object that is missing or unusable: a `Degraded` condition until it is fixed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// The condition reason, such as `ConfigMapNotFound`.
-    pub reason: &'static str,
-    /// What to fix, naming the object and key.
-    pub message: String,
+/// The user's Prometheus configuration, read from the ConfigMap and checked as the pinned Prometheus loads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserConfig {
+    /// `ConfigMap <namespace>/<name>`, for messages.
+    pub object: String,
+    /// The key the configuration was read from: [`CONFIG_KEY`] or [`CONFIG_KEY_2018`].
+    pub key: &'static str,
+    /// The configuration, parsed.
+    pub config: Yaml,
+    /// The ConfigMap's `data`, the configuration included.
+    pub data: BTreeMap<String, String>,
+    /// The ConfigMap's `binaryData`, as sent.
+    pub binary_data: Option<Value>,
 }
 
 /// The outcome of reading the related objects.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Related {
     pub sources: Sources,
-    /// The derived configuration child, or the observed one kept while its source is broken.
-    pub config: Option<ConfigMap>,
+    /// The user's configuration: `None` without a customize hook, a [`Problem`] when the ConfigMap is missing or
+    /// its configuration unusable.
+    pub config: Option<Result<UserConfig, Problem>>,
     /// Whether the bucket Secret was read and its format known. When it is missing or unusable, the wiring of
     /// [`Sources::bucket`] is a guess, so no workload that reads the bucket may be changed or created with it.
     pub bucket_known: bool,
+    /// The bucket Secret's problems (the configuration's are in [`Related::config`]).
     pub problems: Vec<Problem>,
     pub warnings: Vec<String>,
 }
@@ -126,10 +128,9 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
         });
     }
     let mut problems = Vec::new();
-    let mut warnings = Vec::new();
     let names = Names::new(stack);
 
-    let derived = match related(stack, request, "ConfigMap", &stack.config_map)? {
+    let config = match related(stack, request, "ConfigMap", &stack.config_map)? {
         None => Err(Problem {
             reason: "ConfigMapNotFound",
             message: format!(
@@ -137,21 +138,7 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
                 stack.namespace, stack.config_map
             ),
         }),
-        Some(source) => derive_config(stack, &source, &mut warnings),
-    };
-    let config = match derived {
-        Ok(config) => Some(config),
-        Err(problem) => {
-            problems.push(problem);
-            hook::find(
-                &request.children,
-                "ConfigMap",
-                &stack.namespace,
-                &names.prometheus_config(),
-            )
-            .map(kept_config)
-            .transpose()?
-        }
+        Some(source) => read_config(stack, source),
     };
 
     let (bucket, bucket_hash) = match related(stack, request, "Secret", &stack.bucket_secret)? {
@@ -186,10 +173,10 @@ pub fn resolve(stack: &Stack, request: &SyncRequest) -> crate::Result<Related> {
             bucket_hash,
             labelled: true,
         },
-        config,
+        config: Some(config),
         bucket_known,
         problems,
-        warnings,
+        warnings: Vec::new(),
     })
 }
 
@@ -235,12 +222,8 @@ fn related(
         .transpose()
 }
 
-/// The user's configuration with the operator's external labels, as the `<name>-prometheus-config` child.
-fn derive_config(
-    stack: &Stack,
-    source: &Value,
-    warnings: &mut Vec<String>,
-) -> Result<ConfigMap, Problem> {
+/// The user's configuration from its ConfigMap: its data, the key of the configuration, parsed and checked.
+fn read_config(stack: &Stack, source: Value) -> Result<UserConfig, Problem> {
     let object = format!("ConfigMap {}/{}", stack.namespace, stack.config_map);
     let data: BTreeMap<String, String> = match source.get("data") {
         None | Some(Value::Null) => BTreeMap::new(),
@@ -250,67 +233,37 @@ fn derive_config(
         })?,
     };
     let (key, text) = [CONFIG_KEY, CONFIG_KEY_2018]
-        .iter()
-        .find_map(|key| data.get(*key).map(|text| (*key, text)))
+        .into_iter()
+        .find_map(|key| data.get(key).map(|text| (key, text)))
         .ok_or_else(|| Problem {
             reason: "ConfigKeyMissing",
             message: format!("{object} has no key {CONFIG_KEY} (or the 2018 {CONFIG_KEY_2018})"),
         })?;
-    let invalid = |error: String| Problem {
+    let config = parse(text).map_err(|error| Problem {
         reason: "ConfigInvalid",
         message: format!("{object} key {key}: {error}"),
-    };
-    let mut config = parse(text).map_err(invalid)?;
+    })?;
     check_as_prometheus(&object, key, &config, &data)?;
-    add_external_labels(stack, &mut config, warnings).map_err(invalid)?;
-    if let Some(root) = config.as_mapping_mut() {
-        monitoring::apply(stack, root).map_err(invalid)?;
-    }
-    let config = write(&config).map_err(invalid)?;
-    if stack.monitoring && data.contains_key(monitoring::RULES_KEY) {
-        return Err(Problem {
-            reason: "ConfigInvalid",
-            message: format!(
-                "{object} has the key {}, which self-monitoring reserves: rename it, or set \
-                 spec.monitoring.enabled to false",
-                monitoring::RULES_KEY
-            ),
-        });
-    }
-
-    let mut out: BTreeMap<String, String> = data
-        .into_iter()
-        .filter(|(k, _)| k != CONFIG_KEY && k != CONFIG_KEY_2018)
-        .collect();
-    out.insert(CONFIG_KEY.into(), config);
-    if stack.monitoring {
-        out.insert(monitoring::RULES_KEY.into(), monitoring::rules(stack));
-    }
-    let binary_data = match source.get("binaryData") {
-        None | Some(Value::Null) => None,
-        Some(binary) => Some(serde_json::from_value(binary.clone()).map_err(|_| Problem {
-            reason: "ConfigInvalid",
-            message: format!("{object}: binaryData must map keys to base64 strings"),
-        })?),
+    let binary_data = match source {
+        Value::Object(mut source) => source.remove("binaryData"),
+        _ => None,
     };
-    let size: usize = out.iter().map(|(k, v)| k.len() + v.len()).sum();
-    if size > MAX_CONFIG_MAP_BYTES {
-        return Err(Problem {
-            reason: "ConfigInvalid",
-            message: format!(
-                "{object}: with the external labels added it exceeds the 1 MiB ConfigMap limit"
-            ),
-        });
-    }
-    tracing::debug!(
-        "ConfigMap: Adding external labels to the Prometheus config from {object} key {key}"
-    );
-    let names = Names::new(stack);
-    Ok(ConfigMap {
-        metadata: meta::metadata(stack, Component::Prometheus, names.prometheus_config()),
-        data: Some(out),
+    Ok(UserConfig {
+        object,
+        key,
+        config,
+        data,
         binary_data,
-        ..Default::default()
+    })
+}
+
+/// A Prometheus configuration as YAML; empty is an empty mapping.
+pub fn parse(text: &str) -> Result<Yaml, String> {
+    let config: Yaml = serde_yaml_ng::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
+    Ok(if config.is_null() {
+        Yaml::Mapping(Mapping::new())
+    } else {
+        config
     })
 }
 
@@ -351,66 +304,11 @@ fn check_as_prometheus(
     Ok(())
 }
 
-/// The observed derived configuration, sent back as it is (without what the API server adds) so that the
-/// running Prometheus keeps its last good configuration.
-///
-/// An observed ConfigMap that does not decode is a bad request: leaving it out of the answer would delete it.
-fn kept_config(observed: &Object) -> crate::Result<ConfigMap> {
-    let mut config: ConfigMap = observed.read().map_err(|e| {
-        crate::Error::BadRequest(format!(
-            "children: the observed ConfigMap is not a ConfigMap: {e}"
-        ))
-    })?;
-    let metadata = std::mem::take(&mut config.metadata);
-    config.metadata = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-        name: metadata.name,
-        namespace: metadata.namespace,
-        labels: metadata.labels,
-        ..Default::default()
-    };
-    Ok(config)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::testing::labelled as stack;
     use serde_json::json;
-    use serde_yaml_ng::Value as Yaml;
-
-    /// A checked stack in namespace `monitoring` with one external label; the label tests use it too.
-    pub(super) fn stack() -> Stack {
-        Stack::from_parent(&json!({
-            "apiVersion": crate::spec::API_VERSION, "kind": crate::spec::KIND,
-            "metadata": {"name": "example", "namespace": "monitoring"},
-            "spec": {"configMap": "cfg", "bucketSecret": "bucket", "externalLabels": {"cluster": "eu"}},
-        }))
-        .expect("valid")
-    }
-
-    #[test]
-    fn the_derived_config_loads_the_self_monitoring_rules_it_carries() {
-        let source = json!({"data": {"prometheus.yml": "rule_files: [mine.yml]\n", "mine.yml": "groups: []\n"}});
-        let config = derive_config(&stack(), &source, &mut Vec::new()).unwrap();
-        let data = config.data.unwrap();
-        assert!(data[monitoring::RULES_KEY].contains("PrometheusReplicaComponentDown"));
-        assert_eq!(data["mine.yml"], "groups: []\n");
-        let yaml: Yaml = serde_yaml_ng::from_str(&data[CONFIG_KEY]).unwrap();
-        assert_eq!(yaml["rule_files"][0], "mine.yml");
-        assert_eq!(yaml["rule_files"][1], monitoring::RULES_KEY);
-        assert!(yaml["scrape_configs"].as_sequence().unwrap().len() >= 5);
-    }
-
-    #[test]
-    fn a_user_key_named_like_the_rules_file_is_a_problem() {
-        let source = json!({"data": {"prometheus.yml": "{}", monitoring::RULES_KEY: "groups: []"}});
-        let problem = derive_config(&stack(), &source, &mut Vec::new()).unwrap_err();
-        assert_eq!(problem.reason, "ConfigInvalid");
-        assert!(
-            problem.message.contains(monitoring::RULES_KEY),
-            "{}",
-            problem.message
-        );
-    }
 
     #[test]
     fn the_secret_format_comes_from_key_names() {

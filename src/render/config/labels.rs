@@ -1,32 +1,10 @@
 //! The user's Prometheus configuration as YAML, and the external labels that make every replica unique.
 
-use serde_yaml_ng::{Mapping, Value as Yaml};
+use serde_yaml_ng::Value as Yaml;
 
 use crate::render::pod::CLUSTER_LABEL;
 use crate::render::yaml::mapping;
 use crate::spec::Stack;
-
-/// Parse a Prometheus configuration and set its `global.external_labels`: the user's own, then
-/// `spec.externalLabels`, then `prometheus` and the replica label, which win.
-pub fn with_external_labels(
-    stack: &Stack,
-    text: &str,
-    warnings: &mut Vec<String>,
-) -> Result<String, String> {
-    let mut config = parse(text)?;
-    add_external_labels(stack, &mut config, warnings)?;
-    write(&config)
-}
-
-/// A Prometheus configuration as YAML; empty is an empty mapping.
-pub(super) fn parse(text: &str) -> Result<Yaml, String> {
-    let config: Yaml = serde_yaml_ng::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
-    Ok(if config.is_null() {
-        Yaml::Mapping(Mapping::new())
-    } else {
-        config
-    })
-}
 
 pub(super) fn write(config: &Yaml) -> Result<String, String> {
     serde_yaml_ng::to_string(config).map_err(|e| format!("cannot be written back: {e}"))
@@ -163,7 +141,20 @@ fn escape(value: &str) -> String {
 mod tests {
 
     use super::*;
-    use crate::render::related::tests::stack;
+    use crate::related::parse;
+    use crate::spec::testing::labelled as stack;
+
+    /// Parse a Prometheus configuration and set its `global.external_labels`: the user's own, then
+    /// `spec.externalLabels`, then `prometheus` and the replica label, which win.
+    fn with_external_labels(
+        stack: &Stack,
+        text: &str,
+        warnings: &mut Vec<String>,
+    ) -> Result<String, String> {
+        let mut config = parse(text)?;
+        add_external_labels(stack, &mut config, warnings)?;
+        write(&config)
+    }
 
     fn labels(config: &str) -> Vec<(String, String)> {
         let yaml: Yaml = serde_yaml_ng::from_str(config).unwrap();
