@@ -4,139 +4,19 @@
 //! status while the condition does not change; on a change it is the newest timestamp found in the request
 //! (creation, managedFields and condition times of the parent and the observed children).
 
+mod conditions;
 pub mod conflicts;
+mod workload;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use k8s_openapi::jiff::Timestamp;
-use serde::Deserialize;
-use serde_json::Value;
+pub use conditions::newest_timestamp;
 
-use crate::api::{ComponentStatus, LocalStatus, OutputStatus, Phase, PrometheusReplicaStatus};
+use crate::Result;
+use crate::api::{LocalStatus, OutputStatus, PrometheusReplicaStatus};
 use crate::error::Problem;
-use crate::hook::{self, Object, SyncRequest};
-use crate::names::{self, Component, Names};
-use crate::names::{GRAFANA_PORT, HTTP_PORT, PROMETHEUS_PORT};
+use crate::hook::SyncRequest;
+use crate::names::{self, Component, GRAFANA_PORT, HTTP_PORT, Names, PROMETHEUS_PORT};
 use crate::spec::Stack;
-use crate::{Error, Result};
-
-/// What the status reads of an observed workload; the rest of it is skipped unread.
-#[derive(Deserialize)]
-struct Rollout {
-    #[serde(default)]
-    metadata: Generation,
-    #[serde(default)]
-    status: Value,
-}
-
-#[derive(Deserialize, Default)]
-struct Generation {
-    #[serde(default)]
-    generation: Value,
-}
-
-/// A workload as observed.
-struct Workload {
-    component: Component,
-    status: ComponentStatus,
-    observed: bool,
-    /// Observed, with every replica ready and running the current template.
-    complete: bool,
-    /// Whether each of its workloads (each store gateway shard) has a ready replica: else some data is
-    /// unserved.
-    serving: bool,
-}
-
-impl Workload {
-    /// A component's workloads as observed: for the store gateway, every shard's StatefulSet, summed.
-    fn observe(stack: &Stack, request: &SyncRequest, component: Component) -> Result<Self> {
-        let kind = component.kind();
-        let (per_workload, desired) = (
-            names::replicas(stack, component),
-            names::pods(stack, component),
-        );
-        let (mut ready, mut updated) = (0, 0);
-        let (mut observed, mut complete, mut serving) = (false, true, true);
-        for name in workload_names(stack, component) {
-            let rollout = hook::find(&request.children, kind, &stack.namespace, &name)
-                .map(|object| {
-                    object
-                        .read::<Rollout>()
-                        .map_err(|e| Error::BadRequest(format!("children: {kind} {name}: {e}")))
-                })
-                .transpose()?;
-            let Some(rollout) = rollout else {
-                complete = false;
-                serving = false;
-                continue;
-            };
-            observed = true;
-            let count = |field: &str| {
-                rollout
-                    .status
-                    .get(field)
-                    .and_then(Value::as_i64)
-                    .and_then(|n| i32::try_from(n).ok())
-                    .unwrap_or(0)
-            };
-            let generation = rollout.metadata.generation.as_i64();
-            let seen = rollout
-                .status
-                .get("observedGeneration")
-                .and_then(Value::as_i64);
-            let current = match (generation, seen) {
-                (Some(generation), Some(seen)) => seen >= generation,
-                (None, _) => true,
-                (Some(_), None) => false,
-            };
-            let (set_ready, set_updated) = (count("readyReplicas"), count("updatedReplicas"));
-            complete &= current && set_ready >= per_workload && set_updated >= per_workload;
-            serving &= set_ready >= 1;
-            ready += set_ready;
-            updated += set_updated;
-        }
-        Ok(Self {
-            component,
-            status: ComponentStatus {
-                replicas: desired,
-                ready_replicas: ready,
-                updated_replicas: updated,
-                ready: format!("{ready}/{desired}"),
-            },
-            observed,
-            complete: observed && complete,
-            serving,
-        })
-    }
-
-    fn describe(&self) -> String {
-        let s = &self.status;
-        if self.observed {
-            format!(
-                "{} (ready {}/{}, updated {}/{})",
-                self.component.label(),
-                s.ready_replicas,
-                s.replicas,
-                s.updated_replicas,
-                s.replicas
-            )
-        } else {
-            format!("{} (not created yet)", self.component.label())
-        }
-    }
-}
-
-/// The names of a component's workloads: one per store gateway shard, else one.
-fn workload_names(stack: &Stack, component: Component) -> Vec<String> {
-    let names = Names::new(stack);
-    if component == Component::Store {
-        names::store_shards(stack)
-            .into_iter()
-            .map(|shard| names.store(shard.map(|s| s.index)))
-            .collect()
-    } else {
-        vec![names.workload(component)]
-    }
-}
+use workload::{Workload, workload_names};
 
 /// The status of a parent whose desired children were rendered with these problems and warnings.
 pub fn status(
@@ -146,135 +26,20 @@ pub fn status(
     pending_immutable: bool,
     warnings: Vec<String>,
 ) -> Result<PrometheusReplicaStatus> {
-    let names = Names::new(stack);
-    let mut components = vec![Component::Prometheus, Component::Store, Component::Query];
-    if stack.compact.is_some() {
-        components.push(Component::Compact);
-    }
-    if stack.query_frontend.is_some() {
-        components.push(Component::QueryFrontend);
-    }
-    if stack.grafana.is_some() {
-        components.push(Component::Grafana);
-    }
-    if stack.memcached.is_some() {
-        components.push(Component::Memcached);
-    }
-    let workloads: Vec<Workload> = components
+    let workloads: Vec<Workload> = components(stack)
         .iter()
         .map(|c| Workload::observe(stack, request, *c))
         .collect::<Result<_>>()?;
 
-    let nothing_observed = workloads.iter().all(|w| !w.observed);
-    let all_complete = workloads.iter().all(|w| w.complete);
-    let phase = if !problems.is_empty() && !all_complete {
-        Phase::Error
-    } else if nothing_observed {
-        Phase::Install
-    } else if all_complete {
-        Phase::Running
-    } else {
-        Phase::Creating
-    };
+    let phase = conditions::phase(&workloads, problems);
+    let conditions =
+        conditions::conditions(stack, request, &workloads, problems, pending_immutable);
 
-    let unavailable: Vec<&str> = workloads
-        .iter()
-        .filter(|w| {
-            // A cache: queries are answered without it, only slower.
-            !matches!(
-                w.component,
-                Component::Compact | Component::Grafana | Component::Memcached
-            ) && !w.serving
-        })
-        .map(|w| w.component.label())
-        .collect();
-    let available = if unavailable.is_empty() {
-        (
-            "True",
-            "MinimumReplicasAvailable",
-            "every component that serves queries has a ready replica".to_string(),
-        )
-    } else {
-        (
-            "False",
-            "ComponentsUnavailable",
-            format!("no ready replica yet: {}", unavailable.join(", ")),
-        )
-    };
-
-    let rolling: Vec<String> = workloads
-        .iter()
-        .filter(|w| !w.complete)
-        .map(Workload::describe)
-        .collect();
-    let progressing = if rolling.is_empty() {
-        (
-            "False",
-            "RolloutComplete",
-            "every workload is ready and up to date".to_string(),
-        )
-    } else {
-        (
-            "True",
-            "RollingOut",
-            format!("waiting for {}", rolling.join(", ")),
-        )
-    };
-
-    let degraded = if let Some(first) = problems.first() {
-        let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
-        ("True", first.reason, messages.join("; "))
-    } else if pending_immutable {
-        (
-            "True",
-            "ImmutableFieldChangePending",
-            "a change cannot be applied in place: see status.warnings".to_string(),
-        )
-    } else {
-        (
-            "False",
-            "AsExpected",
-            "the referenced ConfigMap and Secret are usable".to_string(),
-        )
-    };
-
-    let newest = newest_timestamp(request);
-    let current = current_conditions(&request.parent);
-    let conditions = [
-        ("Available", available),
-        ("Progressing", progressing),
-        ("Degraded", degraded),
-    ]
-    .into_iter()
-    .map(|(type_, (status, reason, message))| {
-        let last_transition_time = current
-            .iter()
-            .find(|c| c.type_ == type_ && c.status == status)
-            .map(|c| c.last_transition_time.clone())
-            .unwrap_or_else(|| newest.clone());
-        Condition {
-            type_: type_.into(),
-            status: status.into(),
-            reason: reason.into(),
-            message,
-            last_transition_time,
-            observed_generation: stack.generation,
-        }
-    })
-    .collect();
-
-    let external = |component| names::external_url(stack, component);
     let component_status = |component: Component| {
         workloads
             .iter()
             .find(|w| w.component == component)
             .map(|w| w.status.clone())
-    };
-
-    let query_entry = if stack.query_frontend.is_some() {
-        Component::QueryFrontend
-    } else {
-        Component::Query
     };
 
     let mut warnings = warnings;
@@ -292,61 +57,76 @@ pub fn status(
         query_frontend: component_status(Component::QueryFrontend),
         grafana: component_status(Component::Grafana),
         memcached: component_status(Component::Memcached),
-        output: Some(OutputStatus {
-            query: format!(
-                "http://{}.{}.svc:{HTTP_PORT}",
-                names.workload(query_entry),
-                stack.namespace
-            ),
-            query_external: external(Component::Query),
-            prometheus: format!(
-                "http://{}.{}.svc:{PROMETHEUS_PORT}",
-                names.workload(Component::Prometheus),
-                stack.namespace
-            ),
-            prometheus_external: external(Component::Prometheus),
-            grafana: stack.grafana.as_ref().map(|_| {
-                format!(
-                    "http://{}.{}.svc:{GRAFANA_PORT}",
-                    names.workload(Component::Grafana),
-                    stack.namespace
-                )
-            }),
-            grafana_external: external(Component::Grafana),
-        }),
-        local: Some(LocalStatus {
-            stores: workload_names(stack, Component::Store),
-            prometheuses: vec![names.workload(Component::Prometheus)],
-            queries: vec![names.workload(Component::Query)],
-            compactors: stack
-                .compact
-                .iter()
-                .map(|_| names.workload(Component::Compact))
-                .collect(),
-        }),
+        output: Some(output(stack)),
+        local: Some(local(stack)),
         warnings,
     })
 }
 
-/// The conditions of the parent's current status; unreadable ones are ignored (they are replaced).
-fn current_conditions(parent: &Value) -> Vec<Condition> {
-    parent
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| serde_json::from_value(c.clone()).ok())
-        .collect()
+/// The components the stack runs.
+fn components(stack: &Stack) -> Vec<Component> {
+    let mut components = vec![Component::Prometheus, Component::Store, Component::Query];
+    if stack.compact.is_some() {
+        components.push(Component::Compact);
+    }
+    if stack.query_frontend.is_some() {
+        components.push(Component::QueryFrontend);
+    }
+    if stack.grafana.is_some() {
+        components.push(Component::Grafana);
+    }
+    if stack.memcached.is_some() {
+        components.push(Component::Memcached);
+    }
+    components
 }
 
-/// The newest timestamp of the parent and the observed children, or the Unix epoch when there is none.
-pub fn newest_timestamp(request: &SyncRequest) -> Time {
-    let children = request.children.values().flat_map(|m| m.values());
-    let newest = children
-        .filter_map(Object::newest_time)
-        .chain(hook::newest_time(&request.parent))
-        .fold(Timestamp::UNIX_EPOCH, Timestamp::max);
-    Time(newest)
+/// Where the stack answers: its Services' URLs in the cluster, and its Ingresses' outside it.
+fn output(stack: &Stack) -> OutputStatus {
+    let names = Names::new(stack);
+    let external = |component| names::external_url(stack, component);
+    let query_entry = if stack.query_frontend.is_some() {
+        Component::QueryFrontend
+    } else {
+        Component::Query
+    };
+    OutputStatus {
+        query: format!(
+            "http://{}.{}.svc:{HTTP_PORT}",
+            names.workload(query_entry),
+            stack.namespace
+        ),
+        query_external: external(Component::Query),
+        prometheus: format!(
+            "http://{}.{}.svc:{PROMETHEUS_PORT}",
+            names.workload(Component::Prometheus),
+            stack.namespace
+        ),
+        prometheus_external: external(Component::Prometheus),
+        grafana: stack.grafana.as_ref().map(|_| {
+            format!(
+                "http://{}.{}.svc:{GRAFANA_PORT}",
+                names.workload(Component::Grafana),
+                stack.namespace
+            )
+        }),
+        grafana_external: external(Component::Grafana),
+    }
+}
+
+/// The names of the stack's workloads.
+fn local(stack: &Stack) -> LocalStatus {
+    let names = Names::new(stack);
+    LocalStatus {
+        stores: workload_names(stack, Component::Store),
+        prometheuses: vec![names.workload(Component::Prometheus)],
+        queries: vec![names.workload(Component::Query)],
+        compactors: stack
+            .compact
+            .iter()
+            .map(|_| names.workload(Component::Compact))
+            .collect(),
+    }
 }
 
 #[cfg(test)]
@@ -354,7 +134,8 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::render::testing::stack;
+    use crate::spec::testing::stack;
+    use k8s_openapi::jiff::Timestamp;
 
     fn request(children: Value) -> SyncRequest {
         serde_json::from_value(json!({

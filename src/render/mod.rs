@@ -16,6 +16,7 @@ pub mod shards;
 pub mod statefulset;
 mod yaml;
 
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -48,8 +49,6 @@ pub fn children(
     request: &SyncRequest,
     warnings: &mut Vec<String>,
 ) -> Result<Rendered> {
-    let mut pending_immutable = false;
-    let sources = &related.sources;
     // A child is a whole object by value: room for all of them up front, not copies of every one at each growth.
     let mut children = Vec::with_capacity(32);
     if let Some(config) = config {
@@ -61,7 +60,37 @@ pub fn children(
         children.push(Child::RoleBinding(rbac::role_binding(stack)));
     }
     children.extend(grafana::config_maps(stack).map(Child::ConfigMap));
+    services(stack, &mut children);
+    // The volume the spec asks for, by StatefulSet: the claims they made grow with it (see `claims`).
+    let mut volumes = claims::Volumes::new();
+    let mut pending_immutable = statefulsets(
+        stack,
+        related,
+        request,
+        &mut volumes,
+        &mut children,
+        warnings,
+    )?;
+    pending_immutable |= deployments(stack, &related.sources, request, &mut children, warnings)?;
+    budgets(stack, &mut children);
+    ingresses(stack, &mut children);
+    // Last, and whatever came before: every observed claim (see `claims`).
+    let claims = claims::claims(stack, request, &volumes, warnings)?;
+    children.extend(
+        claims
+            .children
+            .into_iter()
+            .map(Child::PersistentVolumeClaim),
+    );
+    Ok(Rendered {
+        children,
+        pending_immutable,
+        problems: claims.problems,
+    })
+}
 
+/// The Services: one per component, and the headless ones of the sidecars and of self-monitoring.
+fn services(stack: &Stack, children: &mut Vec<Child>) {
     tracing::debug!("Creating Prometheus service for {}", stack.name);
     children.push(Child::Service(service::prometheus(stack)));
     tracing::debug!("Creating Thanos peers service for {}", stack.name);
@@ -97,17 +126,72 @@ pub fn children(
             )));
         }
     }
+}
 
-    // Each observed StatefulSet's spec, read once: rendering keeps its claims' size where the spec leaves it
-    // to a default, and its immutable fields below.
+/// A desired StatefulSet, its observed spec (`None`: not observed) and whether it is frozen (being replaced).
+type StatefulSetPlan = (StatefulSet, Option<Option<Value>>, bool);
+
+/// The StatefulSets: Prometheus, the store gateways and the compactor, each checked against the observed one.
+/// `volumes` gets the volume each asks for. Whether an immutable change waits.
+fn statefulsets<'a>(
+    stack: &'a Stack,
+    related: &Related,
+    request: &SyncRequest,
+    volumes: &mut claims::Volumes<'a>,
+    children: &mut Vec<Child>,
+    warnings: &mut Vec<String>,
+) -> Result<bool> {
+    let mut pending_immutable = false;
+    // Every StatefulSet reads the bucket. While the Secret is missing or unusable its wiring is a guess: an
+    // observed one keeps its pod template (the last good wiring), so that nothing rolls into pods that cannot
+    // start, and one that never existed is not created yet. None is left out once observed: Metacontroller
+    // would delete it. One being replaced (frozen) is sent back as observed.
+    let secret = format!("Secret {}/{}", stack.namespace, stack.bucket_secret);
+    for (mut desired, observed, frozen) in
+        desired_statefulsets(stack, related, request, volumes, warnings)?
+    {
+        let name = desired.metadata.name.clone().unwrap_or_default();
+        if frozen {
+            children.push(Child::StatefulSet(desired));
+            continue;
+        }
+        if let Some(spec) = observed {
+            tracing::debug!("  Checking StatefulSet {name}");
+            pending_immutable |=
+                statefulset::keep_immutable(&mut desired, spec.as_ref(), warnings)?;
+            if !related.bucket_known && statefulset::keep_template(&mut desired, spec.as_ref())? {
+                warnings.push(format!(
+                    "StatefulSet {name}: the pod template is kept as observed until {secret} (spec.bucketSecret) \
+                     is usable"
+                ));
+            }
+        } else if !related.bucket_known {
+            warnings.push(format!(
+                "StatefulSet {name} is created once {secret} (spec.bucketSecret) is usable"
+            ));
+            continue;
+        }
+        children.push(Child::StatefulSet(desired));
+    }
+    Ok(pending_immutable)
+}
+
+/// The StatefulSets as the spec asks for them, each with its observed spec, read once: rendering keeps its
+/// claims' size where the spec leaves it to a default, and its immutable fields.
+fn desired_statefulsets<'a>(
+    stack: &'a Stack,
+    related: &Related,
+    request: &SyncRequest,
+    volumes: &mut claims::Volumes<'a>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<StatefulSetPlan>> {
+    let sources = &related.sources;
     let names = Names::new(stack);
     let observed_set = |name: &str| -> Result<Option<Option<Value>>> {
         hook::find(&request.children, "StatefulSet", &stack.namespace, name)
             .map(|observed| observed_spec("StatefulSet", observed))
             .transpose()
     };
-    // The volume the spec asks for, by StatefulSet: the claims they made grow with it (see `claims`).
-    let mut volumes = claims::Volumes::new();
     volumes.insert(
         names.workload(Component::Prometheus),
         ("prometheus", &stack.storage.prometheus),
@@ -148,39 +232,21 @@ pub fn children(
         );
         statefulsets.push((desired, observed, false));
     }
-    // Every StatefulSet reads the bucket. While the Secret is missing or unusable its wiring is a guess: an
-    // observed one keeps its pod template (the last good wiring), so that nothing rolls into pods that cannot
-    // start, and one that never existed is not created yet. None is left out once observed: Metacontroller
-    // would delete it. One being replaced (frozen) is sent back as observed.
-    let secret = format!("Secret {}/{}", stack.namespace, stack.bucket_secret);
-    for (mut desired, observed, frozen) in statefulsets {
-        let name = desired.metadata.name.clone().unwrap_or_default();
-        if frozen {
-            children.push(Child::StatefulSet(desired));
-            continue;
-        }
-        if let Some(spec) = observed {
-            tracing::debug!("  Checking StatefulSet {name}");
-            pending_immutable |=
-                statefulset::keep_immutable(&mut desired, spec.as_ref(), warnings)?;
-            if !related.bucket_known && statefulset::keep_template(&mut desired, spec.as_ref())? {
-                warnings.push(format!(
-                    "StatefulSet {name}: the pod template is kept as observed until {secret} (spec.bucketSecret) \
-                     is usable"
-                ));
-            }
-        } else if !related.bucket_known {
-            warnings.push(format!(
-                "StatefulSet {name} is created once {secret} (spec.bucketSecret) is usable"
-            ));
-            continue;
-        }
-        children.push(Child::StatefulSet(desired));
-    }
+    Ok(statefulsets)
+}
 
+/// The Deployments: the querier, the query frontend, Grafana and memcached. Whether an immutable change waits.
+fn deployments(
+    stack: &Stack,
+    sources: &Sources,
+    request: &SyncRequest,
+    children: &mut Vec<Child>,
+    warnings: &mut Vec<String>,
+) -> Result<bool> {
     tracing::debug!("Creating Thanos query Deployment for {}", stack.name);
     // Each observed Deployment's spec, read once, as the StatefulSets' above: the querier keeps the replica
     // labels it deduplicates on, and every Deployment its selector.
+    let names = Names::new(stack);
     let observed_deployment = |component: Component| -> Result<Option<Option<Value>>> {
         hook::find(
             &request.children,
@@ -212,13 +278,18 @@ pub fn children(
         let desired = deployment::memcached(stack, sources, memcached);
         deployments.push((desired, observed_deployment(Component::Memcached)?));
     }
+    let mut pending_immutable = false;
     for (mut desired, observed) in deployments {
         if let Some(spec) = observed {
             pending_immutable |= deployment::keep_selector(&mut desired, spec.as_ref(), warnings)?;
         }
         children.push(Child::Deployment(desired));
     }
+    Ok(pending_immutable)
+}
 
+/// The PodDisruptionBudgets of the components that run more than one pod.
+fn budgets(stack: &Stack, children: &mut Vec<Child>) {
     // One budget per component, selecting all its pods: for the store gateway, the pods of every shard (and
     // of a StatefulSet being replaced), so that a drain takes one store gateway at a time and every shard keeps
     // `replicas.store - 1` ready. Its name and selector do not depend on the shard count: no budget comes or
@@ -233,7 +304,10 @@ pub fn children(
             children.push(Child::PodDisruptionBudget(pdb::budget(stack, component)));
         }
     }
+}
 
+/// The Ingresses, with `baseDomain`.
+fn ingresses(stack: &Stack, children: &mut Vec<Child>) {
     if let Some(domain) = &stack.base_domain {
         for component in names::exposed(stack) {
             tracing::debug!(
@@ -244,19 +318,6 @@ pub fn children(
             children.push(Child::Ingress(ingress::ingress(stack, component, domain)));
         }
     }
-    // Last, and whatever came before: every observed claim (see `claims`).
-    let claims = claims::claims(stack, request, &volumes, warnings)?;
-    children.extend(
-        claims
-            .children
-            .into_iter()
-            .map(Child::PersistentVolumeClaim),
-    );
-    Ok(Rendered {
-        children,
-        pending_immutable,
-        problems: claims.problems,
-    })
 }
 
 /// The `spec` of an observed workload, the only part of it that rendering reads; `Some(Value::Null)` for
