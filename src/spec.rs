@@ -7,20 +7,18 @@ use k8s_openapi::api::core::v1::{ResourceRequirements, Toleration};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use serde_json::Value;
 
-use crate::api::{self, AntiAffinity, PrometheusReplicaSpec, TopologySpread};
+use crate::api::{AntiAffinity, PrometheusReplicaSpec, TopologySpread};
 use crate::{Error, Result};
 
 mod check;
 mod frontend;
 mod monitoring;
+mod parts;
 mod quantity;
 mod scale;
 mod version;
 
-use check::{
-    HOUR_MS, check_dns_subdomain, check_duration, check_image, check_label_name, check_name,
-    check_object_name, check_range, resources_or, short, volume,
-};
+use check::{check_name, check_object_name, check_range, short};
 pub use check::{is_dns1123_label, is_label_name, parse_duration};
 pub use frontend::QueryFrontend;
 pub use monitoring::{Alertmanager, RUNBOOK_URL};
@@ -272,57 +270,10 @@ impl Stack {
         spec: &PrometheusReplicaSpec,
     ) -> Result<Self> {
         let mut warnings = Vec::new();
-
-        let config_map = match (&spec.config_map, &spec.config) {
-            (Some(config_map), _) => {
-                if spec.config.is_some() {
-                    warnings.push(
-                        "spec.config is deprecated and ignored because spec.configMap is set"
-                            .into(),
-                    );
-                }
-                config_map.clone()
-            }
-            (None, Some(config)) => {
-                warnings.push("spec.config is deprecated: rename it to spec.configMap".into());
-                config.clone()
-            }
-            (None, None) => return Err(Error::invalid("spec.configMap", "is required")),
-        };
-        let config_map_field = if spec.config_map.is_some() {
-            "spec.configMap"
-        } else {
-            "spec.config"
-        };
-        check_object_name(config_map_field, &config_map)?;
-        if config_map == format!("{name}{}", api::DERIVED_CONFIG_SUFFIX) {
-            return Err(Error::invalid(
-                config_map_field,
-                format!(
-                    "{config_map:?} is the name of the configuration the operator derives from it, which would \
-                     overwrite it: rename the ConfigMap"
-                ),
-            ));
-        }
+        let config_map = parts::config_map(name, spec, &mut warnings)?;
         check_object_name("spec.bucketSecret", &spec.bucket_secret)?;
 
-        let highly_available = match (spec.highly_available, spec.highly_available_2018) {
-            (Some(ha), legacy) => {
-                if legacy.is_some() {
-                    warnings.push(
-                        "spec.HighlyAvailable is deprecated and ignored because spec.highlyAvailable is set".into(),
-                    );
-                }
-                ha
-            }
-            (None, Some(ha)) => {
-                warnings.push(
-                    "spec.HighlyAvailable is deprecated: rename it to spec.highlyAvailable".into(),
-                );
-                ha
-            }
-            (None, None) => false,
-        };
+        let highly_available = parts::highly_available(spec, &mut warnings);
         let default_replicas = if highly_available { 2 } else { 1 };
         let replicas = spec.replicas.clone().unwrap_or_default();
         let prometheus_replicas = replicas.prometheus.unwrap_or(default_replicas);
@@ -333,274 +284,44 @@ impl Stack {
         check_range("spec.replicas.store", store_replicas, 1, 10)?;
         let store_shards = scale::store_shards(spec)?;
 
-        let metrics = spec.metrics.clone().unwrap_or_default();
-        let retention = metrics.retention.unwrap_or_else(|| "24h".into());
-        let retention_ms = check_duration("spec.metrics.retention", &retention)?;
-        if retention_ms == 0 {
-            return Err(Error::invalid(
-                "spec.metrics.retention",
-                "must be longer than 0",
-            ));
-        }
-        let block_duration = metrics
-            .block_duration
-            .unwrap_or_else(|| DEFAULT_BLOCK_DURATION.into());
-        let block_ms = check_duration("spec.metrics.blockDuration", &block_duration)?;
-        if block_ms == 0 {
-            return Err(Error::invalid(
-                "spec.metrics.blockDuration",
-                "must be longer than 0",
-            ));
-        }
-        if block_duration != DEFAULT_BLOCK_DURATION {
-            warnings.push(format!(
-                "spec.metrics.blockDuration is {block_duration}: Thanos expects {DEFAULT_BLOCK_DURATION}; \
-                 shorter blocks flood the bucket with small blocks"
-            ));
-        }
-        if retention_ms < 3 * block_ms {
-            warnings.push(format!(
-                "spec.metrics.retention {retention} is shorter than 3 times spec.metrics.blockDuration \
-                 {block_duration}: blocks may be deleted locally before they are uploaded"
-            ));
-        }
-
-        let images = spec.images.clone().unwrap_or_default();
-        let prometheus_image = images.prometheus.unwrap_or_else(|| PROMETHEUS_IMAGE.into());
-        check_image("spec.images.prometheus", &prometheus_image)?;
-        let prometheus_version = version::Supported {
-            program: "Prometheus",
-            field: "spec.images.prometheus",
-            oldest: OLDEST_PROMETHEUS,
-            newest_major: version::NEWEST_PROMETHEUS_MAJOR,
-            default: default_version(PROMETHEUS_IMAGE),
-        }
-        .check(&prometheus_image, &mut warnings)?;
-        let thanos_image = images.thanos.unwrap_or_else(|| THANOS_IMAGE.into());
-        check_image("spec.images.thanos", &thanos_image)?;
-        let thanos_version = version::Supported {
-            program: "Thanos",
-            field: "spec.images.thanos",
-            oldest: OLDEST_THANOS,
-            newest_major: version::NEWEST_THANOS_MAJOR,
-            default: default_version(THANOS_IMAGE),
-        }
-        .check(&thanos_image, &mut warnings)?;
-
-        let replica_label_defaulted = spec.replica_label.is_none();
-        let replica_label = spec
-            .replica_label
-            .clone()
-            .unwrap_or_else(|| DEFAULT_REPLICA_LABEL.into());
-        check_label_name("spec.replicaLabel", &replica_label)?;
-        if replica_label == "prometheus" {
-            return Err(Error::invalid(
-                "spec.replicaLabel",
-                "\"prometheus\" is taken by the label naming the PrometheusReplica; choose another",
-            ));
-        }
-        let mut external_labels = BTreeMap::new();
-        for (key, value) in spec.external_labels.iter().flatten() {
-            check_label_name(&format!("spec.externalLabels.{key}"), key)?;
-            if key == "prometheus" || *key == replica_label {
-                warnings.push(format!(
-                    "spec.externalLabels.{key} is ignored: the operator sets this label to tell replicas apart"
-                ));
-                continue;
-            }
-            external_labels.insert(key.clone(), value.clone());
-        }
-
-        if let Some(domain) = &spec.base_domain {
-            check_dns_subdomain("spec.baseDomain", domain)?;
-            let host = format!("{name}-prometheus.{domain}");
-            if host.len() > 253 {
-                return Err(Error::invalid(
-                    "spec.baseDomain",
-                    format!("is too long: the host {host:?} exceeds 253 characters"),
-                ));
-            }
-        }
+        let (retention, block_duration) = parts::metrics(spec, &mut warnings)?;
+        let [
+            (prometheus_image, prometheus_version),
+            (thanos_image, thanos_version),
+        ] = parts::images(spec, &mut warnings)?;
+        let (replica_label, replica_label_defaulted, external_labels) =
+            parts::labels(spec, &mut warnings)?;
+        parts::check_base_domain(name, spec)?;
 
         let retention_size = scale::retention_size(spec)?;
         let compact_concurrency = scale::compact_concurrency(spec)?;
-        let storage = spec.storage.clone().unwrap_or_default();
-        let storage = Storage {
-            prometheus: volume("spec.storage.prometheus", storage.prometheus, "10Gi")?,
-            store: volume("spec.storage.store", storage.store, "10Gi")?,
-            compact: volume(
-                "spec.storage.compact",
-                storage.compact,
-                &scale::compact_volume_size(compact_concurrency),
-            )?,
-        };
-        if let Some(size) = retention_size.as_deref().and_then(byte_size)
-            && !storage.prometheus.size_defaulted
-            && quantity_bytes(&storage.prometheus.size).is_some_and(|volume| size >= volume)
-        {
-            warnings.push(format!(
-                "spec.metrics.retentionSize is not below spec.storage.prometheus.size ({}): the volume fills \
-                 before the oldest blocks are deleted, and a full volume stops Prometheus",
-                storage.prometheus.size.0
-            ));
-        }
+        let storage = parts::storage(
+            spec,
+            compact_concurrency,
+            retention_size.as_deref(),
+            &mut warnings,
+        )?;
         let memcached = scale::memcached(spec, highly_available)?;
-
         let query_frontend = frontend::query_frontend(spec, query_replicas)?;
-        let frontend_cache_bytes = query_frontend
-            .as_ref()
-            .filter(|_| memcached.is_none())
-            .map(|f| f.cache_bytes);
-        let resources = spec.resources.clone().unwrap_or_default();
-        let resources = Resources {
-            prometheus: resources_or(
-                "spec.resources.prometheus",
-                resources.prometheus,
-                "200m",
-                "1Gi",
-            )?,
-            sidecar: resources_or("spec.resources.sidecar", resources.sidecar, "50m", "128Mi")?,
-            store: resources_or("spec.resources.store", resources.store, "100m", "512Mi")?,
-            query: resources_or("spec.resources.query", resources.query, "100m", "256Mi")?,
-            compact: scale::compact_resources(resources.compact, compact_concurrency)?,
-            query_frontend: scale::frontend_resources(
-                resources.query_frontend,
-                frontend_cache_bytes,
-                &mut warnings,
-            )?,
-            grafana: resources_or("spec.resources.grafana", resources.grafana, "50m", "128Mi")?,
-            memcached: match &memcached {
-                Some(memcached) => scale::memcached_resources(resources.memcached, memcached)?,
-                None => ResourceRequirements::default(),
-            },
-        };
+        let resources = parts::resources(
+            spec,
+            compact_concurrency,
+            query_frontend.as_ref(),
+            memcached.as_ref(),
+            &mut warnings,
+        )?;
         let monitoring = monitoring::enabled(spec);
         let runbook_url = monitoring::runbook_url(spec)?;
         let alertmanagers = monitoring::alertmanagers(spec)?;
-        let grafana_spec = spec.grafana.clone().unwrap_or_default();
-        let grafana = if grafana_spec.enabled.unwrap_or(false) {
-            let admin_secret = grafana_spec.admin_secret.ok_or_else(|| {
-                Error::invalid(
-                    "spec.grafana.adminSecret",
-                    "is required when spec.grafana.enabled is true: name a Secret with the keys admin-user and \
-                     admin-password",
-                )
-            })?;
-            check_object_name("spec.grafana.adminSecret", &admin_secret)?;
-            let image = images
-                .grafana
-                .clone()
-                .unwrap_or_else(|| GRAFANA_IMAGE.into());
-            check_image("spec.images.grafana", &image)?;
-            Some(Grafana {
-                image,
-                admin_secret,
-            })
-        } else {
-            None
-        };
-
-        let compact_spec = spec.compact.clone().unwrap_or_default();
-        let compact = if compact_spec.enabled.unwrap_or(true) {
-            let retention = compact_spec.retention.unwrap_or_default();
-            let raw = retention.raw.unwrap_or_else(|| "30d".into());
-            let five = retention.five_minutes.unwrap_or_else(|| "90d".into());
-            let hour = retention.one_hour.unwrap_or_else(|| "1y".into());
-            // Thanos refuses to start when a resolution is deleted before the next one is made from it
-            // (cmd/thanos/compact.go: 40h for raw data, 10d for 5m data); 0 keeps the resolution forever.
-            let raw_ms = check_duration("spec.compact.retention.raw", &raw)?;
-            if raw_ms != 0 && raw_ms < 40 * HOUR_MS {
-                return Err(Error::invalid(
-                    "spec.compact.retention.raw",
-                    format!(
-                        "{raw:?} must be 0d (forever) or at least 40h: Thanos downsamples raw data at 40h"
-                    ),
-                ));
-            }
-            let five_ms = check_duration("spec.compact.retention.fiveMinutes", &five)?;
-            if five_ms != 0 && five_ms < 10 * 24 * HOUR_MS {
-                return Err(Error::invalid(
-                    "spec.compact.retention.fiveMinutes",
-                    format!(
-                        "{five:?} must be 0d (forever) or at least 10d: Thanos downsamples 5m data at 10d"
-                    ),
-                ));
-            }
-            check_duration("spec.compact.retention.oneHour", &hour)?;
-            let deduplication = compact_spec.deduplication.unwrap_or(false);
-            if deduplication && prometheus_replicas == 1 {
-                warnings.push(
-                    "spec.compact.deduplication is true with one Prometheus replica: there are no replica \
-                     blocks to merge"
-                        .into(),
-                );
-            }
-            Some(Compact {
-                retention_raw: raw,
-                retention_5m: five,
-                retention_1h: hour,
-                concurrency: compact_concurrency,
-                deduplication,
-            })
-        } else {
-            warnings.push(
-                "spec.compact.enabled is false: nothing downsamples the bucket or applies its retention".into(),
-            );
-            None
-        };
-
-        let ingress = spec.ingress.clone().unwrap_or_default();
-        if let Some(class) = &ingress.class_name {
-            check_object_name("spec.ingress.className", class)?;
-        }
-        if let Some(secret) = &ingress.tls_secret_name {
-            check_object_name("spec.ingress.tlsSecretName", secret)?;
-        }
-        let tls_per_host = ingress.tls_per_host.unwrap_or(false);
-        if tls_per_host && ingress.tls_secret_name.is_some() {
-            return Err(Error::invalid(
-                "spec.ingress.tlsPerHost",
-                "true gives each host its own Secret; remove spec.ingress.tlsSecretName, or set tlsPerHost to false",
-            ));
-        }
-        let ingress = Ingress {
-            class_name: ingress.class_name,
-            tls_secret_name: ingress.tls_secret_name,
-            tls_per_host,
-            expose_prometheus: ingress.expose_prometheus.unwrap_or(false),
-            annotations: ingress.annotations.unwrap_or_default(),
-        };
-        // cert-manager issue 2585: ingress-shim makes one Certificate per Secret, owned by one Ingress, and
-        // refuses the others, so every host but one would serve a certificate for another name.
-        let hosts = 1 + usize::from(ingress.expose_prometheus) + usize::from(grafana.is_some());
-        if let Some(secret) = &ingress.tls_secret_name
-            && spec.base_domain.is_some()
-            && hosts > 1
-            && let Some(shim) = INGRESS_SHIM_ANNOTATIONS
-                .iter()
-                .find(|a| ingress.annotations.contains_key(**a))
-        {
-            warnings.push(format!(
-                "spec.ingress.tlsSecretName {secret:?} is shared by {hosts} Ingresses, and cert-manager's \
-                 ingress-shim ({shim}) fills it for one of them only: set spec.ingress.tlsPerHost to true instead"
-            ));
-        }
-
-        let pod = spec.pod.clone().unwrap_or_default();
-        if let Some(class) = &pod.priority_class_name {
-            check_object_name("spec.pod.priorityClassName", class)?;
-        }
-        if let Some(account) = &pod.service_account_name {
-            check_object_name("spec.pod.serviceAccountName", account)?;
-        }
-        let pod = Pod {
-            node_selector: pod.node_selector.unwrap_or_default(),
-            tolerations: pod.tolerations.unwrap_or_default(),
-            priority_class_name: pod.priority_class_name,
-            anti_affinity: pod.anti_affinity.unwrap_or_default(),
-            topology_spread: pod.topology_spread.unwrap_or_default(),
-            service_account_name: pod.service_account_name,
-        };
+        let grafana = parts::grafana(spec)?;
+        let compact = parts::compact(
+            spec,
+            prometheus_replicas,
+            compact_concurrency,
+            &mut warnings,
+        )?;
+        let ingress = parts::ingress(spec, grafana.is_some(), &mut warnings)?;
+        let pod = parts::pod(spec)?;
 
         Ok(Self {
             name: name.into(),
