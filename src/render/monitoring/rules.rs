@@ -28,31 +28,62 @@ struct Alert {
 
 /// The rules file of a stack, as YAML.
 pub fn rules(stack: &Stack) -> String {
-    let parent = format!("PrometheusReplica {}/{}", stack.namespace, stack.name);
-    // An empty `hold` fires at once.
-    let alert = |name: &'static str,
-                 severity: &str,
-                 hold: &'static str,
-                 expr: String,
-                 summary: &str,
-                 description: String| Alert {
-        alert: name,
-        expr,
-        hold: Some(hold).filter(|h| !h.is_empty()),
-        labels: BTreeMap::from([("severity", severity.to_string())]),
-        annotations: BTreeMap::from([
-            ("summary", summary.to_string()),
-            ("description", format!("{parent}: {description}")),
-            (
-                "runbook_url",
-                format!("{}#{}", stack.runbook_url, name.to_ascii_lowercase()),
-            ),
-        ]),
+    let alerts = Alerts {
+        parent: format!("PrometheusReplica {}/{}", stack.namespace, stack.name),
+        runbook_url: &stack.runbook_url,
     };
+    let mut rules = Vec::new();
+    watchdog(&alerts, &mut rules);
+    components_down(stack, &alerts, &mut rules);
+    sidecars_and_bucket(stack, &alerts, &mut rules);
+    if stack.compact.is_some() {
+        compactor(&alerts, &mut rules);
+    }
+    queries(&alerts, &mut rules);
+    prometheus(stack, &alerts, &mut rules);
+    write(&format!("prometheus-replica-{}", stack.name), &rules)
+}
+
+/// What every alert of a stack carries: the parent it is about, and where its runbook is.
+struct Alerts<'a> {
+    parent: String,
+    runbook_url: &'a str,
+}
+
+impl Alerts<'_> {
+    /// An alert with its `severity`, `summary`, `description` and `runbook_url`. An empty `hold` fires at once.
+    fn alert(
+        &self,
+        name: &'static str,
+        severity: &str,
+        hold: &'static str,
+        expr: String,
+        summary: &str,
+        description: String,
+    ) -> Alert {
+        Alert {
+            alert: name,
+            expr,
+            hold: Some(hold).filter(|h| !h.is_empty()),
+            labels: BTreeMap::from([("severity", severity.to_string())]),
+            annotations: BTreeMap::from([
+                ("summary", summary.to_string()),
+                ("description", format!("{}: {description}", self.parent)),
+                (
+                    "runbook_url",
+                    format!("{}#{}", self.runbook_url, name.to_ascii_lowercase()),
+                ),
+            ]),
+        }
+    }
+}
+
+/// The dead man's switch.
+fn watchdog(alerts: &Alerts, rules: &mut Vec<Alert>) {
     // The dead man's switch: a receiver that stops getting it knows that Prometheus, its rule evaluation or
     // the way to Alertmanager is broken, which no other alert can say. `severity: none`, as kube-prometheus
     // has it, so that routes by severity leave it to the receiver made for it.
-    let mut rules = vec![alert(
+    rules.push(alerts.alert(
         WATCHDOG,
         "none",
         "",
@@ -61,15 +92,18 @@ pub fn rules(stack: &Stack) -> String {
         "this alert always fires. Route it to a dead man's switch, which pages when it stops arriving: then \
          Prometheus, its rule evaluation or its way to Alertmanager is broken."
             .into(),
-    )];
+    ));
+}
 
+/// One alert per scrape job: fewer pods up than the component runs.
+fn components_down(stack: &Stack, alerts: &Alerts, rules: &mut Vec<Alert>) {
     for job in jobs(stack) {
         let severity = if matches!(job.component, Component::Compact | Component::Grafana) {
             "warning"
         } else {
             "critical"
         };
-        let mut down = alert(
+        let mut down = alerts.alert(
             "PrometheusReplicaComponentDown",
             severity,
             "5m",
@@ -86,8 +120,11 @@ pub fn rules(stack: &Stack) -> String {
         down.labels.insert("job", job.name);
         rules.push(down);
     }
+}
 
-    rules.push(alert(
+/// The sidecars' way to Prometheus and to the bucket, and every component's bucket operations.
+fn sidecars_and_bucket(stack: &Stack, alerts: &Alerts, rules: &mut Vec<Alert>) {
+    rules.push(alerts.alert(
         "ThanosSidecarPrometheusDown",
         "critical",
         "5m",
@@ -98,7 +135,7 @@ pub fn rules(stack: &Stack) -> String {
         ),
     ));
 
-    rules.push(alert(
+    rules.push(alerts.alert(
         "ThanosBucketOperationsFailing",
         "warning",
         "15m",
@@ -116,7 +153,7 @@ pub fn rules(stack: &Stack) -> String {
     // Three block durations without an upload, from a sidecar that has run that long.
     let block_s = parse_duration(&stack.block_duration).unwrap_or(7_200_000) / 1000;
     let window = 3 * block_s;
-    rules.push(alert(
+    rules.push(alerts.alert(
         "ThanosSidecarNoUpload",
         "critical",
         "15m",
@@ -131,58 +168,62 @@ pub fn rules(stack: &Stack) -> String {
             stack.block_duration
         ),
     ));
+}
 
-    if stack.compact.is_some() {
-        rules.push(alert(
-            "ThanosCompactHalted",
-            "critical",
-            "5m",
-            format!("thanos_compact_halted{{job=\"{JOB_PREFIX}compact\"}} == 1"),
-            "The Thanos compactor has halted",
-            format!(
-                "the compactor {INSTANCE} halted on an error: nothing is compacted, downsampled or deleted until it \
-                 is fixed."
-            ),
-        ));
-        rules.push(alert(
-            "ThanosCompactMultipleRunning",
-            "critical",
-            "5m",
-            format!("count(up{{job=\"{JOB_PREFIX}compact\"}} == 1) > 1"),
-            "More than one Thanos compactor is running",
-            "{{ $value }} compactors run on one bucket: two compactors corrupt it.".to_string(),
-        ));
-        // From the Thanos mixin (mixin/alerts/compact.libsonnet), on this stack's compactor. The upload time
-        // appears only after a first upload in the process's life, so a compactor that has run for a day
-        // without one fires too.
-        rules.push(alert(
-            "ThanosCompactHasNotRun",
-            "warning",
-            "",
-            format!(
-                "(time() - max by (job) (max_over_time(thanos_objstore_bucket_last_successful_upload_time{{job=\"{JOB_PREFIX}compact\"}}[24h]))) / 3600 > 24 \
-                 or max by (job) (time() - process_start_time_seconds{{job=\"{JOB_PREFIX}compact\"}}) / 3600 > 24 \
-                 unless on (job) max by (job) (thanos_objstore_bucket_last_successful_upload_time{{job=\"{JOB_PREFIX}compact\"}})"
-            ),
-            "The Thanos compactor has uploaded nothing for 24 hours",
-            "the compactor has uploaded no compacted or downsampled block for {{ $value | humanize }} hours: the \
-             bucket grows and old queries slow down."
-                .to_string(),
-        ));
-        rules.push(alert(
-            "ThanosCompactHighCompactionFailures",
-            "warning",
-            "15m",
-            format!(
-                "sum by (job) (rate(thanos_compact_group_compactions_failures_total{{job=\"{JOB_PREFIX}compact\"}}[5m])) \
-                 / sum by (job) (rate(thanos_compact_group_compactions_total{{job=\"{JOB_PREFIX}compact\"}}[5m])) * 100 > 5"
-            ),
-            "The Thanos compactor fails more than 5% of its compactions",
-            "the compactor fails {{ $value | humanize }}% of its compactions.".to_string(),
-        ));
-    }
+/// The compactor's alerts, when it runs.
+fn compactor(alerts: &Alerts, rules: &mut Vec<Alert>) {
+    rules.push(alerts.alert(
+        "ThanosCompactHalted",
+        "critical",
+        "5m",
+        format!("thanos_compact_halted{{job=\"{JOB_PREFIX}compact\"}} == 1"),
+        "The Thanos compactor has halted",
+        format!(
+            "the compactor {INSTANCE} halted on an error: nothing is compacted, downsampled or deleted until it \
+             is fixed."
+        ),
+    ));
+    rules.push(alerts.alert(
+        "ThanosCompactMultipleRunning",
+        "critical",
+        "5m",
+        format!("count(up{{job=\"{JOB_PREFIX}compact\"}} == 1) > 1"),
+        "More than one Thanos compactor is running",
+        "{{ $value }} compactors run on one bucket: two compactors corrupt it.".to_string(),
+    ));
+    // From the Thanos mixin (mixin/alerts/compact.libsonnet), on this stack's compactor. The upload time
+    // appears only after a first upload in the process's life, so a compactor that has run for a day
+    // without one fires too.
+    rules.push(alerts.alert(
+        "ThanosCompactHasNotRun",
+        "warning",
+        "",
+        format!(
+            "(time() - max by (job) (max_over_time(thanos_objstore_bucket_last_successful_upload_time{{job=\"{JOB_PREFIX}compact\"}}[24h]))) / 3600 > 24 \
+             or max by (job) (time() - process_start_time_seconds{{job=\"{JOB_PREFIX}compact\"}}) / 3600 > 24 \
+             unless on (job) max by (job) (thanos_objstore_bucket_last_successful_upload_time{{job=\"{JOB_PREFIX}compact\"}})"
+        ),
+        "The Thanos compactor has uploaded nothing for 24 hours",
+        "the compactor has uploaded no compacted or downsampled block for {{ $value | humanize }} hours: the \
+         bucket grows and old queries slow down."
+            .to_string(),
+    ));
+    rules.push(alerts.alert(
+        "ThanosCompactHighCompactionFailures",
+        "warning",
+        "15m",
+        format!(
+            "sum by (job) (rate(thanos_compact_group_compactions_failures_total{{job=\"{JOB_PREFIX}compact\"}}[5m])) \
+             / sum by (job) (rate(thanos_compact_group_compactions_total{{job=\"{JOB_PREFIX}compact\"}}[5m])) * 100 > 5"
+        ),
+        "The Thanos compactor fails more than 5% of its compactions",
+        "the compactor fails {{ $value | humanize }}% of its compactions.".to_string(),
+    ));
+}
 
-    rules.push(alert(
+/// Failing queries, at the store gateway and at the querier or its frontend.
+fn queries(alerts: &Alerts, rules: &mut Vec<Alert>) {
+    rules.push(alerts.alert(
         "ThanosStoreErrorRateHigh",
         "warning",
         "5m",
@@ -196,7 +237,7 @@ pub fn rules(stack: &Stack) -> String {
             .to_string(),
     ));
 
-    rules.push(alert(
+    rules.push(alerts.alert(
         "ThanosQueryErrorRateHigh",
         "warning",
         "5m",
@@ -207,8 +248,11 @@ pub fn rules(stack: &Stack) -> String {
         "Queries fail more than 5% of the time",
         "more than 5% of the HTTP requests to {{ $labels.job }} fail with a server error.".to_string(),
     ));
+}
 
-    rules.push(alert(
+/// Prometheus's own configuration and rule evaluation.
+fn prometheus(stack: &Stack, alerts: &Alerts, rules: &mut Vec<Alert>) {
+    rules.push(alerts.alert(
         "PrometheusConfigReloadFailed",
         "warning",
         "10m",
@@ -222,7 +266,7 @@ pub fn rules(stack: &Stack) -> String {
         ),
     ));
 
-    rules.push(alert(
+    rules.push(alerts.alert(
         "PrometheusRuleEvaluationFailing",
         "warning",
         "15m",
@@ -232,8 +276,6 @@ pub fn rules(stack: &Stack) -> String {
         "Prometheus fails to evaluate rules",
         format!("{INSTANCE} fails to evaluate some rules: their alerts and recordings are missing."),
     ));
-
-    write(&format!("prometheus-replica-{}", stack.name), &rules)
 }
 
 /// The rules file in block style with every value a JSON string (valid YAML): written directly, because
