@@ -128,6 +128,46 @@ pub fn plan(stack: &Stack, children: &Observed) -> Result<Plan> {
             frozen: false,
         })
         .collect();
+    let steady = |sets| {
+        Ok(Plan {
+            sets,
+            warning: None,
+        })
+    };
+    let Some(observed) = observe(stack, &names, children)? else {
+        return steady(targets);
+    };
+    let settled = |set: &StoreSet| {
+        seen(&observed, &set.name).is_some_and(|s| s.ready && s.shards == Some(count(set)))
+    };
+    if targets.iter().all(settled) {
+        return steady(targets);
+    }
+    let mut sets = transition(stack, &names, &targets, &observed);
+    if sets == targets {
+        // Nothing is being replaced: a first install, or a roll.
+        return steady(sets);
+    }
+    // The unsharded one first, then the shards by index: a stable order whatever was observed.
+    sets.sort_by_key(|s| s.shard.map(|s| s.index));
+    let waiting: Vec<&str> = targets
+        .iter()
+        .filter(|t| !settled(t))
+        .map(|t| t.name.as_str())
+        .collect();
+    let warning = warning(stack, &names, &targets, &sets, &waiting);
+    Ok(Plan {
+        sets,
+        warning: Some(warning),
+    })
+}
+
+/// An observed store gateway StatefulSet: its shard index (`None`: the unsharded one), name and state.
+type Found = (Option<i32>, String, Seen);
+
+/// The observed store gateway StatefulSets of the parent, or `None` when only the one of a stack without
+/// shards is: every sync of such a stack, with nothing to replace and no count to compare, so nothing to read.
+fn observe(stack: &Stack, names: &Names, children: &Observed) -> Result<Option<Vec<Found>>> {
     // Every name a store gateway StatefulSet of this parent can have, the unsharded one first.
     let candidates = std::iter::once(None).chain((0..MAX_STORE_SHARDS).map(Some));
     let found: Vec<(Option<i32>, String, &hook::Object)> = candidates
@@ -137,13 +177,8 @@ pub fn plan(stack: &Stack, children: &Observed) -> Result<Plan> {
                 .map(|object| (index, name, object))
         })
         .collect();
-    // One store gateway and nothing else observed (every sync of a stack without shards): there is nothing
-    // to replace, and no count to compare, so nothing to read.
     if stack.store_shards == 1 && found.iter().all(|(index, ..)| index.is_none()) {
-        return Ok(Plan {
-            sets: targets,
-            warning: None,
-        });
+        return Ok(None);
     }
     let mut observed = Vec::new();
     for (index, name, object) in found {
@@ -156,41 +191,50 @@ pub fn plan(stack: &Stack, children: &Observed) -> Result<Plan> {
             Seen::read(&set, index.is_none(), stack.store_replicas),
         ));
     }
-    let seen = |name: &str| {
-        observed
-            .iter()
-            .find(|(_, n, _)| n == name)
-            .map(|(_, _, seen)| seen)
-    };
-    let count = |set: &StoreSet| set.shard.map_or(1, |s| s.of);
-    let settled =
-        |set: &StoreSet| seen(&set.name).is_some_and(|s| s.ready && s.shards == Some(count(set)));
-    if targets.iter().all(settled) {
-        return Ok(Plan {
-            sets: targets,
-            warning: None,
-        });
-    }
+    Ok(Some(observed))
+}
 
-    let mut sets = targets.clone();
+/// The observed StatefulSet named `name`.
+fn seen<'a>(observed: &'a [Found], name: &str) -> Option<&'a Seen> {
+    observed
+        .iter()
+        .find(|(_, n, _)| n == name)
+        .map(|(_, _, seen)| seen)
+}
+
+/// How many shards a StatefulSet of the answer is one of.
+fn count(set: &StoreSet) -> i32 {
+    set.shard.map_or(1, |s| s.of)
+}
+
+/// The StatefulSets while the targets are not all ready: the targets, those that would change their blocks in
+/// place kept as they run (with an unsharded bridge first when the count changes between shard counts), and
+/// every other observed one as it is.
+fn transition(
+    stack: &Stack,
+    names: &Names,
+    targets: &[StoreSet],
+    observed: &[Found],
+) -> Vec<StoreSet> {
+    let mut sets = targets.to_vec();
     // Targets that run another shard count and would change their blocks in place.
     let changing: Vec<String> = targets
         .iter()
-        .filter(|t| seen(&t.name).is_some_and(|s| s.shards != Some(count(t))))
+        .filter(|t| seen(observed, &t.name).is_some_and(|s| s.shards != Some(count(t))))
         .map(|t| t.name.clone())
         .collect();
     let bridge = names.store(None);
-    if !changing.is_empty() && !seen(&bridge).is_some_and(|s| s.ready) {
+    if !changing.is_empty() && !seen(observed, &bridge).is_some_and(|s| s.ready) {
         for set in sets.iter_mut().filter(|s| changing.contains(&s.name)) {
-            let observed = seen(&set.name).and_then(|s| s.shards);
+            let running = seen(observed, &set.name).and_then(|s| s.shards);
             set.kept = true;
-            set.frozen = observed.is_none();
+            set.frozen = running.is_none();
             set.shard = set.shard.map(|shard| Shard {
-                of: observed.unwrap_or(shard.of),
+                of: running.unwrap_or(shard.of),
                 ..shard
             });
         }
-        if seen(&bridge).is_none() {
+        if seen(observed, &bridge).is_none() {
             sets.insert(
                 0,
                 StoreSet {
@@ -203,7 +247,7 @@ pub fn plan(stack: &Stack, children: &Observed) -> Result<Plan> {
         }
     }
     // Every other observed store gateway StatefulSet runs on, as it is, until the targets are ready.
-    for (index, name, seen) in &observed {
+    for (index, name, seen) in observed {
         if sets.iter().any(|s| &s.name == name) {
             continue;
         }
@@ -217,20 +261,18 @@ pub fn plan(stack: &Stack, children: &Observed) -> Result<Plan> {
             frozen: seen.shards.is_none(),
         });
     }
-    if sets == targets {
-        // Nothing is being replaced: a first install, or a roll.
-        return Ok(Plan {
-            sets,
-            warning: None,
-        });
-    }
-    // The unsharded one first, then the shards by index: a stable order whatever was observed.
-    sets.sort_by_key(|s| s.shard.map(|s| s.index));
-    let waiting: Vec<&str> = targets
-        .iter()
-        .filter(|t| !settled(t))
-        .map(|t| t.name.as_str())
-        .collect();
+    sets
+}
+
+/// What the status says while the shard count changes.
+fn warning(
+    stack: &Stack,
+    names: &Names,
+    targets: &[StoreSet],
+    sets: &[StoreSet],
+    waiting: &[&str],
+) -> String {
+    let bridge = names.store(None);
     let held: Vec<String> = sets
         .iter()
         .filter(|s| s.kept)
@@ -259,10 +301,7 @@ pub fn plan(stack: &Stack, children: &Observed) -> Result<Plan> {
             "; {bridge} serves every block meanwhile, so that no block goes unserved while the shards change"
         ));
     }
-    Ok(Plan {
-        sets,
-        warning: Some(warning),
-    })
+    warning
 }
 
 #[cfg(test)]
