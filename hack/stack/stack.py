@@ -73,7 +73,7 @@ ACCEPTED_ERRORS = [
 
 # The replica label the operator sets by default.
 REPLICA_LABEL = "prometheus_replica"
-# The label of a store gateway shard's pods (src/render/meta.rs).
+# The label of a store gateway shard's pods (src/names.rs).
 SHARD_LABEL = "prometheus.robszumski.com/store-shard"
 OTHER_SHARDS = 2
 # The samples of each replica's copy of the block that offline deduplication merges.
