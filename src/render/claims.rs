@@ -96,7 +96,7 @@ pub fn claims(
 }
 
 /// Every observed claim released: answered with no owner, so that the garbage collector keeps it when the parent
-/// is gone. The sync answered the owner reference (see [`owner`]), so Metacontroller's merge removes it now (its
+/// is gone. The sync answered the owner reference (see `owner`), so Metacontroller's merge removes it now (its
 /// update never adds its owner back; only a create does), and while the parent is being deleted it adopts
 /// nothing, so a released claim stays released.
 ///
