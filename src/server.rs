@@ -254,6 +254,17 @@ impl Certificate {
     }
 }
 
+/// A listener on `addr`, and the address it took; errors name the flag that set `addr`.
+async fn bind(flag: &str, addr: SocketAddr) -> Result<(TcpListener, SocketAddr), String> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("{flag} {addr}: {e}"))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("{flag} {addr}: {e}"))?;
+    Ok((listener, local))
+}
+
 /// The plain-HTTP admin port, served on its own task.
 struct AdminPort {
     stop: tokio::sync::oneshot::Sender<()>,
@@ -266,12 +277,7 @@ impl AdminPort {
         readiness: Arc<Readiness>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, String> {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("--admin-addr {addr}: {e}"))?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| format!("--admin-addr {addr}: {e}"))?;
+        let (listener, local) = bind("--admin-addr", addr).await?;
         let app = admin::router(AdminState { readiness, metrics });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -317,13 +323,7 @@ impl HookPort {
         readiness: &Readiness,
         metrics: Arc<Metrics>,
     ) -> Result<(), String> {
-        let addr = self.addr;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| format!("--addr {addr}: {e}"))?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| format!("--addr {addr}: {e}"))?;
+        let (listener, local) = bind("--addr", self.addr).await?;
         self.certificate.watch(metrics.clone());
         // Ready before the line that says so: whoever reads the log may ask at once.
         readiness.set(true);
