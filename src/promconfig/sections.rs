@@ -119,6 +119,13 @@ fn text<'a>(map: &'a Mapping, key: &str) -> Option<Cow<'a, str>> {
     }
 }
 
+/// The items of the list `key`; none when absent or not a list.
+fn items<'a>(map: &'a Mapping, key: &str) -> &'a [Yaml] {
+    map.get(key)
+        .and_then(Yaml::as_sequence)
+        .map_or(&[][..], Vec::as_slice)
+}
+
 /// Whether `key` is set: present, not null and not an empty string.
 fn set(map: &Mapping, key: &str) -> bool {
     match map.get(key) {

@@ -3,17 +3,13 @@
 use serde_yaml_ng::{Mapping, Value as Yaml};
 
 use super::http::{http_url, url_with_host};
-use super::{Invalid, Path, at_most_one, exactly_one, one_of, required, scalar, schema, set, text};
+use super::{
+    Invalid, Path, at_most_one, exactly_one, items, one_of, required, scalar, schema, set, text,
+};
 
 /// Static targets are host:port, never URLs.
 pub(super) fn targets(map: &Mapping, path: &Path) -> Result<(), Invalid> {
-    for (index, target) in map
-        .get("targets")
-        .and_then(Yaml::as_sequence)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (index, target) in items(map, "targets").iter().enumerate() {
         let list = path.key("targets");
         let at = list.index(index);
         let target = scalar(target, &at)?;
@@ -83,10 +79,7 @@ pub(super) fn kubernetes(map: &Mapping, path: &Path) -> Result<(), Invalid> {
             "ingress"
         }],
     };
-    let selectors = map
-        .get("selectors")
-        .and_then(Yaml::as_sequence)
-        .map_or(&[][..], Vec::as_slice);
+    let selectors = items(map, "selectors");
     for (index, selector) in selectors.iter().enumerate() {
         let list = path.key("selectors");
         let at = list.index(index);
@@ -268,11 +261,7 @@ fn azure_oauth(map: &Mapping, path: &Path) -> Result<(), Invalid> {
 
 /// Marathon needs a server, and its own token excludes the HTTP client's credentials.
 fn marathon(map: &Mapping, path: &Path) -> Result<(), Invalid> {
-    if map
-        .get("servers")
-        .and_then(Yaml::as_sequence)
-        .is_none_or(Vec::is_empty)
-    {
+    if no_items(map.get("servers")) {
         return Err(path
             .key("servers")
             .invalid("must list at least one Marathon server"));
@@ -298,18 +287,8 @@ fn marathon(map: &Mapping, path: &Path) -> Result<(), Invalid> {
 
 /// An AWS filter needs values.
 fn aws_filters(map: &Mapping, path: &Path) -> Result<(), Invalid> {
-    for (index, filter) in map
-        .get("filters")
-        .and_then(Yaml::as_sequence)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        if filter
-            .get("values")
-            .and_then(Yaml::as_sequence)
-            .is_none_or(Vec::is_empty)
-        {
+    for (index, filter) in items(map, "filters").iter().enumerate() {
+        if no_items(filter.get("values")) {
             return Err(path
                 .key("filters")
                 .index(index)
@@ -318,6 +297,11 @@ fn aws_filters(map: &Mapping, path: &Path) -> Result<(), Invalid> {
         }
     }
     Ok(())
+}
+
+/// Whether a list is absent, not a list, or empty.
+fn no_items(list: Option<&Yaml>) -> bool {
+    list.and_then(Yaml::as_sequence).is_none_or(Vec::is_empty)
 }
 
 /// STACKIT needs an endpoint or a region, and an endpoint with a scheme.

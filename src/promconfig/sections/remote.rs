@@ -4,7 +4,9 @@
 use serde_yaml_ng::{Mapping, Value as Yaml};
 
 use super::http::{RESERVED_HEADERS, headers};
-use super::{Invalid, Names, Path, at_most_one, duration, one_of, required, scalar, text, value};
+use super::{
+    Invalid, Names, Path, at_most_one, duration, items, one_of, required, scalar, text, value,
+};
 
 pub(super) fn alertmanager(map: &Mapping, path: &Path) -> Result<(), Invalid> {
     one_of(map, path, "api_version", &["v2"], false)?;
@@ -133,21 +135,14 @@ pub(super) fn otlp(map: &Mapping, path: &Path, names: Names) -> Result<(), Inval
     } else {
         ("promote_resource_attributes", "ignore_resource_attributes")
     };
-    if map
-        .get(unused)
-        .and_then(Yaml::as_sequence)
-        .is_some_and(|l| !l.is_empty())
-    {
+    if !items(map, unused).is_empty() {
         return Err(path.key(unused).invalid(if promote_all {
             "cannot be set with promote_all_resource_attributes"
         } else {
             "needs promote_all_resource_attributes: true"
         }));
     }
-    let attributes = map
-        .get(used)
-        .and_then(Yaml::as_sequence)
-        .map_or(&[][..], Vec::as_slice);
+    let attributes = items(map, used);
     for (index, attribute) in attributes.iter().enumerate() {
         let list = path.key(used);
         let at = list.index(index);

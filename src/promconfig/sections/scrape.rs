@@ -2,20 +2,14 @@
 
 use std::borrow::Cow;
 
-use serde_yaml_ng::{Mapping, Value as Yaml};
+use serde_yaml_ng::Mapping;
 
-use super::{Global, Invalid, Names, Path, duration, required, scalar, text};
+use super::{Global, Invalid, Names, Path, duration, items, required, scalar, text};
 
 pub(super) fn root(map: &Mapping, path: &Path) -> Result<(), Invalid> {
     // Prometheus allows a `*` only in the last element of a rule or scrape config file path.
     for key in ["rule_files", "scrape_config_files"] {
-        for (index, pattern) in map
-            .get(key)
-            .and_then(Yaml::as_sequence)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (index, pattern) in items(map, key).iter().enumerate() {
             let at = path.key(key);
             let pattern = scalar(pattern, &at.index(index))?;
             let last = pattern.rfind('/').map_or(0, |slash| slash + 1);
@@ -33,10 +27,7 @@ pub(super) fn root(map: &Mapping, path: &Path) -> Result<(), Invalid> {
 
 /// No two entries of the list `list` with the same `key`.
 fn unique(map: &Mapping, path: &Path, list: &str, key: &str) -> Result<(), Invalid> {
-    let items = map
-        .get(list)
-        .and_then(Yaml::as_sequence)
-        .map_or(&[][..], Vec::as_slice);
+    let items = items(map, list);
     for (index, item) in items.iter().enumerate() {
         let Some(name) = item
             .as_mapping()
