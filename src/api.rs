@@ -14,20 +14,20 @@ use serde::{Deserialize, Serialize};
 mod ingress;
 mod monitoring;
 mod pod;
+mod resources;
 mod status;
 mod thanos;
-mod workloads;
 
 pub use ingress::IngressSpec;
 pub use monitoring::{AlertingSpec, GrafanaSpec, MonitoringSpec};
 pub use pod::{AntiAffinity, PodSpec, TopologySpread};
+pub use resources::{
+    ImagesSpec, MetricsSpec, ReplicasSpec, ResourcesSpec, StorageSpec, VolumeSpec,
+};
 pub use status::{ComponentStatus, LocalStatus, OutputStatus, Phase, PrometheusReplicaStatus};
 pub use thanos::{
     CompactRetentionSpec, CompactSpec, MemcachedSpec, QueryFrontendCacheSpec, QueryFrontendSpec,
     StoreSpec,
-};
-pub use workloads::{
-    ImagesSpec, MetricsSpec, ReplicasSpec, ResourcesSpec, StorageSpec, VolumeSpec,
 };
 
 /// Pattern of a Prometheus duration (`1d`, `2h30m`, `90s`): the units `y w d h m s ms` in that order.
