@@ -88,126 +88,129 @@ fn latency_histogram() -> Histogram {
 impl Metrics {
     /// Fresh metrics, with `build_info` set.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("prometheus_replica_operator");
-        let requests = Family::<RequestLabels, Counter>::default();
-        let duration = HistogramFamily::new_with_constructor(latency_histogram);
-        let errors = Family::<KindLabels, Counter>::default();
-        let in_flight = Gauge::default();
-        let throttled = Counter::default();
-        let auth_refusals = Family::<ReasonLabels, Counter>::default();
-        let tls_reloads = Counter::default();
-        let tls_reload_failures = Counter::default();
-        let tls_handshake_failures = Counter::default();
-        let connections = Gauge::default();
-        let connection_limit_reached = Counter::default();
-        let memo_hits = Counter::default();
-        let memo_misses = Counter::default();
-        let memo_evictions = Counter::default();
-        let memo_bytes = Gauge::default();
-        let memo_entries = Gauge::default();
+        let mut metrics = Self {
+            registry: Registry::with_prefix("prometheus_replica_operator"),
+            requests: Family::default(),
+            duration: HistogramFamily::new_with_constructor(latency_histogram),
+            errors: Family::default(),
+            in_flight: Gauge::default(),
+            throttled: Counter::default(),
+            auth_refusals: Family::default(),
+            tls_reloads: Counter::default(),
+            tls_reload_failures: Counter::default(),
+            tls_handshake_failures: Counter::default(),
+            connections: Gauge::default(),
+            connection_limit_reached: Counter::default(),
+            memo_hits: Counter::default(),
+            memo_misses: Counter::default(),
+            memo_evictions: Counter::default(),
+            memo_bytes: Gauge::default(),
+            memo_entries: Gauge::default(),
+        };
+        // Registered in this order, which is the order of the exposition.
+        metrics.register_requests();
+        metrics.register_tls_and_connections();
+        metrics.register_memo();
         let build = Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]);
+        metrics
+            .registry
+            .register("build", "The running version", build);
+        metrics
+    }
 
+    /// The hook requests: finished, timed, failed, in flight, throttled and refused.
+    fn register_requests(&mut self) {
+        let registry = &mut self.registry;
         registry.register(
             "requests",
             "Finished hook requests by route and HTTP status code",
-            requests.clone(),
+            self.requests.clone(),
         );
         registry.register(
             "request_duration_seconds",
             "Time from a hook request's headers to its response",
-            duration.clone(),
+            self.duration.clone(),
         );
         registry.register(
             "hook_errors",
             "Hook requests answered without the desired state, by error kind",
-            errors.clone(),
+            self.errors.clone(),
         );
         registry.register(
             "in_flight_requests",
             "Hook requests being served",
-            in_flight.clone(),
+            self.in_flight.clone(),
         );
         registry.register(
             "throttled_requests",
             "Hook requests answered 429 because --max-in-flight was reached",
-            throttled.clone(),
+            self.throttled.clone(),
         );
         registry.register(
             "auth_refusals",
             "Hook requests refused for a missing (401) or wrong (403) bearer token",
-            auth_refusals.clone(),
+            self.auth_refusals.clone(),
         );
+    }
+
+    /// The serving certificate and the hook port's connections.
+    fn register_tls_and_connections(&mut self) {
+        let registry = &mut self.registry;
         registry.register(
             "tls_reloads",
             "Serving certificates reloaded after their files changed",
-            tls_reloads.clone(),
+            self.tls_reloads.clone(),
         );
         registry.register(
             "tls_reload_failures",
             "Changed certificate files that could not be loaded; the previous certificate stays in use",
-            tls_reload_failures.clone(),
+            self.tls_reload_failures.clone(),
         );
         registry.register(
             "tls_handshake_failures",
             "TLS handshakes on the hook port that failed or timed out",
-            tls_handshake_failures.clone(),
+            self.tls_handshake_failures.clone(),
         );
         registry.register(
             "connections",
             "Open connections on the hook port",
-            connections.clone(),
+            self.connections.clone(),
         );
         registry.register(
             "connection_limit_reached",
             "Times --max-connections was reached: idle connections were closed and a new one waited",
-            connection_limit_reached.clone(),
+            self.connection_limit_reached.clone(),
         );
+    }
+
+    /// The memo of answers.
+    fn register_memo(&mut self) {
+        let registry = &mut self.registry;
         registry.register(
             "memo_hits",
             "Hook requests answered from the memo of earlier answers to the same request",
-            memo_hits.clone(),
+            self.memo_hits.clone(),
         );
         registry.register(
             "memo_misses",
             "Hook requests not found in the memo of answers, and computed",
-            memo_misses.clone(),
+            self.memo_misses.clone(),
         );
         registry.register(
             "memo_evictions",
             "Answers evicted from the memo, least recently used first, to stay within --memo-bytes",
-            memo_evictions.clone(),
+            self.memo_evictions.clone(),
         );
         registry.register(
             "memo_bytes",
             "Bytes held by the memo of answers, as counted against --memo-bytes",
-            memo_bytes.clone(),
+            self.memo_bytes.clone(),
         );
         registry.register(
             "memo_entries",
             "Answers held by the memo",
-            memo_entries.clone(),
+            self.memo_entries.clone(),
         );
-        registry.register("build", "The running version", build);
-
-        Self {
-            registry,
-            requests,
-            duration,
-            errors,
-            in_flight,
-            throttled,
-            auth_refusals,
-            tls_reloads,
-            tls_reload_failures,
-            tls_handshake_failures,
-            connections,
-            connection_limit_reached,
-            memo_hits,
-            memo_misses,
-            memo_evictions,
-            memo_bytes,
-            memo_entries,
-        }
     }
 
     /// The OpenMetrics text exposition of every metric.

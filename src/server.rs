@@ -29,7 +29,7 @@ use crate::admin::{self, AdminState, Readiness};
 use crate::logging::{self, LogFormat};
 use crate::metrics::Metrics;
 use crate::server::memo::Memo;
-use crate::tls::{self, PairFiles, Reloading};
+use crate::tls::{self, PairFiles, Reloading, Snapshot};
 
 mod listener;
 pub mod memo;
@@ -153,22 +153,12 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     log_panics();
 
     // Every file is checked before anything is bound, so a bad flag fails fast and names itself.
-    let files = match (tls_cert, tls_key) {
-        (Some(cert), Some(key)) => Some(PairFiles { cert, key }),
-        _ => None,
-    };
-    let (pair, loaded) = match &files {
-        Some(files) => {
-            let (pair, loaded) = files.load_watched()?;
-            (pair, Some(loaded))
-        }
-        None => (tls::self_signed()?, None),
-    };
+    let certificate = Certificate::load(tls_cert, tls_key)?;
     let client_ca = client_ca.as_deref().map(tls::load_client_ca).transpose()?;
     let token = auth_token_file.as_deref().map(read_token).transpose()?;
 
-    let resolver = Arc::new(Reloading::new(pair));
-    let tls_config = tls::server_config(resolver.clone(), client_ca.clone())?;
+    let client_certificates = client_ca.is_some();
+    let tls_config = tls::server_config(certificate.resolver.clone(), client_ca)?;
     let max_in_flight = max_in_flight.unwrap_or_else(default_max_in_flight);
     let metrics = Arc::new(Metrics::new());
     let mut state = AppState::new(
@@ -183,7 +173,28 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         memo_context.as_bytes(),
         metrics.clone(),
     ));
+    let hook = HookPort {
+        addr,
+        certificate,
+        tls: TlsAcceptor::from(Arc::new(tls_config)),
+        state,
+        header_read_timeout,
+        idle_timeout,
+        max_connections,
+        shutdown_timeout,
+        client_certificates,
+        max_in_flight,
+        memo_bytes,
+    };
+    serve_ports(hook, admin_addr, metrics)
+}
 
+/// Runs the admin port and then the hook port until SIGTERM or SIGINT and the drain.
+fn serve_ports(
+    hook: HookPort,
+    admin_addr: SocketAddr,
+    metrics: Arc<Metrics>,
+) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -191,70 +202,153 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
     let result = runtime.block_on(async move {
         let shutdown = shutdown_signal()?;
         let readiness = Arc::new(Readiness::new());
-
-        let admin_listener = TcpListener::bind(admin_addr)
-            .await
-            .map_err(|e| format!("--admin-addr {admin_addr}: {e}"))?;
-        let admin_local = admin_listener.local_addr().map_err(|e| format!("--admin-addr {admin_addr}: {e}"))?;
-        let admin_app = admin::router(AdminState {
-            readiness: readiness.clone(),
-            metrics: metrics.clone(),
-        });
-        let (admin_stop, admin_stopped) = tokio::sync::oneshot::channel::<()>();
-        let admin_task = tokio::spawn(async move {
-            let serve = axum::serve(admin_listener, admin_app).with_graceful_shutdown(async {
-                let _ = admin_stopped.await;
-            });
-            if let Err(e) = serve.await {
-                error!(error = %e, "the admin server failed");
-            }
-        });
-        info!(addr = %admin_local, "admin port listening (http): /healthz /readyz /metrics");
-
-        let listener = TcpListener::bind(addr).await.map_err(|e| format!("--addr {addr}: {e}"))?;
-        let local = listener.local_addr().map_err(|e| format!("--addr {addr}: {e}"))?;
-        match (files, loaded) {
-            (Some(files), Some(loaded)) => {
-                tokio::spawn(tls::watch(files.clone(), loaded, resolver, metrics.clone()));
-                info!(cert = %files.cert.display(), key = %files.key.display(), "serving the certificate files, reloaded when they change");
-            }
-            _ => info!(
-                "no --tls-cert/--tls-key: serving a self-signed certificate for localhost and 127.0.0.1 (clients must skip verification, e.g. curl -k)"
-            ),
-        }
-        // Ready before the line that says so: whoever reads the log may ask at once.
-        readiness.set(true);
-        info!(
-            addr = %local,
-            client_certificates = client_ca.is_some(),
-            bearer_token = state.token.is_some(),
-            max_in_flight = max_in_flight.get(),
-            max_body_bytes,
-            request_timeout_ms = request_timeout.as_millis() as u64,
-            max_connections = max_connections.get(),
-            memo_bytes,
-            "hook port listening (https): POST /sync, POST /customize"
-        );
-
-        let server = HookServer {
-            tls: TlsAcceptor::from(Arc::new(tls_config)),
-            app: router(state),
-            metrics,
-            header_read_timeout,
-            idle_timeout,
-            slots: Arc::new(Semaphore::new(max_connections.get())),
-        };
-        serve(listener, server, shutdown, &readiness, shutdown_timeout).await;
-
-        let _ = admin_stop.send(());
-        // A scraper's keep-alive connection must not hold the exit up.
-        let _ = tokio::time::timeout(Duration::from_secs(2), admin_task).await;
+        let admin = AdminPort::start(admin_addr, readiness.clone(), metrics.clone()).await?;
+        hook.serve(shutdown, &readiness, metrics).await?;
+        admin.stop().await;
         info!("stopped");
         Ok(())
     });
     // Rendering threads still running after the drain are abandoned rather than waited for.
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
+}
+
+/// The hook port's serving certificate: from the files, watched for changes, or self-signed.
+struct Certificate {
+    /// The files and what was loaded from them; none for a self-signed certificate.
+    files: Option<(PairFiles, Snapshot)>,
+    /// What the TLS configuration serves.
+    resolver: Arc<Reloading>,
+}
+
+impl Certificate {
+    fn load(cert: Option<PathBuf>, key: Option<PathBuf>) -> Result<Self, String> {
+        let files = match (cert, key) {
+            (Some(cert), Some(key)) => Some(PairFiles { cert, key }),
+            _ => None,
+        };
+        let (pair, files) = match files {
+            Some(files) => {
+                let (pair, loaded) = files.load_watched()?;
+                (pair, Some((files, loaded)))
+            }
+            None => (tls::self_signed()?, None),
+        };
+        Ok(Self {
+            files,
+            resolver: Arc::new(Reloading::new(pair)),
+        })
+    }
+
+    /// Watches the files for changes, and says what is served.
+    fn watch(self, metrics: Arc<Metrics>) {
+        match self.files {
+            Some((files, loaded)) => {
+                tokio::spawn(tls::watch(files.clone(), loaded, self.resolver, metrics));
+                info!(cert = %files.cert.display(), key = %files.key.display(), "serving the certificate files, reloaded when they change");
+            }
+            None => info!(
+                "no --tls-cert/--tls-key: serving a self-signed certificate for localhost and 127.0.0.1 (clients must skip verification, e.g. curl -k)"
+            ),
+        }
+    }
+}
+
+/// A listener on `addr`, and the address it took; errors name the flag that set `addr`.
+async fn bind(flag: &str, addr: SocketAddr) -> Result<(TcpListener, SocketAddr), String> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("{flag} {addr}: {e}"))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("{flag} {addr}: {e}"))?;
+    Ok((listener, local))
+}
+
+/// The plain-HTTP admin port, served on its own task.
+struct AdminPort {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AdminPort {
+    async fn start(
+        addr: SocketAddr,
+        readiness: Arc<Readiness>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, String> {
+        let (listener, local) = bind("--admin-addr", addr).await?;
+        let app = admin::router(AdminState { readiness, metrics });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(e) = serve.await {
+                error!(error = %e, "the admin server failed");
+            }
+        });
+        info!(addr = %local, "admin port listening (http): /healthz /readyz /metrics");
+        Ok(Self { stop, task })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        // A scraper's keep-alive connection must not hold the exit up.
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.task).await;
+    }
+}
+
+/// The HTTPS hook port, with everything checked and built before anything is bound.
+struct HookPort {
+    addr: SocketAddr,
+    certificate: Certificate,
+    tls: TlsAcceptor,
+    state: AppState,
+    header_read_timeout: Duration,
+    idle_timeout: Duration,
+    max_connections: NonZeroUsize,
+    shutdown_timeout: Duration,
+    /// For the line that says the port listens.
+    client_certificates: bool,
+    max_in_flight: NonZeroUsize,
+    memo_bytes: usize,
+}
+
+impl HookPort {
+    /// Binds the port, marks the server ready, and serves until `shutdown` and the drain.
+    async fn serve(
+        self,
+        shutdown: impl Future<Output = ()>,
+        readiness: &Readiness,
+        metrics: Arc<Metrics>,
+    ) -> Result<(), String> {
+        let (listener, local) = bind("--addr", self.addr).await?;
+        self.certificate.watch(metrics.clone());
+        // Ready before the line that says so: whoever reads the log may ask at once.
+        readiness.set(true);
+        info!(
+            addr = %local,
+            client_certificates = self.client_certificates,
+            bearer_token = self.state.token.is_some(),
+            max_in_flight = self.max_in_flight.get(),
+            max_body_bytes = self.state.max_body_bytes,
+            request_timeout_ms = self.state.request_timeout.as_millis() as u64,
+            max_connections = self.max_connections.get(),
+            memo_bytes = self.memo_bytes,
+            "hook port listening (https): POST /sync, POST /customize"
+        );
+        let server = HookServer {
+            tls: self.tls,
+            app: router(self.state),
+            metrics,
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            slots: Arc::new(Semaphore::new(self.max_connections.get())),
+        };
+        serve(listener, server, shutdown, readiness, self.shutdown_timeout).await;
+        Ok(())
+    }
 }
 
 fn default_max_in_flight() -> NonZeroUsize {

@@ -6,6 +6,7 @@ use tower::ServiceExt;
 
 use super::failure::MAX_MESSAGE;
 use super::*;
+use crate::metrics::ReasonLabels;
 
 const EXAMPLE: &[u8] = include_bytes!("../../../hack/examples/sync-request.json");
 
