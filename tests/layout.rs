@@ -217,3 +217,101 @@ fn the_dependency_reader_sees_paths_and_groups() {
         ["spec", "status"].map(String::from).into()
     );
 }
+
+/// The code of a source file before its tests; `None` for a file of tests alone (`tests.rs`).
+fn code_of(file: &Path) -> Option<String> {
+    if file.file_name().is_some_and(|name| name == "tests.rs") {
+        return None;
+    }
+    let text = std::fs::read_to_string(file).expect("readable");
+    Some(
+        text.split("\n#[cfg(test)]")
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+/// The longest a source file may be before its tests, and a function outside tests.
+const MAX_FILE_LINES: usize = 450;
+const MAX_FUNCTION_LINES: usize = 100;
+
+#[test]
+fn no_source_file_is_over_450_lines_before_its_tests() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for file in sources(&src) {
+        if let Some(code) = code_of(&file) {
+            let lines = code.lines().count();
+            assert!(
+                lines <= MAX_FILE_LINES,
+                "{} has {lines} lines before its tests: split it where the design has a seam (at most \
+                 {MAX_FILE_LINES})",
+                file.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+                    .unwrap_or(&file)
+                    .display()
+            );
+        }
+    }
+}
+
+/// Each function of formatted code, by name, with its length in lines: from its `fn` line to the line that
+/// closes it at the same indentation.
+fn functions(code: &str) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = code.lines().collect();
+    let mut found = Vec::new();
+    for (at, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        let signature = [
+            "pub fn ",
+            "pub(crate) fn ",
+            "pub(super) fn ",
+            "fn ",
+            "async fn ",
+            "pub async fn ",
+            "const fn ",
+            "pub const fn ",
+        ]
+        .iter()
+        .find_map(|prefix| trimmed.strip_prefix(prefix));
+        let Some(rest) = signature else { continue };
+        if trimmed.ends_with(';') {
+            continue;
+        }
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let close = format!("{indent}}}");
+        if let Some(end) = lines[at + 1..].iter().position(|l| *l == close) {
+            found.push((name, end + 2));
+        }
+    }
+    found
+}
+
+#[test]
+fn no_function_outside_tests_is_over_100_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for file in sources(&src) {
+        let Some(code) = code_of(&file) else { continue };
+        for (name, lines) in functions(&code) {
+            assert!(
+                lines <= MAX_FUNCTION_LINES,
+                "{}: fn {name} has {lines} lines: split it by what it computes (at most {MAX_FUNCTION_LINES})",
+                file.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+                    .unwrap_or(&file)
+                    .display()
+            );
+        }
+    }
+}
+
+#[test]
+fn the_function_reader_measures_from_fn_to_its_closing_brace() {
+    let code = "fn one() {\n    let x = 1;\n}\n\nimpl A {\n    pub fn two(&self) -> u8 {\n        if x {\n        }\n        2\n    }\n}\n";
+    assert_eq!(
+        functions(code),
+        [("one".to_owned(), 3), ("two".to_owned(), 5)]
+    );
+}
