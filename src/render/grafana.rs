@@ -255,9 +255,7 @@ fn dashboards(stack: &Stack, uid: &str) -> ConfigMap {
     // dashboard of this shape, encoded once per process, rather than build and encode it again on every sync (it
     // was a tenth of the sync). Both are DNS names and hex, nothing JSON escapes.
     let title = format!("PrometheusReplica {}/{}", stack.namespace, stack.name);
-    let text = dashboard_template(stack.compact.is_some())
-        .replace(UID_SLOT, uid)
-        .replacen(TITLE_SLOT, &title, 1);
+    let text = dashboard_template(stack.compact.is_some()).fill(uid, &title);
     config_map(
         stack,
         Names::new(stack).grafana_dashboards(),
@@ -273,9 +271,49 @@ const TITLE_SLOT: &str = "@title@";
 
 /// The dashboard with [`UID_SLOT`] and [`TITLE_SLOT`], with or without the compactor's panels; compact JSON
 /// (Grafana reads it the same, every byte of it is escaped again into each answer, `jq` shows it indented).
-fn dashboard_template(with_compactor: bool) -> &'static str {
-    static TEMPLATES: OnceLock<[String; 2]> = OnceLock::new();
-    &TEMPLATES.get_or_init(|| [false, true].map(encode_dashboard))[usize::from(with_compactor)]
+fn dashboard_template(with_compactor: bool) -> &'static Template {
+    static TEMPLATES: OnceLock<[Template; 2]> = OnceLock::new();
+    &TEMPLATES.get_or_init(|| [false, true].map(|with| Template::new(encode_dashboard(with))))
+        [usize::from(with_compactor)]
+}
+
+/// A text with where its slots are, found once: filling it in is one pass of copies, where `str::replace`
+/// searched the whole text twice and copied it twice.
+struct Template {
+    text: String,
+    /// Where each slot starts, in order, and whether it is the title's (else the uid's).
+    slots: Vec<(usize, bool)>,
+}
+
+impl Template {
+    /// Every [`UID_SLOT`] and the first [`TITLE_SLOT`] of `text`.
+    fn new(text: String) -> Self {
+        let mut slots: Vec<(usize, bool)> = text
+            .match_indices(UID_SLOT)
+            .map(|(at, _)| (at, false))
+            .collect();
+        slots.extend(text.find(TITLE_SLOT).map(|at| (at, true)));
+        slots.sort_unstable();
+        Self { text, slots }
+    }
+
+    /// The text with `uid` and `title` in the slots.
+    fn fill(&self, uid: &str, title: &str) -> String {
+        let mut filled = String::with_capacity(self.text.len() + title.len());
+        let mut copied = 0;
+        for &(at, is_title) in &self.slots {
+            filled.push_str(&self.text[copied..at]);
+            let (value, slot) = if is_title {
+                (title, TITLE_SLOT)
+            } else {
+                (uid, UID_SLOT)
+            };
+            filled.push_str(value);
+            copied = at + slot.len();
+        }
+        filled.push_str(&self.text[copied..]);
+        filled
+    }
 }
 
 fn encode_dashboard(with_compactor: bool) -> String {
