@@ -13,6 +13,7 @@
 #
 #   hack/stack-local.sh            # the whole run (about 10 minutes once built)
 #   hack/stack-local.sh build      # only build (or find cached) the binaries; prints their folder
+#   STACK_HOOK=BINARY hack/stack-local.sh   # render with that hook binary rather than build the debug one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=hack/lib.sh
