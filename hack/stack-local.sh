@@ -13,6 +13,7 @@
 #
 #   hack/stack-local.sh            # the whole run (about 10 minutes once built)
 #   hack/stack-local.sh build      # only build (or find cached) the binaries; prints their folder
+#   STACK_HOOK=BINARY hack/stack-local.sh   # render with that hook binary rather than build the debug one
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=hack/lib.sh
@@ -51,10 +52,15 @@ venv="$target/stack/venv"
 "$venv/bin/pip" install -q --disable-pip-version-check -r "$modules/requirements.txt"
 PATH="$(realpath "$venv")/bin:$PATH"
 export PATH
-cargo build --locked -q --bin prometheus-replica-operator
+# The hook it renders with: STACK_HOOK when set (.ci/run builds it first, as this cargo build would wait
+# for the lock that a clippy beside it holds), else the debug binary, built here.
+if [[ -z "${STACK_HOOK:-}" ]]; then
+  cargo build --locked -q --bin prometheus-replica-operator
+  STACK_HOOK="$target/debug/prometheus-replica-operator"
+fi
 # A copy: the run renders with one hook throughout, whatever is built meanwhile.
 hook="$target/stack/hook"
-cp "$target/debug/prometheus-replica-operator" "$hook"
+cp "$STACK_HOOK" "$hook"
 
 state="$target/stack/run"
 export PRO_CONTROL_PLANE_DIR="$target/stack/cluster"
