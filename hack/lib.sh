@@ -24,22 +24,21 @@ release_binary() {
   fi
 }
 
-# The link flags of every pinned Go build, part of build_pinned's key so that binaries built otherwise are built
-# anew (from Go's build cache: only the link runs again). Without the symbol table and DWARF (-s -w), etcd's
-# link took half the CPU time and its binary is a third smaller; stack traces keep their function names.
+# The link flags of every pinned Go build. Without the symbol table and DWARF (-s -w), etcd's link took half the
+# CPU time and its binary is a third smaller; stack traces keep their function names. Not part of build_pinned's
+# key: a binary linked with or without them runs the same, and a new key would build every cached binary again.
 go_ldflags="-s -w"
 
 # build_pinned MODULES NAME: build the Go programs listed on standard input, one
 # `tool:module folder:build tags:package` a line, from the pinned Go modules in MODULES into
-# TARGET/NAME/bin-KEY (KEY hashes the Go version, the build flags, the list and every pin, so that a
-# changed pin or flag builds anew; a binary already there is kept); prints that folder. Two builders of
+# TARGET/NAME/bin-KEY (KEY hashes the Go version and every pin, so that a changed pin builds anew; a binary
+# already there is kept); prints that folder. Two builders of
 # the same folder take turns (flock): the second finds the first one's binaries and builds nothing.
 build_pinned() {
   local modules="$1" name="$2" list key dir tool module tags package lock start
   command -v go > /dev/null || { echo "$name: Go is missing: it is built from Go modules (Go 1.26 or newer)" >&2; exit 1; }
   list="$(cat)"
-  key="$( { go version; echo "CGO_ENABLED=0 -ldflags=$go_ldflags"; echo "$list"; cat "$modules"/*/go.mod "$modules"/*/go.sum; } |
-    sha256sum | cut -c1-16)"
+  key="$( { go version; cat "$modules"/*/go.mod "$modules"/*/go.sum; } | sha256sum | cut -c1-16)"
   dir="${CARGO_TARGET_DIR:-target}/$name/bin-$key"
   mkdir -p "$dir"
   dir="$(realpath "$dir")"
