@@ -99,17 +99,19 @@ pub(super) fn check_range(field: &str, value: i32, min: i32, max: i32) -> Result
     Ok(())
 }
 
-pub(super) fn check_image(field: &str, value: &str) -> Result<()> {
+/// An image of `spec.images`: the one `field` gives, else `default`, as an image reference.
+pub(super) fn image_or(field: &str, given: Option<String>, default: &str) -> Result<String> {
+    let value = given.unwrap_or_else(|| default.into());
     if value.is_empty()
         || value.len() > 512
         || value.chars().any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(Error::invalid(
             field,
-            format!("{:?} is not an image reference", short(value)),
+            format!("{:?} is not an image reference", short(&value)),
         ));
     }
-    Ok(())
+    Ok(value)
 }
 
 /// Whether `value` is a Prometheus label name that a user may set: letters, digits and `_`, not starting

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ResourceRequirements;
 
 use super::check::{
-    HOUR_MS, check_dns_subdomain, check_duration, check_image, check_label_name, check_object_name,
+    HOUR_MS, check_dns_subdomain, check_duration, check_label_name, check_object_name, image_or,
     resources_or, volume,
 };
 use super::version::{self, Version};
@@ -160,8 +160,7 @@ fn image(
     supported: &version::Supported,
     warnings: &mut Vec<String>,
 ) -> Result<(String, Version)> {
-    let image = given.unwrap_or_else(|| default.into());
-    check_image(supported.field, &image)?;
+    let image = image_or(supported.field, given, default)?;
     let version = supported.check(&image, warnings)?;
     Ok((image, version))
 }
@@ -293,12 +292,8 @@ pub(super) fn grafana(spec: &PrometheusReplicaSpec) -> Result<Option<Grafana>> {
         )
     })?;
     check_object_name("spec.grafana.adminSecret", &admin_secret)?;
-    let image = spec
-        .images
-        .as_ref()
-        .and_then(|images| images.grafana.clone())
-        .unwrap_or_else(|| GRAFANA_IMAGE.into());
-    check_image("spec.images.grafana", &image)?;
+    let given = spec.images.as_ref().and_then(|i| i.grafana.clone());
+    let image = image_or("spec.images.grafana", given, GRAFANA_IMAGE)?;
     Ok(Some(Grafana {
         image,
         admin_secret,

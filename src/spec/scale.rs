@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ResourceRequirements;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use super::check::{check_image, check_range, resources_or, short};
+use super::check::{check_range, image_or, resources_or, short};
 use super::quantity::quantity_value;
 use crate::api::PrometheusReplicaSpec;
 use crate::{Error, Result};
@@ -191,12 +191,8 @@ pub fn memcached(
             format!("{:?} is out of range: use 64Mi to 64Gi", short(&memory.0)),
         ));
     }
-    let image = spec
-        .images
-        .as_ref()
-        .and_then(|i| i.memcached.clone())
-        .unwrap_or_else(|| MEMCACHED_IMAGE.into());
-    check_image("spec.images.memcached", &image)?;
+    let given = spec.images.as_ref().and_then(|i| i.memcached.clone());
+    let image = image_or("spec.images.memcached", given, MEMCACHED_IMAGE)?;
     Ok(Some(Memcached {
         image,
         replicas,
