@@ -12,14 +12,15 @@ use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service, Serv
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use k8s_openapi::jiff::Timestamp;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
-use serde_json::value::RawValue;
 
 use crate::api::PrometheusReplicaStatus;
 use crate::{Error, Result};
+
+mod object;
+
+pub use object::{Object, newest_time};
 
 /// Objects of one request, by `Kind.group/version` (`Kind.version` for the core group), then by name (v1) or
 /// `namespace/name` (v2). Only the values are read; the inner keys are not trusted.
@@ -27,161 +28,6 @@ pub type Observed = BTreeMap<String, BTreeMap<String, Object>>;
 
 /// [`Observed`] as plain JSON values, as fixtures and tools build a request before encoding it.
 pub type Objects = BTreeMap<String, BTreeMap<String, Value>>;
-
-/// One observed object, kept as the JSON text it arrived in.
-///
-/// Big clusters send every child with its managedFields and last-applied annotation, and the hook reads a few
-/// fields of a few objects. Building every object into a [`Value`] tree and freeing it again was most of the
-/// cost of a large request; each reader now parses only the fields it names ([`Object::read`]), and the
-/// parser skips the rest without allocating.
-#[derive(Debug, Clone)]
-pub struct Object {
-    /// `metadata.name`, read once: every lookup needs it.
-    name: Option<String>,
-    /// `metadata.namespace`, read with the name: related objects may come from every namespace.
-    namespace: Option<String>,
-    /// [`newest_time`] of the object, read in the same pass as the name: the status needs it of every child.
-    newest: Option<Timestamp>,
-    json: Box<RawValue>,
-}
-
-impl Object {
-    /// `metadata.name`, when it is a string.
-    pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
-    }
-
-    /// `metadata.namespace`, when it is a string (cluster-scoped objects have none).
-    pub fn namespace(&self) -> Option<&str> {
-        self.namespace.as_deref()
-    }
-
-    /// The newest of the object's times (see [`newest_time`]).
-    pub fn newest_time(&self) -> Option<Timestamp> {
-        self.newest
-    }
-
-    /// The object read as `T`, a type that names only the fields the caller reads.
-    pub fn read<T: DeserializeOwned>(&self) -> serde_json::Result<T> {
-        serde_json::from_str(self.json.get())
-    }
-}
-
-impl<'de> Deserialize<'de> for Object {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let json = Box::<RawValue>::deserialize(deserializer)?;
-        let (name, namespace, newest) = match serde_json::from_str::<Head>(json.get()) {
-            Ok(head) => {
-                let newest = head.newest();
-                (head.metadata.name, head.metadata.namespace, newest)
-            }
-            // Fields of other types or shapes (or a duplicate key) than Kubernetes writes: read the whole
-            // object as the parent is read, where what does not fit is skipped. If even that fails, there is
-            // no name, which `check_shape` refuses.
-            Err(_) => match serde_json::from_str::<Value>(json.get()) {
-                Ok(value) => {
-                    let text = |pointer| {
-                        value
-                            .pointer(pointer)
-                            .and_then(Value::as_str)
-                            .map(str::to_owned)
-                    };
-                    (
-                        text("/metadata/name"),
-                        text("/metadata/namespace"),
-                        newest_time(&value),
-                    )
-                }
-                Err(_) => (None, None, None),
-            },
-        };
-        Ok(Self {
-            name,
-            namespace,
-            newest,
-            json,
-        })
-    }
-}
-
-/// The newest of an object's `metadata.creationTimestamp`, `metadata.managedFields[].time` and
-/// `status.conditions[].lastTransitionTime`/`lastUpdateTime`; values that are not timestamps are skipped.
-pub fn newest_time(object: &Value) -> Option<Timestamp> {
-    let entries = |pointer| {
-        object
-            .pointer(pointer)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-    };
-    std::iter::once(object.pointer("/metadata/creationTimestamp"))
-        .chain(entries("/metadata/managedFields").map(|entry| entry.get("time")))
-        .chain(entries("/status/conditions").flat_map(|condition| {
-            [
-                condition.get("lastTransitionTime"),
-                condition.get("lastUpdateTime"),
-            ]
-        }))
-        .filter_map(|time| time.and_then(Value::as_str)?.parse().ok())
-        .max()
-}
-
-/// What is read of every object when the request is decoded, as types, so that the parser skips the rest
-/// (above all the managedFields' `fieldsV1` and the last-applied annotation) instead of building it. Times
-/// are borrowed: Kubernetes writes them without escapes (one with escapes fails, and the object is read whole).
-#[derive(Deserialize)]
-struct Head<'a> {
-    #[serde(default, borrow)]
-    metadata: HeadMetadata<'a>,
-    #[serde(default, borrow)]
-    status: HeadStatus<'a>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct HeadMetadata<'a> {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    namespace: Option<String>,
-    #[serde(default)]
-    creation_timestamp: Option<&'a str>,
-    #[serde(default, borrow)]
-    managed_fields: Option<Vec<ManagedFieldsTime<'a>>>,
-}
-
-#[derive(Deserialize)]
-struct ManagedFieldsTime<'a> {
-    #[serde(default)]
-    time: Option<&'a str>,
-}
-
-#[derive(Deserialize, Default)]
-struct HeadStatus<'a> {
-    #[serde(default, borrow)]
-    conditions: Option<Vec<ConditionTimes<'a>>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ConditionTimes<'a> {
-    #[serde(default)]
-    last_transition_time: Option<&'a str>,
-    #[serde(default)]
-    last_update_time: Option<&'a str>,
-}
-
-impl Head<'_> {
-    fn newest(&self) -> Option<Timestamp> {
-        let managed = self.metadata.managed_fields.iter().flatten();
-        let conditions = self.status.conditions.iter().flatten();
-        std::iter::once(self.metadata.creation_timestamp)
-            .chain(managed.map(|entry| entry.time))
-            .chain(conditions.flat_map(|c| [c.last_transition_time, c.last_update_time]))
-            .filter_map(|time| time?.parse().ok())
-            .max()
-    }
-}
 
 /// A sync request: the parent and what Metacontroller observes of its children and related objects.
 #[derive(Deserialize, Debug, Default, Clone)]
