@@ -6,7 +6,9 @@
 # alert fires on the series that should fire it and stays silent on a healthy stack.
 # The Grafana ConfigMaps parse, the dashboard names only the datasource we render,
 # and every PromQL expression of the dashboard parses (as recording rules given to
-# `promtool check rules`).
+# `promtool check rules`). The same stack with three store gateway shards passes
+# `promtool check config` and `check rules`, and `promtool test rules` with
+# tests/data/monitoring/sharded.test.yml.
 #
 # Usage: bash .ci/monitoring.sh [BINARY]   (default: builds the debug binary)
 # promtool comes from Debian's `prometheus` package (2.42), installed when missing.
@@ -87,4 +89,37 @@ POD_NAME=example-prometheus-0 promtool check config prometheus.yml
 promtool check rules "$rules"
 promtool test rules rules.test.yml
 promtool check rules dashboard.rules.yml
-echo "monitoring: promtool check config, check rules, test rules and the dashboard's queries passed"
+cd - > /dev/null
+
+# The same stack with three store gateway shards: its derived configuration and rules pass promtool, and the
+# store gateway's down alert counts every shard's replicas (tests/data/monitoring/sharded.test.yml).
+sharded="$work/sharded"
+mkdir "$sharded"
+python3 - tests/data/monitoring/sync-request.json "$sharded/request.json" <<'PY'
+import json, sys
+request = json.load(open(sys.argv[1]))
+request["parent"]["spec"].setdefault("store", {})["shards"] = 3
+json.dump(request, open(sys.argv[2], "w"))
+PY
+"$bin" render -o json "$sharded/request.json" > "$sharded/answer.json"
+python3 - "$sharded/answer.json" "$sharded" <<'PY'
+import json, os, sys
+answer = json.load(open(sys.argv[1]))
+stores = [c["metadata"]["name"] for c in answer["children"]
+          if c["kind"] == "StatefulSet" and "-thanos-store" in c["metadata"]["name"]]
+if sorted(stores) != ["example-thanos-store-0", "example-thanos-store-1", "example-thanos-store-2"]:
+    sys.exit(f"expected three store gateway shards, found {stores}")
+configs = [c for c in answer["children"]
+           if c["kind"] == "ConfigMap" and c["metadata"]["name"].endswith("-prometheus-config")]
+for key, text in configs[0]["data"].items():
+    with open(os.path.join(sys.argv[2], key), "w", encoding="utf-8") as f:
+        f.write(text)
+if answer["status"].get("warnings"):
+    sys.exit(f"unexpected warnings: {answer['status']['warnings']}")
+PY
+cp tests/data/monitoring/sharded.test.yml "$sharded/"
+cd "$sharded"
+POD_NAME=example-prometheus-0 promtool check config prometheus.yml
+promtool check rules "$rules"
+promtool test rules sharded.test.yml
+echo "monitoring: promtool check config, check rules, test rules and the dashboard's queries passed, sharded too"
