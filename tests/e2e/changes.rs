@@ -553,6 +553,83 @@ async fn a_change_of_the_shard_count_keeps_the_store_gateways_until_their_replac
     );
 }
 
+#[tokio::test]
+async fn a_change_between_shard_counts_bridges_through_an_unsharded_store_gateway() {
+    let Some(mut stack) = Stack::new("e2e-changes-bridge").await else {
+        return;
+    };
+    for file in ["prometheus-config.yaml", "thanos-objstore.yaml"] {
+        stack.apply_file(&format!("deploy/examples/{file}")).await;
+    }
+    stack.apply_file("tests/fixtures/shards.yaml").await;
+    stack.converge_running().await;
+    let shards_of = |set: &Value| {
+        set["spec"]["template"]["metadata"]["annotations"]["prometheus.robszumski.com/store-shards"]
+            .as_str()
+            .map(str::to_owned)
+    };
+
+    // From three shards to two: shards 0 and 1 would change their blocks in place, so they are kept as they
+    // run, shard 2 runs on, and the unsharded store gateway starts as a bridge that serves every block. None
+    // of the three is written.
+    stack.edit_spec(json!({"store": {"shards": 2}})).await;
+    let round = stack.round().await;
+    assert_eq!(
+        set(&round.created),
+        BTreeSet::from(["StatefulSet/sharded-thanos-store"]),
+        "{round:#?}"
+    );
+    assert!(round.deleted.is_empty(), "{round:#?}");
+    let warnings = round.status["warnings"].to_string();
+    for part in [
+        "sharded-thanos-store-0, sharded-thanos-store-1, sharded-thanos-store-2 are kept as they run",
+        "sharded-thanos-store serves every block meanwhile",
+    ] {
+        assert!(warnings.contains(part), "{warnings}");
+    }
+    for shard in [
+        "sharded-thanos-store-0",
+        "sharded-thanos-store-1",
+        "sharded-thanos-store-2",
+    ] {
+        assert!(
+            !round.updated.contains(&format!("StatefulSet/{shard}")),
+            "{shard} is kept as it runs while the bridge is not ready: {round:#?}"
+        );
+        let set = stack.get("StatefulSet", shard).await.unwrap();
+        assert_eq!(shards_of(&set).as_deref(), Some("3"), "{shard}");
+    }
+
+    // Once the bridge is ready the shards change to two, and once they are ready the bridge and shard 2 go.
+    // Waiting for the targets is a warning until they are ready, running two shards.
+    stack
+        .converge("two shards of two ready, as two", |p| {
+            running(p)
+                && p["status"]["store"]["ready"] == "4/4"
+                && !p["status"]["warnings"]
+                    .to_string()
+                    .contains("spec.store.shards")
+        })
+        .await;
+    assert!(
+        rounds_until_gone(
+            &mut stack,
+            &["sharded-thanos-store", "sharded-thanos-store-2"]
+        )
+        .await,
+        "the bridge and the third shard are deleted once the two shards are ready"
+    );
+    for shard in ["sharded-thanos-store-0", "sharded-thanos-store-1"] {
+        let set = stack.get("StatefulSet", shard).await.unwrap();
+        assert_eq!(shards_of(&set).as_deref(), Some("2"), "{shard}");
+    }
+    let parent = stack.parent().await;
+    assert_eq!(
+        parent["status"]["local"]["stores"],
+        json!(["sharded-thanos-store-0", "sharded-thanos-store-1"])
+    );
+}
+
 /// Sync until none of the StatefulSets `names` exists (true), or ten rounds passed (false).
 async fn rounds_until_gone(stack: &mut Stack, names: &[&str]) -> bool {
     for _ in 0..10 {
