@@ -91,46 +91,40 @@ fn last_applied(key: &str) -> bool {
     key.ends_with("/last-applied-configuration")
 }
 
-/// Accept every JSON value that is not an object as `Default`, reading past it: a field of another shape than
+/// Accept every JSON value that is not an object as `$value`, reading past it: a field of another shape than
 /// Kubernetes writes is not this module's to refuse (readers and `check_shape` do, with the field's name).
-macro_rules! other_shapes_as_default {
-    () => {
+macro_rules! other_shapes_as {
+    ($value:expr) => {
         fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(Default::default())
+            Ok($value)
         }
         fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Ok(Default::default())
+            Ok($value)
         }
         fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Ok(Default::default())
+            Ok($value)
         }
         fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(Default::default())
+            Ok($value)
         }
         fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Ok(Default::default())
+            Ok($value)
         }
         fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Default::default())
+            Ok($value)
         }
         fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Default::default())
+            Ok($value)
         }
         fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<Self::Value, D::Error> {
             IgnoredAny::deserialize(inner)?;
-            Ok(Default::default())
+            Ok($value)
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(Default::default())
+            Ok($value)
         }
     };
-}
-
-impl Default for Object {
-    fn default() -> Self {
-        Self::shapeless()
-    }
 }
 
 impl<'de> Deserialize<'de> for Object {
@@ -148,7 +142,7 @@ impl<'de> Visitor<'de> for ObjectVisitor {
         f.write_str("a Kubernetes object")
     }
 
-    other_shapes_as_default!();
+    other_shapes_as!(Object::shapeless());
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object, A::Error> {
         let mut out = Members::default();
@@ -240,7 +234,7 @@ impl<'de> Visitor<'de> for MetadataSeed<'_> {
         f.write_str("object metadata")
     }
 
-    other_shapes_as_default!();
+    other_shapes_as!(None);
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let head = self.0;
@@ -293,7 +287,7 @@ impl<'de> Visitor<'de> for AnnotationsSeed {
         f.write_str("annotations")
     }
 
-    other_shapes_as_default!();
+    other_shapes_as!(None);
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out = Members::default();
