@@ -558,10 +558,7 @@ async fn a_change_between_shard_counts_bridges_through_an_unsharded_store_gatewa
     let Some(mut stack) = Stack::new("e2e-changes-bridge").await else {
         return;
     };
-    for file in ["prometheus-config.yaml", "thanos-objstore.yaml"] {
-        stack.apply_file(&format!("deploy/examples/{file}")).await;
-    }
-    stack.apply_file("tests/fixtures/shards.yaml").await;
+    stack.apply_shards().await;
     stack.converge_running().await;
     let shards_of = |set: &Value| {
         set["spec"]["template"]["metadata"]["annotations"]["prometheus.robszumski.com/store-shards"]

@@ -310,10 +310,7 @@ async fn store_shards_converge_and_then_make_no_write() {
     let Some(mut stack) = Stack::new("e2e-converge-shards").await else {
         return;
     };
-    for file in ["prometheus-config.yaml", "thanos-objstore.yaml"] {
-        stack.apply_file(&format!("deploy/examples/{file}")).await;
-    }
-    stack.apply_file("tests/fixtures/shards.yaml").await;
+    stack.apply_shards().await;
 
     assert_first_sync_after_the_creates_writes_no_child(&mut stack).await;
     let parent = stack.converge_running().await;

@@ -61,6 +61,15 @@ impl Stack {
         Some(stack)
     }
 
+    /// tests/fixtures/shards.yaml (three store gateway shards of two replicas) with the ConfigMap and bucket
+    /// Secret of deploy/examples it names, as a user applies them; not synced yet.
+    pub async fn apply_shards(&mut self) {
+        for file in ["prometheus-config.yaml", "thanos-objstore.yaml"] {
+            self.apply_file(&format!("deploy/examples/{file}")).await;
+        }
+        self.apply_file("tests/fixtures/shards.yaml").await;
+    }
+
     /// deploy/examples as a user applies them: the ConfigMap, both bucket Secrets, the 2018 example.
     pub async fn apply_examples(&mut self) {
         for file in [
