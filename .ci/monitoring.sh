@@ -30,9 +30,10 @@ fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-"$bin" render -o json tests/data/monitoring/sync-request.json > "$work/answer.json"
-# Every key of the derived <name>-prometheus-config ConfigMap, as the pod sees the directory.
-python3 - "$work/answer.json" "$work" <<'PY'
+# Every key of the derived <name>-prometheus-config ConfigMap of the answer $1, written into the folder $2
+# as the pod sees it; the answer carries no warning.
+derived_config() {
+  python3 - "$1" "$2" <<'PY'
 import json, os, sys
 answer = json.load(open(sys.argv[1]))
 configs = [c for c in answer["children"]
@@ -45,6 +46,10 @@ for key, text in configs[0]["data"].items():
 if answer["status"].get("warnings"):
     sys.exit(f"unexpected warnings: {answer['status']['warnings']}")
 PY
+}
+
+"$bin" render -o json tests/data/monitoring/sync-request.json > "$work/answer.json"
+derived_config "$work/answer.json" "$work"
 # The Grafana datasource and dashboard: they parse, the dashboard names only our datasource, and its
 # queries become recording rules for promtool to parse.
 python3 - "$work/answer.json" "$work/dashboard.rules.yml" <<'PY'
@@ -102,21 +107,15 @@ request["parent"]["spec"].setdefault("store", {})["shards"] = 3
 json.dump(request, open(sys.argv[2], "w"))
 PY
 "$bin" render -o json "$sharded/request.json" > "$sharded/answer.json"
-python3 - "$sharded/answer.json" "$sharded" <<'PY'
-import json, os, sys
+python3 - "$sharded/answer.json" <<'PY'
+import json, sys
 answer = json.load(open(sys.argv[1]))
 stores = [c["metadata"]["name"] for c in answer["children"]
           if c["kind"] == "StatefulSet" and "-thanos-store" in c["metadata"]["name"]]
 if sorted(stores) != ["example-thanos-store-0", "example-thanos-store-1", "example-thanos-store-2"]:
     sys.exit(f"expected three store gateway shards, found {stores}")
-configs = [c for c in answer["children"]
-           if c["kind"] == "ConfigMap" and c["metadata"]["name"].endswith("-prometheus-config")]
-for key, text in configs[0]["data"].items():
-    with open(os.path.join(sys.argv[2], key), "w", encoding="utf-8") as f:
-        f.write(text)
-if answer["status"].get("warnings"):
-    sys.exit(f"unexpected warnings: {answer['status']['warnings']}")
 PY
+derived_config "$sharded/answer.json" "$sharded"
 cp tests/data/monitoring/sharded.test.yml "$sharded/"
 cd "$sharded"
 POD_NAME=example-prometheus-0 promtool check config prometheus.yml
