@@ -304,8 +304,10 @@ async fn memo_bytes_zero_computes_every_answer() {
     assert_eq!(server.metric(ENTRIES).await, 0.0);
 }
 
-/// Twice the default budget of distinct answers, as many parents each changing would send: the memo evicts to
-/// stay within its budget, the process's peak memory grows by little more than the budget, and (in a release
+/// Two and a half times the default budget of distinct answers, as many parents each changing would send: the
+/// memo evicts to stay within its budget, the process's peak memory grows by less than twice the budget (a memo
+/// that kept every answer would grow by 2.5 times; the allocator's arenas make the rest, 1.2 to 1.6 times when the
+/// machine is busy), and (in a release
 /// build, as shipped: `cargo test --release --test memo`) stays under 32 MiB. A debug build's code and
 /// unoptimized frames alone take 20 MiB.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -317,7 +319,7 @@ async fn many_distinct_requests_stay_within_the_budget_and_32_mib() {
     let mut answered = answer(&mut sender, server_support::EXAMPLE).await.len() as f64;
     let baseline = server.memory_kib("VmHWM");
     let mut i = 0;
-    while answered < 2.0 * budget {
+    while answered < 2.5 * budget {
         let body = example_with(|request| {
             request["parent"]["metadata"]["name"] = format!("example-{i}").into();
         });
@@ -336,7 +338,7 @@ async fn many_distinct_requests_stay_within_the_budget_and_32_mib() {
     eprintln!("peak RSS {baseline} KiB after one answer, {peak} KiB after {i} more distinct ones");
     let growth = (peak - baseline) as f64 * 1024.0;
     assert!(
-        growth < 1.5 * budget,
+        growth < 2.0 * budget,
         "peak RSS grew by {growth} bytes with a budget of {budget}"
     );
     if !cfg!(debug_assertions) {
