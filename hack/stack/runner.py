@@ -22,6 +22,10 @@ What it does for each Pod (kubelet semantics, each with the place it differs):
   group and fsGroup, no new privileges; restarted with the kubelet's back-off when it exits;
 - ConfigMap and Secret volumes in the kubelet's layout (`..data` a symlink to a timestamped
   folder, swapped atomically), refreshed every poll (a kubelet takes up to a minute);
+- deletion: a deleted Pod leaves DNS at once (kube-dns publishes no terminating endpoint), its
+  containers' preStop sleeps run (no other hook is supported), then SIGTERM and SIGKILL after the
+  grace period that is left (30 s at most here); a Pod that mounts one of its claims starts only
+  after it stopped (kwok deletes the Pod object at once, where a kubelet would keep it);
 - probes: HTTP GET or a TCP connect from a "node" namespace on the bridge, on the kubelet's
   schedule; a liveness
   failure restarts the container; readiness decides DNS;
@@ -318,6 +322,8 @@ class Runner:
         self.ca_bundle = ca_bundle
         self.extra_records = extra_records
         self.pods = {}  # uid -> Pod
+        self.terminating = {}  # uid -> (Pod, its thread): deleted, draining, then stopped
+        self.closing = threading.Event()
         self.journal = []  # (time, pod, container, event, detail)
         self.lock = threading.RLock()
         self.stopping = False
@@ -357,7 +363,7 @@ class Runner:
         with self.lock:
             for uid in list(self.pods):
                 if uid not in seen:
-                    self.stop_pod(self.pods.pop(uid))
+                    self.terminate(self.pods.pop(uid))
             errors = []
             for uid, obj in seen.items():
                 try:
@@ -371,6 +377,10 @@ class Runner:
     def sync_pod(self, uid, obj):
         pod = self.pods.get(uid)
         if pod is None:
+            # A claim is mounted by one pod at a time: a StatefulSet's replacement waits for its predecessor
+            # (kwok deletes a Pod at once; a kubelet would keep it until its containers stopped).
+            if claims(obj) & {c for p, _ in self.terminating.values() for c in claims(p.obj)}:
+                return
             pod = Pod(self, obj)
             if not self.write_volumes(pod):
                 return
@@ -718,8 +728,8 @@ class Runner:
             c.ready = False
             c.probes = {}
 
-    def stop_pod(self, pod):
-        self.stop_containers(pod)
+    def stop_pod(self, pod, grace=None):
+        self.stop_containers(pod, grace)
         if pod.sandbox is not None:
             if pod.sandbox_pid:
                 try:
@@ -729,6 +739,41 @@ class Runner:
             pod.sandbox.wait(5)
         self.network.remove(pod.netns)
         self.record(pod.name, "", "removed", pod.uid)
+
+    def terminate(self, pod):
+        """A deleted Pod, as a kubelet ends it: out of DNS at once (it is no longer in self.pods), its
+        containers' preStop sleeps, then SIGTERM, within its grace period, in a thread of its own so that
+        the other Pods go on being run meanwhile."""
+        self.record(pod.name, "", "terminating", pod.uid)
+        thread = threading.Thread(target=self.end_pod, args=(pod,), daemon=True)
+        self.terminating[pod.uid] = (pod, thread)
+        thread.start()
+
+    def end_pod(self, pod):
+        grace = pod.obj["spec"].get("terminationGracePeriodSeconds", 30)
+        sleeps = []
+        for c in pod.containers:
+            hook = c.spec.get("lifecycle", {}).get("preStop")
+            if hook is None:
+                continue
+            if set(hook) != {"sleep"}:
+                # Stopped all the same, and said: nothing here runs an exec or HTTP hook.
+                log(f"runner: {pod.name}/{c.name}: only the preStop sleep action is supported, not {hook}")
+                self.record(pod.name, c.name, "preStop", f"unsupported: {hook}")
+                continue
+            sleeps.append(hook["sleep"]["seconds"])
+        # The hooks run side by side and count against the grace period, as a kubelet runs them.
+        slept = min(max(sleeps, default=0), grace)
+        if slept:
+            self.record(pod.name, "", "preStop", f"sleep {slept}s")
+            self.closing.wait(slept)
+        try:
+            with self.lock:
+                # A kubelet gives 2 s more when the hooks used up the grace period; 30 s at most here.
+                self.stop_pod(pod, grace=min(30, max(grace - slept, 2)))
+        finally:
+            with self.lock:
+                self.terminating.pop(pod.uid, None)
 
     def halt(self, name):
         """Stop a Pod's containers and keep them stopped, as if its node went away."""
@@ -817,12 +862,24 @@ class Runner:
 
     def close(self):
         self.stopping = True
+        self.closing.set()  # ends the preStop sleeps
         self.thread.join(15)
+        with self.lock:
+            ending = [thread for _, thread in self.terminating.values()]
+        for thread in ending:
+            thread.join(45)
         with self.lock:
             for pod in list(self.pods.values()):
                 self.stop_pod(pod)
             self.pods.clear()
         self.node.shutdown(wait=False)
+
+
+def claims(obj):
+    """The (namespace, claim name) of every claim a Pod object mounts."""
+    ns = obj["metadata"]["namespace"]
+    return {(ns, v["persistentVolumeClaim"]["claimName"]) for v in obj["spec"].get("volumes", [])
+            if "persistentVolumeClaim" in v}
 
 
 def target_port(pod, port):
