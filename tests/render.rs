@@ -260,6 +260,101 @@ fn ha_runs_two_prometheus_replicas_two_store_gateways_and_two_queriers() {
     assert!(!names(&one).contains(&"PodDisruptionBudget/example-thanos-store".to_string()));
 }
 
+/// Seconds in a Go duration of whole seconds or minutes, as the rendered flags write them.
+fn seconds(duration: &str) -> i64 {
+    let (number, unit) = duration.split_at(duration.len() - 1);
+    let number: i64 = number.parse().expect("a whole number");
+    match unit {
+        "s" => number,
+        "m" => 60 * number,
+        _ => panic!("unexpected duration {duration}"),
+    }
+}
+
+/// The pod templates of the workloads whose pods a Service of `response` selects.
+fn selected_templates<'a>(response: &'a Value, service: &str) -> Vec<&'a Value> {
+    let selector = child(response, "Service", service)["spec"]["selector"]
+        .as_object()
+        .expect("the Service selects pods");
+    response["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "StatefulSet" || c["kind"] == "Deployment")
+        .map(|c| &c["spec"]["template"])
+        .filter(|t| {
+            selector
+                .iter()
+                .all(|(k, v)| &t["metadata"]["labels"][k] == v)
+        })
+        .collect()
+}
+
+#[test]
+fn every_pod_the_querier_finds_by_dns_serves_until_the_querier_has_dropped_it() {
+    // With shards too: every shard's pods are behind the one store gateway Service.
+    for response in [
+        Request::example().sync_json(),
+        Request::manifest(include_str!("fixtures/shards.yaml")).sync_json(),
+    ] {
+        let query = response["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| {
+                c["kind"] == "Deployment"
+                    && c["metadata"]["name"]
+                        .as_str()
+                        .unwrap()
+                        .ends_with("-thanos-query")
+            })
+            .expect("a querier");
+        let args: Vec<&str> = query["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let interval = args
+            .iter()
+            .find_map(|a| a.strip_prefix("--store.sd-dns-interval="))
+            .expect("the querier's DNS interval");
+        // A resolution, then Thanos's next endpoint update: one every 5 s, each waiting up to 5 s.
+        let dropped_within = seconds(interval) + 10;
+        let services: Vec<&str> = args
+            .iter()
+            .filter_map(|a| a.strip_prefix("--endpoint=dnssrv+_grpc._tcp."))
+            .map(|host| host.split('.').next().unwrap())
+            .collect();
+        assert_eq!(services.len(), 2, "{args:?}");
+        for service in services {
+            let templates = selected_templates(&response, service);
+            assert!(!templates.is_empty(), "{service} selects no workload");
+            for template in templates {
+                let spec = &template["spec"];
+                let grace = spec["terminationGracePeriodSeconds"].as_i64().unwrap_or(30);
+                for container in spec["containers"].as_array().unwrap() {
+                    let sleep = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+                        .as_i64()
+                        .unwrap_or_else(|| {
+                            panic!("{} of {service} has no preStop sleep", container["name"])
+                        });
+                    assert!(
+                        sleep > dropped_within,
+                        "{}: {sleep}s ends before the querier drops the pod ({dropped_within}s)",
+                        container["name"]
+                    );
+                    assert!(
+                        grace >= sleep + 60,
+                        "{service}: a grace period of {grace}s leaves the queries a {sleep}s drain lets in \
+                         too little time"
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn single_replica_has_no_disruption_budget_and_no_anti_affinity() {
     let response = Request::manifest(include_str!("fixtures/single.yaml")).sync_json();

@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
     Affinity, Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
-    HTTPGetAction, ObjectFieldSelector, PodAffinityTerm, PodAntiAffinity, PodSecurityContext,
-    PodSpec, PodTemplateSpec, Probe, SeccompProfile, SecurityContext, TopologySpreadConstraint,
-    Volume, VolumeMount, WeightedPodAffinityTerm,
+    HTTPGetAction, Lifecycle, LifecycleHandler, ObjectFieldSelector, PodAffinityTerm,
+    PodAntiAffinity, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile,
+    SecurityContext, SleepAction, TopologySpreadConstraint, Volume, VolumeMount,
+    WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -40,6 +41,34 @@ pub const BUCKET_HASH_ANNOTATION: &str = "prometheus.robszumski.com/bucket-secre
 
 /// The user that every container runs as: `nobody`, which the Prometheus image uses too.
 const NOBODY: i64 = 65534;
+
+/// How long a pod that the querier finds by DNS SRV (a Prometheus pod, with its sidecar, and a store gateway)
+/// goes on serving once its deletion began, before its containers are told to stop (a `preStop` sleep). Kubernetes
+/// takes a terminating pod out of the headless Service's records at once, but the querier resolves them every
+/// [`thanos::STORE_DNS_INTERVAL`] and drops an address at its next endpoint update, up to 10 s later (Thanos
+/// runs one every `--endpoint.info-timeout`, 5 s, each waiting up to 5 s). A pod whose address vanished before
+/// that leaves every query that fans out to it waiting on a connection that no one answers (no reset comes
+/// from an address that is gone): up to gRPC's 20 s connect timeout, while the replica beside it holds the same
+/// data. 25 s covers 10 + 10 with time for the Service's records to change.
+pub const DRAIN_SECONDS: i64 = 25;
+
+/// The `preStop` sleep of [`DRAIN_SECONDS`], a kubelet action (Kubernetes 1.30 and later) that needs no `sleep`
+/// binary in the image.
+fn drain() -> Lifecycle {
+    Lifecycle {
+        pre_stop: Some(LifecycleHandler {
+            sleep: Some(SleepAction {
+                seconds: DRAIN_SECONDS,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The longest a query runs in the querier: Thanos's `--query.timeout`, which the querier keeps at its default.
+/// A store gateway that stops waits for the queries it serves to end (its gRPC grace period is longer still).
+const QUERY_TIMEOUT_SECONDS: i64 = 120;
 
 /// The name of the TSDB / data volume and claim template.
 pub const DATA_VOLUME: &str = "data";
@@ -85,8 +114,7 @@ pub fn template(
             // API server.
             automount_service_account_token: (component != Component::Prometheus).then_some(false),
             enable_service_links: Some(false),
-            // Prometheus flushes its head block on shutdown; give it the time prometheus-operator gives.
-            termination_grace_period_seconds: (component == Component::Prometheus).then_some(600),
+            termination_grace_period_seconds: termination_grace_period(component),
             security_context: Some(PodSecurityContext {
                 run_as_non_root: Some(true),
                 run_as_user: Some(NOBODY),
@@ -101,6 +129,18 @@ pub fn template(
             }),
             ..Default::default()
         }),
+    }
+}
+
+/// How long a component's pods may take to stop, the [`DRAIN_SECONDS`] of their `preStop` included; the
+/// Kubernetes default of 30 s for the rest.
+fn termination_grace_period(component: Component) -> Option<i64> {
+    match component {
+        // Prometheus flushes its head block on shutdown; give it the time prometheus-operator gives.
+        Component::Prometheus => Some(600),
+        // Drained, then the queries it still serves run to their end.
+        Component::Store => Some(DRAIN_SECONDS + QUERY_TIMEOUT_SECONDS),
+        _ => None,
     }
 }
 
@@ -215,6 +255,8 @@ pub fn prometheus(stack: &Stack, sources: &Sources, retention_size: Option<&str>
         readiness_probe: Some(probe("/-/ready", "web", 3)),
         // WAL replay can take minutes on a large TSDB; /-/healthy answers during it.
         liveness_probe: Some(probe("/-/healthy", "web", 6)),
+        // Prometheus answers its sidecar until the querier has dropped the pod: the sidecar would answer errors.
+        lifecycle: Some(drain()),
         resources: Some(stack.resources.prometheus.clone()),
         volume_mounts: Some(vec![
             mount(CONFIG_VOLUME, CONFIG_DIR, true),
@@ -270,15 +312,19 @@ pub fn sidecar(stack: &Stack, sources: &Sources) -> Container {
         mount(CONFIG_VOLUME, CONFIG_DIR, true),
     ];
     let resources = stack.resources.sidecar.clone();
-    thanos(
-        stack,
-        "thanos-sidecar",
-        args,
-        true,
-        resources,
-        mounts,
-        Some(sources),
-    )
+    Container {
+        // The querier's StoreAPI in this pod, found by DNS SRV: it serves until the querier has dropped it.
+        lifecycle: Some(drain()),
+        ..thanos(
+            stack,
+            "thanos-sidecar",
+            args,
+            true,
+            resources,
+            mounts,
+            Some(sources),
+        )
+    }
 }
 
 /// The volumes of the Prometheus pod besides the claim template.

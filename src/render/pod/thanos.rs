@@ -5,7 +5,7 @@ use k8s_openapi::api::core::v1::{Container, ResourceRequirements, VolumeMount};
 
 use super::bucket::{objstore_args, objstore_env, objstore_mount};
 use super::memcached::client_config;
-use super::{DATA_VOLUME, mount, port, probe, secure_container};
+use super::{DATA_VOLUME, drain, mount, port, probe, secure_container};
 use crate::names::{Component, Names, Shard};
 use crate::names::{GRPC_PORT, HTTP_PORT};
 use crate::render::Sources;
@@ -36,21 +36,31 @@ pub fn store(stack: &Stack, sources: &Sources, shard: Option<Shard>) -> Containe
     }
     let mounts = vec![mount(DATA_VOLUME, data, false)];
     let resources = stack.resources.store.clone();
-    thanos(
-        stack,
-        "thanos-store",
-        args,
-        true,
-        resources,
-        mounts,
-        Some(sources),
-    )
+    Container {
+        // Found by the querier through DNS SRV: it serves until the querier has dropped it.
+        lifecycle: Some(drain()),
+        ..thanos(
+            stack,
+            "thanos-store",
+            args,
+            true,
+            resources,
+            mounts,
+            Some(sources),
+        )
+    }
 }
 
 /// The querier's container name.
 pub const QUERY_CONTAINER: &str = "thanos-query";
 /// The querier's flag of a label to deduplicate on, up to its value.
 pub const REPLICA_LABEL_FLAG: &str = "--query.replica-label=";
+
+/// How often the querier resolves the sidecars' and store gateways' DNS SRV records (`--store.sd-dns-interval`,
+/// 30 s by default): a pod that goes away leaves the querier's endpoints that much later, a new one joins that
+/// much sooner. [`super::DRAIN_SECONDS`] keeps a stopping pod serving for longer than this and the endpoint update
+/// after it. Each querier replica resolves two names this often: the Prometheus pods' and the store gateways'.
+pub const STORE_DNS_INTERVAL: &str = "10s";
 
 /// The querier: merges the sidecars and the store gateway, found by DNS SRV through headless Services, and
 /// deduplicates the replicas on `replica_labels`.
@@ -70,6 +80,7 @@ pub fn query(stack: &Stack, replica_labels: &[String]) -> Container {
     args.extend([
         // Long ranges read the compactor's 5m and 1h downsampled blocks instead of every raw sample.
         "--query.auto-downsampling".into(),
+        format!("--store.sd-dns-interval={STORE_DNS_INTERVAL}"),
         format!("--endpoint=dnssrv+_grpc._tcp.{}.{ns}.svc", names.peers()),
         format!(
             "--endpoint=dnssrv+_grpc._tcp.{}.{ns}.svc",
