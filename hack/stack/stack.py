@@ -985,11 +985,14 @@ def store_shards(stack, ids, start, samples):
     querier = stack.url("thanos-query", 10902)
 
     def count():
+        # The querier finds the new pods at its next DNS resolution and endpoint update (up to 20 s): until
+        # then it answers from the shards it knows.
         result = world.query(querier, "count_over_time(stack_backfill[12h])", time=at, **store_only(stack))
-        return int(float(result[0]["value"][1])) if result else None
+        got = int(float(result[0]["value"][1])) if result else 0
+        assert got == samples, f"the querier returns {got} samples of the promtool blocks, they hold {samples}"
+        return got
 
     got = until("the history through the querier from the store gateways", 60, count, 3)
-    assert got == samples, f"the querier returns {got} samples of the promtool blocks, they hold {samples}"
     sizes = ", ".join(f"shard {s}: {len(b)} blocks" for s, b in sorted(served.items()))
     return (f"{sizes}, disjoint, together {len(union)} of the stack's {len(before)} in the bucket; {got} of "
             f"{samples} samples through the querier")
