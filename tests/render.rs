@@ -260,15 +260,14 @@ fn ha_runs_two_prometheus_replicas_two_store_gateways_and_two_queriers() {
     assert!(!names(&one).contains(&"PodDisruptionBudget/example-thanos-store".to_string()));
 }
 
-/// Seconds in a Go duration of whole seconds or minutes, as the rendered flags write them.
-fn seconds(duration: &str) -> i64 {
-    let (number, unit) = duration.split_at(duration.len() - 1);
-    let number: i64 = number.parse().expect("a whole number");
-    match unit {
-        "s" => number,
-        "m" => 60 * number,
-        _ => panic!("unexpected duration {duration}"),
-    }
+/// The args of a rendered container.
+fn args(container: &Value) -> Vec<&str> {
+    container["args"]
+        .as_array()
+        .expect("the container has args")
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect()
 }
 
 /// The pod templates of the workloads whose pods a Service of `response` selects.
@@ -309,18 +308,15 @@ fn every_pod_the_querier_finds_by_dns_serves_until_the_querier_has_dropped_it() 
                         .ends_with("-thanos-query")
             })
             .expect("a querier");
-        let args: Vec<&str> = query["spec"]["template"]["spec"]["containers"][0]["args"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap())
-            .collect();
+        let args = args(&query["spec"]["template"]["spec"]["containers"][0]);
         let interval = args
             .iter()
             .find_map(|a| a.strip_prefix("--store.sd-dns-interval="))
             .expect("the querier's DNS interval");
         // A resolution, then Thanos's next endpoint update: one every 5 s, each waiting up to 5 s.
-        let dropped_within = seconds(interval) + 10;
+        let interval_ms = prometheus_replica_operator::spec::parse_duration(interval)
+            .expect("the interval is a duration");
+        let dropped_within = i64::try_from(interval_ms / 1000).unwrap() + 10;
         let services: Vec<&str> = args
             .iter()
             .filter_map(|a| a.strip_prefix("--endpoint=dnssrv+_grpc._tcp."))
@@ -1150,12 +1146,7 @@ fn store_shards_split_the_blocks_among_statefulsets_that_one_service_and_one_bud
             term["labelSelector"]["matchLabels"][label],
             index.to_string()
         );
-        let args: Vec<&str> = pod["spec"]["containers"][0]["args"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap())
-            .collect();
+        let args = args(&pod["spec"]["containers"][0]);
         let selector = args
             .iter()
             .find_map(|a| a.strip_prefix("--selector.relabel-config="))

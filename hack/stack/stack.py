@@ -808,11 +808,15 @@ def store_only(stack):
     return {"storeMatch[]": [f'{{__address__=~"({ips}):10901"}}']}
 
 
+def successor_ready(stack, old):
+    """Whether the pod that replaced the store gateway OLD (same name, another uid) is ready."""
+    return any(p.name == old.name and p.uid != old.uid and p.ready() for p in stack.pods("store"))
+
+
 def restart_store(stack):
     old = stack.pods("store")[0]
     kubectl("delete", "pod", "-n", NS, old.name, "--wait=false")
-    until(f"a new {old.name} is ready", 120,
-          lambda: [p for p in stack.pods("store") if p.name == old.name and p.uid != old.uid and p.ready()], 2)
+    until(f"a new {old.name} is ready", 120, lambda: successor_ready(stack, old), 2)
 
 
 def store_restart_no_gap(stack):
@@ -837,8 +841,8 @@ def store_restart_no_gap(stack):
         answers += 1
         if got != want:
             short.append(got)
-        # Until its successor (same name) is ready: the drain, the stop and the new pod's start.
-        if [p for p in stack.pods("store") if p.name == old.name and p.uid != old.uid and p.ready()]:
+        # Until its successor is ready: the drain, the stop and the new pod's start.
+        if successor_ready(stack, old):
             break
         assert time.time() < deadline, f"{old.name} was not replaced in 180s"
         time.sleep(0.5)
