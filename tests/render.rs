@@ -351,6 +351,91 @@ fn every_pod_the_querier_finds_by_dns_serves_until_the_querier_has_dropped_it() 
     }
 }
 
+/// The Service that a `http://<service>.<namespace>.svc:<port>` URL in `text` names, after `prefix`.
+fn service_in_url<'a>(text: &'a str, prefix: &str) -> &'a str {
+    let (_, rest) = text
+        .split_once(prefix)
+        .unwrap_or_else(|| panic!("no {prefix} in {text}"));
+    rest.split('.').next().unwrap()
+}
+
+#[test]
+fn every_pod_a_query_reaches_through_a_service_serves_until_it_is_let_go_and_ends_its_queries() {
+    let response = Request::manifest(include_str!("fixtures/all-extensions.yaml")).sync_json();
+    let children = response["children"].as_array().unwrap();
+    let of_kind = |kind: &'static str| children.iter().filter(move |c| c["kind"] == kind);
+    // The Services a query goes through: the frontend's downstream (the querier), Grafana's datasource (the
+    // frontend), and every Ingress's backends (the frontend, Grafana, Prometheus).
+    let mut services: Vec<String> = Vec::new();
+    let frontend = of_kind("Deployment")
+        .find(|c| {
+            c["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .ends_with("-query-frontend")
+        })
+        .expect("a query frontend");
+    let frontend_args = args(&frontend["spec"]["template"]["spec"]["containers"][0]);
+    let downstream = frontend_args
+        .iter()
+        .find(|a| a.starts_with("--query-frontend.downstream-url="))
+        .expect("the frontend's downstream");
+    services.push(service_in_url(downstream, "http://").to_string());
+    let datasources = of_kind("ConfigMap")
+        .find(|c| {
+            c["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .ends_with("-grafana-datasources")
+        })
+        .expect("Grafana's datasources");
+    let datasources = datasources["data"].as_object().unwrap().values().next();
+    services.push(
+        service_in_url(datasources.unwrap().as_str().unwrap(), "\"url\": \"http://").to_string(),
+    );
+    for ingress in of_kind("Ingress") {
+        for rule in ingress["spec"]["rules"].as_array().unwrap() {
+            for path in rule["http"]["paths"].as_array().unwrap() {
+                services.push(path["backend"]["service"]["name"].as_str().unwrap().into());
+            }
+        }
+    }
+    services.sort();
+    services.dedup();
+    assert!(services.len() >= 4, "{services:?}");
+    for service in &services {
+        let templates = selected_templates(&response, service);
+        assert!(!templates.is_empty(), "{service} selects no workload");
+        for template in templates {
+            let spec = &template["spec"];
+            let grace = spec["terminationGracePeriodSeconds"].as_i64().unwrap_or(30);
+            for container in spec["containers"].as_array().unwrap() {
+                let name = container["name"].as_str().unwrap();
+                let sleep = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+                    .as_i64()
+                    .unwrap_or_else(|| panic!("{name} behind {service} has no preStop sleep"));
+                // kube-proxy and ingress controllers learn of a terminating pod a second or a few later.
+                assert!(
+                    sleep >= 5,
+                    "{name}: a {sleep}s drain is shorter than the Service's update"
+                );
+                // What answers queries gets the querier's 120 s query timeout after its drain; the rest at least
+                // the 30 s that Kubernetes gives by default.
+                let queries = if name.starts_with("thanos-query") {
+                    120
+                } else {
+                    30
+                };
+                assert!(
+                    grace >= sleep + queries,
+                    "{service}: a grace period of {grace}s leaves {name} less than {queries}s after its \
+                     {sleep}s drain"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn single_replica_has_no_disruption_budget_and_no_anti_affinity() {
     let response = Request::manifest(include_str!("fixtures/single.yaml")).sync_json();

@@ -52,14 +52,19 @@ const NOBODY: i64 = 65534;
 /// data. 25 s covers 10 + 10 with time for the Service's records to change.
 pub const DRAIN_SECONDS: i64 = 25;
 
-/// The `preStop` sleep of [`DRAIN_SECONDS`], a kubelet action (Kubernetes 1.30 and later) that needs no `sleep`
-/// binary in the image.
-fn drain() -> Lifecycle {
+/// How long the querier, the query frontend and Grafana go on serving once their deletion began. Their clients
+/// reach them through a ClusterIP Service (the frontend, Grafana, in-cluster clients) or an Ingress, which learn of
+/// a terminating pod from its EndpointSlice: kube-proxy rewrites its rules, an ingress controller its upstreams,
+/// each a second or a few later on a busy cluster. A pod that stopped listening at once would refuse the
+/// connections sent to it in between, failing the queries they carry unless their client retries them.
+pub const SERVICE_DRAIN_SECONDS: i64 = 10;
+
+/// A `preStop` sleep of `seconds`, a kubelet action (Kubernetes 1.30 and later) that needs no `sleep` binary in
+/// the image.
+fn drain(seconds: i64) -> Lifecycle {
     Lifecycle {
         pre_stop: Some(LifecycleHandler {
-            sleep: Some(SleepAction {
-                seconds: DRAIN_SECONDS,
-            }),
+            sleep: Some(SleepAction { seconds }),
             ..Default::default()
         }),
         ..Default::default()
@@ -67,8 +72,12 @@ fn drain() -> Lifecycle {
 }
 
 /// The longest a query runs in the querier: Thanos's `--query.timeout`, which the querier keeps at its default.
-/// A store gateway that stops waits for the queries it serves to end (its gRPC grace period is longer still).
+/// A store gateway, querier or query frontend that stops waits for the queries it serves to end (Thanos's HTTP and
+/// gRPC grace periods, 2 minutes by default, are as long).
 const QUERY_TIMEOUT_SECONDS: i64 = 120;
+
+/// The time Kubernetes gives a pod to stop when its spec names none.
+const DEFAULT_GRACE_SECONDS: i64 = 30;
 
 /// The name of the TSDB / data volume and claim template.
 pub const DATA_VOLUME: &str = "data";
@@ -132,14 +141,20 @@ pub fn template(
     }
 }
 
-/// How long a component's pods may take to stop, the [`DRAIN_SECONDS`] of their `preStop` included; the
-/// Kubernetes default of 30 s for the rest.
+/// How long a component's pods may take to stop, the [`DRAIN_SECONDS`] or [`SERVICE_DRAIN_SECONDS`] of their
+/// `preStop` included; the Kubernetes default of 30 s for the rest.
 fn termination_grace_period(component: Component) -> Option<i64> {
     match component {
         // Prometheus flushes its head block on shutdown; give it the time prometheus-operator gives.
         Component::Prometheus => Some(600),
         // Drained, then the queries it still serves run to their end.
         Component::Store => Some(DRAIN_SECONDS + QUERY_TIMEOUT_SECONDS),
+        // Drained, then the queries they still answer run to their end.
+        Component::Query | Component::QueryFrontend => {
+            Some(SERVICE_DRAIN_SECONDS + QUERY_TIMEOUT_SECONDS)
+        }
+        // Drained, then the 30 s that Kubernetes gives by default.
+        Component::Grafana => Some(SERVICE_DRAIN_SECONDS + DEFAULT_GRACE_SECONDS),
         _ => None,
     }
 }
@@ -256,7 +271,7 @@ pub fn prometheus(stack: &Stack, sources: &Sources, retention_size: Option<&str>
         // WAL replay can take minutes on a large TSDB; /-/healthy answers during it.
         liveness_probe: Some(probe("/-/healthy", "web", 6)),
         // Prometheus answers its sidecar until the querier has dropped the pod: the sidecar would answer errors.
-        lifecycle: Some(drain()),
+        lifecycle: Some(drain(DRAIN_SECONDS)),
         resources: Some(stack.resources.prometheus.clone()),
         volume_mounts: Some(vec![
             mount(CONFIG_VOLUME, CONFIG_DIR, true),
@@ -314,7 +329,7 @@ pub fn sidecar(stack: &Stack, sources: &Sources) -> Container {
     let resources = stack.resources.sidecar.clone();
     Container {
         // The querier's StoreAPI in this pod, found by DNS SRV: it serves until the querier has dropped it.
-        lifecycle: Some(drain()),
+        lifecycle: Some(drain(DRAIN_SECONDS)),
         ..thanos(
             stack,
             "thanos-sidecar",

@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{
     SecretKeySelector, Volume,
 };
 
-use super::{DATA_VOLUME, mount, port, probe, secure_container};
+use super::{DATA_VOLUME, SERVICE_DRAIN_SECONDS, drain, mount, port, probe, secure_container};
 use crate::names::{GRAFANA_PORT, Names};
 use crate::render::grafana::DASHBOARD_KEY;
 use crate::spec::{Grafana, Stack};
@@ -57,6 +57,8 @@ pub fn grafana(stack: &Stack, grafana: &Grafana) -> Container {
         ports: Some(vec![port("http", GRAFANA_PORT)]),
         readiness_probe: Some(probe("/api/health", "http", 3)),
         liveness_probe: Some(probe("/api/health", "http", 6)),
+        // Reached through its Service and Ingress: it serves until they have let go of it.
+        lifecycle: Some(drain(SERVICE_DRAIN_SECONDS)),
         resources: Some(stack.resources.grafana.clone()),
         volume_mounts: Some(vec![
             mount(DATA_VOLUME, DATA_DIR, false),

@@ -5,7 +5,9 @@ use k8s_openapi::api::core::v1::{Container, ResourceRequirements, VolumeMount};
 
 use super::bucket::{objstore_args, objstore_env, objstore_mount};
 use super::memcached::client_config;
-use super::{DATA_VOLUME, drain, mount, port, probe, secure_container};
+use super::{
+    DATA_VOLUME, DRAIN_SECONDS, SERVICE_DRAIN_SECONDS, drain, mount, port, probe, secure_container,
+};
 use crate::names::{Component, Names, Shard};
 use crate::names::{GRPC_PORT, HTTP_PORT};
 use crate::render::Sources;
@@ -38,7 +40,7 @@ pub fn store(stack: &Stack, sources: &Sources, shard: Option<Shard>) -> Containe
     let resources = stack.resources.store.clone();
     Container {
         // Found by the querier through DNS SRV: it serves until the querier has dropped it.
-        lifecycle: Some(drain()),
+        lifecycle: Some(drain(DRAIN_SECONDS)),
         ..thanos(
             stack,
             "thanos-store",
@@ -88,15 +90,19 @@ pub fn query(stack: &Stack, replica_labels: &[String]) -> Container {
         ),
     ]);
     let resources = stack.resources.query.clone();
-    thanos(
-        stack,
-        QUERY_CONTAINER,
-        args,
-        true,
-        resources,
-        Vec::new(),
-        None,
-    )
+    Container {
+        // Reached through its Service: it serves until the Service's clients have let go of it.
+        lifecycle: Some(drain(SERVICE_DRAIN_SECONDS)),
+        ..thanos(
+            stack,
+            QUERY_CONTAINER,
+            args,
+            true,
+            resources,
+            Vec::new(),
+            None,
+        )
+    }
 }
 
 /// How many idle connections the frontend keeps to the querier's Service. Its one downstream is a single host
@@ -141,16 +147,20 @@ pub fn query_frontend(stack: &Stack, frontend: &crate::spec::QueryFrontend) -> C
         ));
     }
     let resources = stack.resources.query_frontend.clone();
-    // The frontend serves HTTP only: no gRPC port.
-    thanos(
-        stack,
-        "thanos-query-frontend",
-        args,
-        false,
-        resources,
-        Vec::new(),
-        None,
-    )
+    Container {
+        // Reached through its Service and Ingress: it serves until they have let go of it.
+        lifecycle: Some(drain(SERVICE_DRAIN_SECONDS)),
+        // The frontend serves HTTP only: no gRPC port.
+        ..thanos(
+            stack,
+            "thanos-query-frontend",
+            args,
+            false,
+            resources,
+            Vec::new(),
+            None,
+        )
+    }
 }
 
 /// The compactor: compacts and downsamples the bucket and applies its retention. Exactly one per bucket.
