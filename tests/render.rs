@@ -289,6 +289,41 @@ fn selected_templates<'a>(response: &'a Value, service: &str) -> Vec<&'a Value> 
         .collect()
 }
 
+/// The child of `kind` whose name ends with `suffix`.
+fn child_ending<'a>(response: &'a Value, kind: &str, suffix: &str) -> &'a Value {
+    response["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == kind && c["metadata"]["name"].as_str().unwrap().ends_with(suffix))
+        .unwrap_or_else(|| panic!("no {kind} named *{suffix}"))
+}
+
+/// Every container of the pods that `service` selects: its name, its `preStop` sleep and its pod's grace period
+/// (Kubernetes's 30 s when the spec names none).
+fn drains<'a>(response: &'a Value, service: &str) -> Vec<(&'a str, i64, i64)> {
+    let templates = selected_templates(response, service);
+    assert!(!templates.is_empty(), "{service} selects no workload");
+    templates
+        .into_iter()
+        .flat_map(|template| {
+            let spec = &template["spec"];
+            let grace = spec["terminationGracePeriodSeconds"].as_i64().unwrap_or(30);
+            spec["containers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |container| {
+                    let name = container["name"].as_str().unwrap();
+                    let sleep = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+                        .as_i64()
+                        .unwrap_or_else(|| panic!("{name} behind {service} has no preStop sleep"));
+                    (name, sleep, grace)
+                })
+        })
+        .collect()
+}
+
 #[test]
 fn every_pod_the_querier_finds_by_dns_serves_until_the_querier_has_dropped_it() {
     // With shards too: every shard's pods are behind the one store gateway Service.
@@ -296,18 +331,7 @@ fn every_pod_the_querier_finds_by_dns_serves_until_the_querier_has_dropped_it() 
         Request::example().sync_json(),
         Request::manifest(include_str!("fixtures/shards.yaml")).sync_json(),
     ] {
-        let query = response["children"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| {
-                c["kind"] == "Deployment"
-                    && c["metadata"]["name"]
-                        .as_str()
-                        .unwrap()
-                        .ends_with("-thanos-query")
-            })
-            .expect("a querier");
+        let query = child_ending(&response, "Deployment", "-thanos-query");
         let args = args(&query["spec"]["template"]["spec"]["containers"][0]);
         let interval = args
             .iter()
@@ -324,114 +348,82 @@ fn every_pod_the_querier_finds_by_dns_serves_until_the_querier_has_dropped_it() 
             .collect();
         assert_eq!(services.len(), 2, "{args:?}");
         for service in services {
-            let templates = selected_templates(&response, service);
-            assert!(!templates.is_empty(), "{service} selects no workload");
-            for template in templates {
-                let spec = &template["spec"];
-                let grace = spec["terminationGracePeriodSeconds"].as_i64().unwrap_or(30);
-                for container in spec["containers"].as_array().unwrap() {
-                    let sleep = container["lifecycle"]["preStop"]["sleep"]["seconds"]
-                        .as_i64()
-                        .unwrap_or_else(|| {
-                            panic!("{} of {service} has no preStop sleep", container["name"])
-                        });
-                    assert!(
-                        sleep > dropped_within,
-                        "{}: {sleep}s ends before the querier drops the pod ({dropped_within}s)",
-                        container["name"]
-                    );
-                    assert!(
-                        grace >= sleep + 60,
-                        "{service}: a grace period of {grace}s leaves the queries a {sleep}s drain lets in \
-                         too little time"
-                    );
-                }
+            for (name, sleep, grace) in drains(&response, service) {
+                assert!(
+                    sleep > dropped_within,
+                    "{name}: {sleep}s ends before the querier drops the pod ({dropped_within}s)"
+                );
+                assert!(
+                    grace >= sleep + 60,
+                    "{service}: a grace period of {grace}s leaves the queries a {sleep}s drain lets in \
+                     too little time"
+                );
             }
         }
     }
 }
 
-/// The Service that a `http://<service>.<namespace>.svc:<port>` URL in `text` names, after `prefix`.
-fn service_in_url<'a>(text: &'a str, prefix: &str) -> &'a str {
+/// The Service that a `http://<service>.<namespace>.svc:<port>` URL in `text` names.
+fn service_in_url(text: &str) -> &str {
     let (_, rest) = text
-        .split_once(prefix)
-        .unwrap_or_else(|| panic!("no {prefix} in {text}"));
+        .split_once("http://")
+        .unwrap_or_else(|| panic!("no URL in {text}"));
     rest.split('.').next().unwrap()
 }
 
 #[test]
 fn every_pod_a_query_reaches_through_a_service_serves_until_it_is_let_go_and_ends_its_queries() {
     let response = Request::manifest(include_str!("fixtures/all-extensions.yaml")).sync_json();
-    let children = response["children"].as_array().unwrap();
-    let of_kind = |kind: &'static str| children.iter().filter(move |c| c["kind"] == kind);
     // The Services a query goes through: the frontend's downstream (the querier), Grafana's datasource (the
     // frontend), and every Ingress's backends (the frontend, Grafana, Prometheus).
-    let mut services: Vec<String> = Vec::new();
-    let frontend = of_kind("Deployment")
-        .find(|c| {
-            c["metadata"]["name"]
-                .as_str()
-                .unwrap()
-                .ends_with("-query-frontend")
-        })
-        .expect("a query frontend");
+    let frontend = child_ending(&response, "Deployment", "-query-frontend");
     let frontend_args = args(&frontend["spec"]["template"]["spec"]["containers"][0]);
     let downstream = frontend_args
         .iter()
         .find(|a| a.starts_with("--query-frontend.downstream-url="))
         .expect("the frontend's downstream");
-    services.push(service_in_url(downstream, "http://").to_string());
-    let datasources = of_kind("ConfigMap")
-        .find(|c| {
-            c["metadata"]["name"]
-                .as_str()
-                .unwrap()
-                .ends_with("-grafana-datasources")
-        })
+    let datasources = child_ending(&response, "ConfigMap", "-grafana-datasources")["data"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .and_then(Value::as_str)
         .expect("Grafana's datasources");
-    let datasources = datasources["data"].as_object().unwrap().values().next();
-    services.push(
-        service_in_url(datasources.unwrap().as_str().unwrap(), "\"url\": \"http://").to_string(),
-    );
-    for ingress in of_kind("Ingress") {
+    let mut services = vec![service_in_url(downstream), service_in_url(datasources)];
+    for ingress in response["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == "Ingress")
+    {
         for rule in ingress["spec"]["rules"].as_array().unwrap() {
             for path in rule["http"]["paths"].as_array().unwrap() {
-                services.push(path["backend"]["service"]["name"].as_str().unwrap().into());
+                services.push(path["backend"]["service"]["name"].as_str().unwrap());
             }
         }
     }
     services.sort();
     services.dedup();
     assert!(services.len() >= 4, "{services:?}");
-    for service in &services {
-        let templates = selected_templates(&response, service);
-        assert!(!templates.is_empty(), "{service} selects no workload");
-        for template in templates {
-            let spec = &template["spec"];
-            let grace = spec["terminationGracePeriodSeconds"].as_i64().unwrap_or(30);
-            for container in spec["containers"].as_array().unwrap() {
-                let name = container["name"].as_str().unwrap();
-                let sleep = container["lifecycle"]["preStop"]["sleep"]["seconds"]
-                    .as_i64()
-                    .unwrap_or_else(|| panic!("{name} behind {service} has no preStop sleep"));
-                // kube-proxy and ingress controllers learn of a terminating pod a second or a few later.
-                assert!(
-                    sleep >= 5,
-                    "{name}: a {sleep}s drain is shorter than the Service's update"
-                );
-                // What answers queries gets the querier's 120 s query timeout after its drain; the rest at least
-                // the 30 s that Kubernetes gives by default.
-                let queries = if name.starts_with("thanos-query") {
-                    120
-                } else {
-                    30
-                };
-                assert!(
-                    grace >= sleep + queries,
-                    "{service}: a grace period of {grace}s leaves {name} less than {queries}s after its \
-                     {sleep}s drain"
-                );
-            }
+    for service in services {
+        for (name, sleep, grace) in drains(&response, service) {
+            // kube-proxy and ingress controllers learn of a terminating pod a second or a few later.
+            assert!(
+                sleep >= 5,
+                "{name}: a {sleep}s drain is shorter than the Service's update"
+            );
+            // What answers queries gets the querier's 120 s query timeout after its drain; the rest at least
+            // the 30 s that Kubernetes gives by default.
+            let queries = if name.starts_with("thanos-query") {
+                120
+            } else {
+                30
+            };
+            assert!(
+                grace >= sleep + queries,
+                "{service}: a grace period of {grace}s leaves {name} less than {queries}s after its \
+                 {sleep}s drain"
+            );
         }
     }
 }
