@@ -558,13 +558,19 @@ def up_deduplicated(stack):
         return counts if len(set(counts)) == 1 and counts[0] >= 8 else None
 
     # Every job is discovered (the SRV refresh is 30s) once each replica sees the same targets.
-    counts = until("both replicas scrape every target", 120, per_replica, 5)
-    targets = counts[0]
+    until("both replicas scrape every target", 120, per_replica, 5)
 
     def up_through(service):
+        # The replicas' targets are counted again on every try: both replicas can agree on a count while DNS
+        # discovery has not yet found every pod (a store gateway shard that became ready since), and the
+        # querier is then right to answer more.
+        counts = per_replica()
+        if counts is None:
+            raise AssertionError("the replicas scrape different numbers of targets")
+        targets = counts[0]
         series = stack.query(service, "up")
         if len(series) == targets:
-            return series
+            return series, targets
         # What differs, for the failure message: the first replica's targets (job, instance) that the
         # answer lacks, and the answer's that are none of them (the answer has external labels besides).
         pod = stack.pods("prometheus")[0]
@@ -579,7 +585,7 @@ def up_deduplicated(stack):
 
     out = []
     for service in ("thanos-query", "thanos-query-frontend"):
-        series = until(f"up through {service}", 60, lambda service=service: up_through(service), 3)
+        series, targets = until(f"up through {service}", 60, lambda service=service: up_through(service), 3)
         with_replica = [s["metric"] for s in series if REPLICA_LABEL in s["metric"]]
         assert not with_replica, f"{service}: series still carry the replica label: {with_replica[:2]}"
         assert all(s["metric"].get("prometheus") == f"{NS}/{stack.name}" for s in series), series[:2]
